@@ -1,0 +1,6 @@
+"""Lightning callbacks of litquant, one concept per module."""
+
+from litquant.callbacks.metrics_report import MetricsReport
+from litquant.callbacks.quantization_aware_training import QuantizationAwareTraining
+
+__all__ = ["MetricsReport", "QuantizationAwareTraining"]

@@ -1,0 +1,6 @@
+"""Placeholder: being written."""
+from lightning.pytorch import Callback
+
+
+class MetricsReport(Callback):
+    pass

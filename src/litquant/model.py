@@ -1,0 +1,138 @@
+"""The classic MNIST CNN as a plain ``nn.Module`` and the ``LightningModule`` that trains it.
+
+Example::
+
+    import lightning.pytorch as L
+    from litquant.data import MNISTDataModule
+    from litquant.model import MNISTClassifier
+
+    model = MNISTClassifier()                      # hyper-parameters are saved in every checkpoint
+    trainer = L.Trainer(max_epochs=1)
+    trainer.fit(model, datamodule=MNISTDataModule(train_size=2000))
+    best = MNISTClassifier.load_from_checkpoint(trainer.checkpoint_callback.best_model_path)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning.pytorch as L
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+__all__ = ["MNISTClassifier", "Net"]
+
+
+class Net(nn.Module):
+    """conv(1→32, 3×3) → ReLU → conv(32→64, 3×3) → ReLU → max-pool 2 → dropout → fc(9216→128) → ReLU →
+    dropout → fc(128→10). Returns logits (no ``log_softmax``: it has no int8 kernel and the loss adds it)."""
+
+    def __init__(self, num_classes: int = 10, dropout1: float = 0.25, dropout2: float = 0.5) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.relu2 = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.dropout1 = nn.Dropout(dropout1)
+        self.flatten = nn.Flatten(1)
+        self.fc1 = nn.Linear(9216, 128)
+        self.relu3 = nn.ReLU()
+        self.dropout2 = nn.Dropout(dropout2)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu1(self.conv1(x))
+        x = self.pool(self.relu2(self.conv2(x)))
+        x = self.flatten(self.dropout1(x))
+        x = self.dropout2(self.relu3(self.fc1(x)))
+        return self.fc2(x)
+
+
+class MNISTClassifier(L.LightningModule):
+    """Trains :class:`Net` (kept as ``self.model``) with cross-entropy; logs loss and accuracy per split.
+
+    Args:
+        lr: peak learning rate.
+        optimizer: ``adamw``, ``adam``, ``sgd`` (momentum 0.9, Nesterov) or ``adadelta`` (the PyTorch
+            example's choice, use ``lr=1.0``).
+        weight_decay: decoupled (AdamW) or L2 weight decay.
+        scheduler: ``onecycle`` (warm-up then cosine decay over the whole fit), ``step`` (×``gamma`` every
+            epoch, the PyTorch example's) or ``none``.
+        gamma: decay factor of the ``step`` schedule.
+        label_smoothing: cross-entropy label smoothing.
+        num_classes: number of output classes.
+    """
+
+    def __init__(
+        self,
+        lr: float = 3e-3,
+        optimizer: Literal["adamw", "adam", "sgd", "adadelta"] = "adamw",
+        weight_decay: float = 1e-4,
+        scheduler: Literal["onecycle", "step", "none"] = "onecycle",
+        gamma: float = 0.7,
+        label_smoothing: float = 0.0,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = Net(num_classes)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.metrics = nn.ModuleDict(
+            {f"{split}_acc": MulticlassAccuracy(num_classes, average="micro") for split in ("train", "val", "test")}
+        )
+        self.example_input_array = torch.zeros(1, 1, 28, 28)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _shared_step(self, batch, split: str) -> torch.Tensor:
+        images, labels = batch
+        logits = self(images)
+        loss = self.criterion(logits, labels)
+        accuracy = self.metrics[f"{split}_acc"]
+        accuracy(logits, labels)
+        on_step = split == "train"
+        self.log(f"{split}_loss", loss, on_step=False, on_epoch=True, prog_bar=on_step or split == "val")
+        self.log(f"{split}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=split == "val")
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "test")
+
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(images).softmax(dim=1)
+
+    def configure_optimizers(self):
+        params = self.parameters()
+        hp = self.hparams
+        if hp.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "adam":
+            optimizer = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "sgd":
+            optimizer = torch.optim.SGD(params, lr=hp.lr, momentum=0.9, nesterov=True, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "adadelta":
+            optimizer = torch.optim.Adadelta(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        else:
+            raise ValueError(f"unknown optimizer {hp.optimizer!r}: choose adamw, adam, sgd or adadelta")
+        if hp.scheduler == "none":
+            return optimizer
+        if hp.scheduler == "step":
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=hp.gamma)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        if hp.scheduler == "onecycle":
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=hp.lr, total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
+                pct_start=0.15,
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        raise ValueError(f"unknown scheduler {hp.scheduler!r}: choose onecycle, step or none")
