@@ -1,0 +1,35 @@
+# litquant: `make demo` and `make test` are all a fresh machine needs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# The full MNIST for tests and benchmarks, when it lies beside the checkout; the product itself finds or
+# downloads its data (see README).
+SHARED_DATA ?= $(abspath ../shared/data)
+DATA_ARG := $(if $(wildcard $(SHARED_DATA)/MNIST/raw/*.gz),--data.data_dir $(SHARED_DATA),)
+
+.PHONY: demo test lint bench bench-reproduce clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/litquant demo --out demo $(DATA_ARG) $(DEMO_ARGS)
+
+test: $(STAMP)
+	LITQUANT_TEST_DATA=$(SHARED_DATA) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_quick.py $(DATA_ARG)
+
+bench-reproduce: $(STAMP)
+	$(BIN)/python benchmarks/reproduce_seed_table.py $(DATA_ARG)
+
+clean:
+	rm -rf $(VENV) demo runs .pytest_cache
