@@ -89,19 +89,17 @@ class LitquantCLI(LightningCLI):
                 config[key].dirpath = str(root / "checkpoints")
 
     def instantiate_trainer(self, **kwargs):
-        """Add ``interrupted.ckpt`` on an exception or signal; ``--ckpt_path last`` picks the newest of it and ``last.ckpt``."""
+        """Add ``interrupted.ckpt``, saved on an exception or SIGINT/SIGTERM.
+
+        ``--ckpt_path last`` resumes from the newer of ``interrupted.ckpt`` and ``last.ckpt``.
+        """
         trainer = super().instantiate_trainer(**kwargs)
         dirpath = next(cb.dirpath for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint))
         trainer.callbacks.append(OnExceptionCheckpoint(dirpath=dirpath, filename="interrupted"))
         return trainer
 
-    def after_test(self) -> None:
-        self._print_checkpoints()
-
     def after_fit(self) -> None:
-        self._print_checkpoints()
-
-    def _print_checkpoints(self) -> None:
+        """Say where the best checkpoints are: ``litquant test --ckpt_path <best>`` evaluates one."""
         for callback in self.trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
                 print(f"best {callback.monitor}: {callback.best_model_path} ({float(callback.best_model_score):.4f})")

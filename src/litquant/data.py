@@ -18,19 +18,21 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 __all__ = [
     "DATASETS",
     "DataError",
     "DatasetSpec",
+    "EpochShuffleSampler",
     "InMemoryImages",
     "MNISTDataModule",
     "default_data_dir",
@@ -116,7 +118,7 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with gzip.open(path, "rb") as handle:
             raw = handle.read()
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:
         raise DataError(f"{path}: not a readable gzip file ({err}); {fix}") from None
     if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] not in (1, 3):
         raise DataError(f"{path}: wrong magic number, not an IDX uint8 file; {fix}")
@@ -162,6 +164,28 @@ class InMemoryImages(Dataset):
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(indices, dtype=torch.long)
         return self.images[index].unsqueeze(1), self.labels[index]
+
+
+class EpochShuffleSampler(RandomSampler):
+    """A shuffle whose order depends only on ``(seed, epoch)``.
+
+    Lightning calls :meth:`set_epoch` before every epoch, so a run resumed from a checkpoint sees exactly the
+    order an uninterrupted run would have seen (a plain ``RandomSampler`` restarts its generator's sequence).
+    Being a ``RandomSampler``, it is replaced under DDP by Lightning's ``DistributedSampler`` (shuffled by
+    seed and epoch, split across processes without overlap).
+    """
+
+    def __init__(self, data_source: Sized, seed: int) -> None:
+        super().__init__(data_source)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(len(self.data_source), generator=generator).tolist())
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -213,6 +237,7 @@ class MNISTDataModule(L.LightningDataModule):
         allow_fallback: bool = True,
     ) -> None:
         super().__init__()
+        data_dir = None if data_dir is None else str(data_dir)  # a str, not a Path: checkpoints stay weights-only
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
         self.save_hyperparameters()
@@ -229,12 +254,14 @@ class MNISTDataModule(L.LightningDataModule):
         self.mirrors = mirrors
         self.allow_fallback = allow_fallback
         self.source: str | None = None
+        self._arrays: dict[str, np.ndarray] | None = None  # read by prepare_data, consumed by setup
         self._splits: dict[str, InMemoryImages] = {}
 
     # -- finding the data -------------------------------------------------------------------------
     def prepare_data(self) -> None:
         """Make sure the files are present (local folder, then download, then offline fallback)."""
-        self._load_arrays()
+        if not self._splits:
+            self._arrays = self._load_arrays()
 
     def _load_arrays(self) -> dict[str, np.ndarray]:
         from litquant.datasets import locate_dataset
@@ -251,7 +278,8 @@ class MNISTDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self._splits:
             return
-        arrays = self._load_arrays()
+        arrays = self._arrays if self._arrays is not None else self._load_arrays()
+        self._arrays = None
         train = InMemoryImages(torch.from_numpy(arrays["train_images"].copy()),
                                torch.from_numpy(arrays["train_labels"].astype(np.int64)))
         test = InMemoryImages(torch.from_numpy(arrays["test_images"].copy()),
@@ -277,14 +305,14 @@ class MNISTDataModule(L.LightningDataModule):
 
     # -- loaders ----------------------------------------------------------------------------------
     def _loader(self, name: str, shuffle: bool = False) -> DataLoader:
+        dataset = self.split(name)
         return DataLoader(
-            self.split(name),
+            dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
             num_workers=self.num_workers,
             collate_fn=_passthrough,
             persistent_workers=self.num_workers > 0,
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -111,6 +111,21 @@ class MNISTClassifier(L.LightningModule):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         return self(images).softmax(dim=1)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Keep the random-number state, so a resumed fit continues exactly as an uninterrupted one would."""
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self._trainer is None or self.trainer.state.fn != "fit":
+            return  # only a resumed fit restores the random state, never a load for inference
+        states = checkpoint.get("rng_states", {})
+        if "torch" in states:
+            torch.set_rng_state(states["torch"])
+        if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states["cuda"])
+
     def configure_optimizers(self):
         params = self.parameters()
         hp = self.hparams

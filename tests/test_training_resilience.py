@@ -1,0 +1,132 @@
+"""Crash and resume, signals, and two-process DDP on CPU: real ``litquant fit`` subprocesses."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from lightning.pytorch.trainer.connectors.data_connector import _get_distributed_sampler
+from lightning.pytorch.trainer.states import RunningStage
+
+from litquant.data import EpochShuffleSampler
+
+# Deterministic tiny runs: the resumed run must match the uninterrupted one.
+TINY = ["--data.train_size=512", "--data.val_size=256", "--data.test_size=256", "--data.batch_size=32",
+        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+        "--trainer.deterministic=true", "--seed_everything=7"]
+# Resumed and uninterrupted runs do the same arithmetic in the same order; allow only float noise.
+RESUME_TOLERANCE = 1e-5
+
+
+def fit_command(mnist_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "litquant.cli", "fit", f"--data.data_dir={mnist_dir}", *TINY, *extra]
+
+
+def run_env(workdir: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONWARNINGS": "ignore", "LITQUANT_DATA": str(workdir / "no-cache"),
+            "OMP_NUM_THREADS": "1"}
+
+
+def final_val_metrics(log_dir: Path) -> dict[str, float]:
+    with open(log_dir / "metrics.csv") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("val_loss")]
+    return {"epoch": int(rows[-1]["epoch"]), "val_loss": float(rows[-1]["val_loss"]),
+            "val_acc": float(rows[-1]["val_acc"])}
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"fit ended (code {process.returncode}) before {path.name} appeared")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.05)
+
+
+def test_sigkill_mid_fit_resumes_from_last_and_matches_an_uninterrupted_run(tmp_path: Path, mnist_dir: Path) -> None:
+    reference, crashed = tmp_path / "reference", tmp_path / "crashed"
+    for folder in (reference, crashed):
+        folder.mkdir()
+    subprocess.run(fit_command(mnist_dir, "--trainer.max_epochs=3"), cwd=reference, env=run_env(reference),
+                   check=True, capture_output=True, timeout=600)
+
+    process = subprocess.Popen(fit_command(mnist_dir, "--trainer.max_epochs=3"), cwd=crashed, env=run_env(crashed),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(crashed / "runs" / "checkpoints" / "last.ckpt", process)  # written at the end of epoch 0
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+
+    resumed = subprocess.run(fit_command(mnist_dir, "--trainer.max_epochs=3", "--ckpt_path=last"), cwd=crashed,
+                             env=run_env(crashed), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    expected = final_val_metrics(reference / "runs" / "mnist" / "version_0")
+    got = final_val_metrics(crashed / "runs" / "mnist" / "version_1")
+    assert got["epoch"] == expected["epoch"] == 2
+    assert got["val_loss"] == pytest.approx(expected["val_loss"], abs=RESUME_TOLERANCE)
+    assert got["val_acc"] == pytest.approx(expected["val_acc"], abs=RESUME_TOLERANCE)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_save_a_checkpoint_before_exiting(tmp_path: Path, mnist_dir: Path, sig) -> None:
+    marker = tmp_path / "runs" / "mnist" / "version_0" / "metrics.csv"
+    process = subprocess.Popen(fit_command(mnist_dir, "--trainer.max_epochs=50"), cwd=tmp_path,
+                               env=run_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(tmp_path / "runs" / "checkpoints" / "last.ckpt", process)
+    wait_for(marker, process)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert "Traceback" not in stderr
+    assert (tmp_path / "runs" / "checkpoints" / "interrupted.ckpt").stat().st_size > 0
+
+
+def test_under_ddp_lightning_splits_the_training_shuffle_without_overlap(make_datamodule) -> None:
+    loader = make_datamodule(train_size=101).train_dataloader()
+    shards = []
+    for rank in range(2):  # what Lightning injects in each of two processes
+        sampler = _get_distributed_sampler(loader, shuffle=True, overfit_batches=0, mode=RunningStage.TRAINING,
+                                           num_replicas=2, rank=rank)
+        sampler.set_epoch(1)
+        shards.append(list(sampler))
+    assert len(shards[0]) == len(shards[1]) == 51  # 101 padded to 102 by repeating one index
+    assert len(set(shards[0]) & set(shards[1])) <= 1
+    assert set(shards[0]) | set(shards[1]) == set(range(101))
+
+
+def test_shuffle_order_depends_only_on_seed_and_epoch() -> None:
+    first, second = EpochShuffleSampler(range(50), seed=1), EpochShuffleSampler(range(50), seed=1)
+    first.set_epoch(2)
+    second.set_epoch(2)
+    assert list(first) == list(second)
+    second.set_epoch(3)
+    assert list(first) != list(second)
+
+
+def test_ddp_on_two_cpu_processes_trains_checkpoints_and_logs_once(tmp_path: Path, mnist_dir: Path) -> None:
+    single = tmp_path / "single"
+    single.mkdir()
+    subprocess.run(fit_command(mnist_dir, "--trainer.max_epochs=2"), cwd=single, env=run_env(single),
+                   check=True, capture_output=True, timeout=600)
+    # Two processes with half the per-process batch: the same global batch and number of steps.
+    command = fit_command(mnist_dir, "--trainer.max_epochs=2", "--trainer.strategy=ddp", "--trainer.devices=2",
+                          "--trainer.accelerator=cpu", "--data.batch_size=16")
+    result = subprocess.run(command, cwd=tmp_path, env=run_env(tmp_path), capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stderr + result.stdout
+    versions = sorted(p.name for p in (tmp_path / "runs" / "mnist").iterdir())
+    assert versions == ["version_0"]  # one logger, on rank 0
+    checkpoints = sorted(p.name for p in (tmp_path / "runs" / "checkpoints").glob("*.ckpt"))
+    assert len(checkpoints) == 5, checkpoints  # 2 by val_loss + 2 by val_acc + last.ckpt, each written once
+    distributed = final_val_metrics(tmp_path / "runs" / "mnist" / "version_0")
+    one_process = final_val_metrics(single / "runs" / "mnist" / "version_0")
+    assert distributed["val_acc"] == pytest.approx(one_process["val_acc"], abs=0.05)
