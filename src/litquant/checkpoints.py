@@ -1,0 +1,153 @@
+"""Loading Lightning checkpoints without ever executing code from the file.
+
+A ``.ckpt`` is a pickle, and unpickling an arbitrary pickle can run arbitrary code. Everything here loads with
+``torch.load(..., weights_only=True)``: PyTorch's restricted unpickler, which rebuilds only tensors,
+containers and primitive types, plus the few classes of :data:`SAFE_GLOBALS`. A file that asks for anything
+else (a function such as ``os.system``, an arbitrary class) is refused with :class:`UnsafeCheckpointError`
+before any of it runs. The trust model: a checkpoint is data; loading one from an untrusted source cannot
+run code, but the weights themselves are only as good as their source.
+
+Example::
+
+    from litquant.checkpoints import load_checkpoint, load_classifier
+
+    checkpoint = load_checkpoint("checkpoints/last.ckpt")      # dict: state_dict, hyper_parameters, ...
+    model = load_classifier("checkpoints/last.ckpt").eval()    # MNISTClassifier, weights loaded
+
+Lightning's own loaders (``trainer.fit/validate/test/predict(ckpt_path=...)``,
+``LightningModule.load_from_checkpoint``) take a ``weights_only`` argument. Left at ``None`` they use PyTorch's
+default, which is ``True`` since PyTorch 2.6, except that ``$TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` turns it
+off and Lightning itself uses ``False`` for ``http(s)://`` checkpoint paths. So pass ``weights_only=True``
+explicitly, inside :func:`safe_globals` (or after calling :func:`register_safe_globals` once), so that they
+accept the same allow-list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import re
+from functools import lru_cache
+from pathlib import Path, PosixPath, WindowsPath
+from typing import Any
+
+import torch
+
+from litquant.model import MNISTClassifier
+
+__all__ = [
+    "SAFE_GLOBALS",
+    "CheckpointError",
+    "UnsafeCheckpointError",
+    "load_checkpoint",
+    "load_classifier",
+    "register_safe_globals",
+    "safe_globals",
+]
+
+#: Classes a litquant checkpoint may contain beyond tensors, containers and primitive types. A Lightning
+#: checkpoint of ``MNISTClassifier`` (weights, optimizer and LR-scheduler states, loops, callback states,
+#: model and data-module hyper-parameters) needs none of them, except that hyper-parameters given as
+#: ``pathlib.Path`` objects (e.g. ``MNISTDataModule(data_dir=Path(...))`` in older checkpoints) are
+#: pickled as paths. Rebuilding a path from its string parts runs no code.
+SAFE_GLOBALS: tuple[type, ...] = (PosixPath, WindowsPath)
+
+
+class CheckpointError(ValueError):
+    """The file is missing, is not a Lightning checkpoint, or is a checkpoint of another model."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """The file would need to run code (or build a class that is not allow-listed) to load; nothing ran."""
+
+
+def safe_globals() -> contextlib.AbstractContextManager:
+    """A context in which ``torch.load(weights_only=True)``, and so Lightning's loaders, accept
+    :data:`SAFE_GLOBALS`."""
+    return torch.serialization.safe_globals(list(SAFE_GLOBALS))
+
+
+def register_safe_globals() -> None:
+    """Allow-list :data:`SAFE_GLOBALS` for the whole process (for Lightning's own ``ckpt_path=`` loading)."""
+    torch.serialization.add_safe_globals(list(SAFE_GLOBALS))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a Lightning checkpoint as a dict, never executing code from the file.
+
+    Raises:
+        UnsafeCheckpointError: the file asks for a function or class outside the allow-list.
+        CheckpointError: the file is missing, unreadable, or not a Lightning checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a checkpoint file" if path.is_dir() else "not found"
+        raise CheckpointError(f"checkpoint {path} {what}: pass the path of a .ckpt file")
+    try:
+        with safe_globals():
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        message = str(err)
+        if found := re.search(r"Unsupported global: GLOBAL (\S+)", message):
+            raise UnsafeCheckpointError(
+                f"refused to load {path}: it asks to import {found.group(1)}, which is not allow-listed and "
+                "could run code; nothing from the file was executed (load only checkpoints you trust)"
+            ) from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(Check the doc|$)", message, re.DOTALL)
+        raise UnsafeCheckpointError(
+            f"refused to load {path}: not a plain tensor checkpoint "
+            f"({detail.group(1).strip() if detail else _first_line(err)}); nothing from the file was executed"
+        ) from None
+    except Exception as err:  # noqa: BLE001 - every other failure means "not a checkpoint"
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint ({type(err).__name__}: {_first_line(err)}): "
+            "pass a .ckpt file written by `litquant fit`"
+        ) from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+        raise CheckpointError(
+            f"{path} is not a Lightning checkpoint (no 'state_dict' entry): pass a .ckpt file written by "
+            "`litquant fit`"
+        )
+    return checkpoint
+
+
+@lru_cache(maxsize=1)
+def _classifier_keys() -> frozenset[str]:
+    return frozenset(MNISTClassifier().state_dict())
+
+
+def _check_classifier(checkpoint: dict[str, Any], path: Path) -> None:
+    keys = set(checkpoint["state_dict"])
+    expected = _classifier_keys()
+    if keys != expected:
+        missing, unexpected = sorted(expected - keys), sorted(keys - expected)
+        parts = [f"{len(missing)} weights missing (e.g. {missing[0]})"] if missing else []
+        parts += [f"{len(unexpected)} unexpected (e.g. {unexpected[0]})"] if unexpected else []
+        raise CheckpointError(
+            f"{path} is a checkpoint of another model, not MNISTClassifier ({', '.join(parts)}): "
+            "pass a checkpoint written by `litquant fit`"
+        )
+
+
+def load_classifier(path: str | os.PathLike, map_location: Any = "cpu") -> MNISTClassifier:
+    """An :class:`~litquant.model.MNISTClassifier` with the weights and hyper-parameters of ``path``.
+
+    The file is checked with :func:`load_checkpoint` (so the same errors apply) and then handed to
+    ``MNISTClassifier.load_from_checkpoint(..., weights_only=True)``.
+    """
+    path = Path(path)
+    _check_classifier(load_checkpoint(path, map_location=map_location), path)
+    try:
+        with safe_globals():
+            return MNISTClassifier.load_from_checkpoint(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, TypeError, KeyError) as err:  # shapes or hyper-parameters that do not fit
+        raise CheckpointError(
+            f"{path} does not fit MNISTClassifier ({type(err).__name__}: {_first_line(err)})"
+        ) from None
+

