@@ -1,0 +1,252 @@
+"""Image files to MNIST input: grey, 28×28, white digit on black, centred as the MNIST digits are.
+
+Any size, colour or grey, RGBA, palette and 16-bit PNGs, JPEG, BMP, GIF, WebP and TIFF are read. The
+conversion follows the MNIST preprocessing: the background is made black (the image is inverted when its
+border is light), the ink's bounding box is scaled so its longer side is 20 pixels (aspect ratio kept), and
+the result is pasted into a 28×28 field with its centre of mass at the centre.
+
+Example::
+
+    from litquant.data import normalize
+    from litquant.images import classify, format_predictions, load_images
+    from litquant.model import MNISTClassifier
+
+    paths, images = load_images(["digits/"])           # uint8 [N, 1, 28, 28]
+    model = MNISTClassifier.load_from_checkpoint("best.ckpt")
+    print(format_predictions(paths, classify(model, images, normalize)))
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
+    "ImageInputError",
+    "classify",
+    "find_images",
+    "format_predictions",
+    "load_image",
+    "load_images",
+    "to_mnist",
+]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+MAX_PIXELS = 50_000_000  # larger images are refused: not digit pictures, maybe decompression bombs
+_WORK_SIZE = 2048  # larger images are downscaled to this first: the digit ends up 20 px anyway
+_INK_THRESHOLD = 0.2  # fraction of the ink's peak that counts as ink for the bounding box
+_MIN_CONTRAST = 0.1  # an image whose ink is fainter than this (out of 1) over its background is blank
+
+
+class ImageInputError(ValueError):
+    """An input image is missing, unreadable, too large or not an image. The message says what to do."""
+
+
+def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given; folders expanded to the image files directly inside them (sorted, dotfiles skipped)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            try:
+                inside = sorted(
+                    p for p in path.iterdir()
+                    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+                )
+            except OSError as err:
+                reason = err.strerror or type(err).__name__
+                raise ImageInputError(f"{path}: cannot list the folder ({reason}); check its permissions") from None
+            if not inside:
+                suffixes = " ".join(IMAGE_EXTENSIONS)
+                raise ImageInputError(f"{path}: folder holds no image files ({suffixes}); put images in it")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ImageInputError(f"{path}: no such file or folder; check the path")
+    if not found:
+        raise ImageInputError("no images given; pass image files or folders that hold images")
+    return found
+
+
+def load_image(path: str | os.PathLike) -> torch.Tensor:
+    """Read one image file and convert it as MNIST expects: ``uint8`` ``[1, 28, 28]``, white on black."""
+    path = Path(path)
+    grey = _read_grey(path)
+    return torch.from_numpy(to_mnist(grey)).unsqueeze(0)
+
+
+def load_images(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], torch.Tensor]:
+    """:func:`find_images`, then :func:`load_image` on each: the files and a ``uint8`` ``[N, 1, 28, 28]``."""
+    files = find_images(paths)
+    return files, torch.stack([load_image(file) for file in files])
+
+
+def to_mnist(grey: np.ndarray) -> np.ndarray:
+    """Grey image (float, 0 = black, 1 = white, any size) to a ``uint8`` 28×28 MNIST-style digit."""
+    grey = np.asarray(grey, dtype=np.float32)
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    if np.median(border) > 0.5:  # dark ink on light paper: make the digit white on black
+        grey = 1.0 - grey
+        border = 1.0 - border
+    background = float(np.median(border))
+    out = np.zeros((28, 28), dtype=np.uint8)
+    candidates = grey[grey - background >= _MIN_CONTRAST]
+    if candidates.size == 0:
+        return out  # blank image: nothing to centre
+    peak = float(np.percentile(candidates, 99))  # robust to a few bright specks, however small the digit
+    ink = np.clip((grey - background) / (peak - background), 0.0, 1.0)
+    rows = np.flatnonzero((ink >= _INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink >= _INK_THRESHOLD).any(axis=0))
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = ink.shape
+    scale = 20.0 / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    if size != ink.shape:
+        resized = torch.nn.functional.interpolate(
+            torch.from_numpy(np.ascontiguousarray(ink))[None, None], size=size, mode="bilinear",
+            antialias=True, align_corners=False,
+        )
+        ink = resized[0, 0].clamp_(0.0, 1.0).numpy()
+    digit = np.rint(ink * 255.0).astype(np.uint8)
+    height, width = digit.shape
+    weights = digit.astype(np.float64)
+    total = weights.sum()
+    if total == 0:
+        return out
+    centre_y = (weights.sum(axis=1) * np.arange(height)).sum() / total
+    centre_x = (weights.sum(axis=0) * np.arange(width)).sum() / total
+    top = int(np.clip(round(14.0 - centre_y), 0, 28 - height))
+    left = int(np.clip(round(14.0 - centre_x), 0, 28 - width))
+    out[top : top + height, left : left + width] = digit
+    return out
+
+
+def classify(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+) -> list[tuple[int, float]]:
+    """Label and confidence (the largest softmax probability) for each ``uint8`` ``[N, 1, 28, 28]`` image.
+
+    ``model`` maps the normalised float batch to logits. Batches go to ``device`` (default: the device of an
+    ``nn.Module``'s parameters, else the CPU); an ``nn.Module`` runs in eval mode, restored afterwards.
+    """
+    was_training = None
+    if isinstance(model, torch.nn.Module):
+        parameter = next(model.parameters(), None)
+        if device is None and parameter is not None:
+            device = parameter.device
+        was_training = model.training
+        model.eval()
+    results: list[tuple[int, float]] = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                batch = normalize(images[start : start + batch_size].to(device or "cpu"))
+                probabilities = torch.as_tensor(model(batch)).float().softmax(dim=1)
+                confidence, label = probabilities.max(dim=1)
+                results.extend(zip(label.tolist(), confidence.tolist(), strict=True))
+    finally:
+        if was_training:
+            model.train()
+    return results
+
+
+def format_predictions(
+    paths: Sequence[str | os.PathLike],
+    predictions: Sequence[tuple[int, float]],
+    classes: Sequence[str] | None = None,
+) -> str:
+    """One aligned line per image: file, label (the class name when ``classes`` is given), confidence."""
+    if len(paths) != len(predictions):
+        raise ValueError(f"{len(paths)} paths but {len(predictions)} predictions")
+    names = [str(path) for path in paths]
+    labels = [classes[label] if classes else str(label) for label, _ in predictions]
+    file_width = max([len("file"), *map(len, names)])
+    label_width = max([len("label"), *map(len, labels)])
+    lines = [f"{'file':<{file_width}}  {'label':<{label_width}}  confidence"]
+    for name, label, (_, confidence) in zip(names, labels, predictions, strict=True):
+        lines.append(f"{name:<{file_width}}  {label:<{label_width}}  {confidence:.4f}")
+    return "\n".join(lines)
+
+
+def _read_grey(path: Path) -> np.ndarray:
+    """Decode ``path`` to a float grey array (0 = black, 1 = white), downscaled when very large."""
+    if not path.is_file():
+        raise ImageInputError(f"{path}: no such file; check the path")
+    if path.stat().st_size == 0:
+        raise ImageInputError(f"{path}: empty file; give a PNG, JPEG or other image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ImageInputError(
+                        f"{path}: {width}×{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel "
+                        "limit; crop or shrink the image around the digit"
+                    )
+                if image.format == "JPEG":  # decode big JPEGs at a reduced scale directly
+                    image.draft("RGB" if image.mode == "RGB" else image.mode, (_WORK_SIZE, _WORK_SIZE))
+                image = ImageOps.exif_transpose(image)
+                return _to_grey(image)
+    except ImageInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        limit = f"{MAX_PIXELS // 1_000_000}-megapixel"
+        raise ImageInputError(f"{path}: image over the {limit} limit; crop or shrink it around the digit") from None
+    except UnidentifiedImageError:
+        raise ImageInputError(f"{path}: not an image file; give a PNG, JPEG or other image") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise ImageInputError(f"{path}: cannot decode the image ({reason}); re-save it") from None
+
+
+def _to_grey(image: Image.Image) -> np.ndarray:
+    """Any PIL mode to a float grey array in 0..1; transparency is composited on a contrasting background."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        sixteen_bit = image.mode.startswith("I;16")
+        image = _shrink(image.convert("F" if image.mode == "F" else "I"))
+        values = np.clip(np.asarray(image, dtype=np.float64), 0.0, None)
+        top = values.max(initial=0.0)
+        if sixteen_bit:
+            scale = 65535.0
+        elif image.mode == "F" and top <= 1.0:
+            scale = 1.0
+        else:
+            scale = 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
+        return (values / scale).astype(np.float32)
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+    image = image.convert("RGBA" if has_alpha else "RGB")
+    image = _shrink(image)
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
+    grey = pixels[..., 0] * 0.299 + pixels[..., 1] * 0.587 + pixels[..., 2] * 0.114
+    if has_alpha:
+        alpha = pixels[..., 3]
+        if alpha.min() < 1.0:
+            weight = alpha.sum()
+            content = float((grey * alpha).sum() / weight) if weight > 0 else 0.0
+            background = 1.0 if content < 0.5 else 0.0  # dark strokes on transparency: paper is white
+            grey = grey * alpha + background * (1.0 - alpha)
+    return grey
+
+
+def _shrink(image: Image.Image) -> Image.Image:
+    if max(image.size) <= _WORK_SIZE:
+        return image
+    scale = _WORK_SIZE / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BOX)
