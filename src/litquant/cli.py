@@ -21,10 +21,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from litquant.callbacks import MetricsReport
+from litquant.callbacks import InterruptedCheckpoint, MetricsReport
+from litquant.checkpoints import register_safe_globals
 from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 
@@ -78,8 +79,10 @@ class LitquantCLI(LightningCLI):
         parser.add_lightning_class_args(MetricsReport, "metrics_report")
 
     def before_instantiate_classes(self) -> None:
-        """Resolve paths that default to the Trainer's ``default_root_dir``."""
+        """Load checkpoints weights-only; resolve paths that default to the Trainer's ``default_root_dir``."""
         config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.get("weights_only") is None and "weights_only" in config:
+            config.weights_only = True  # never execute code from a checkpoint, resuming a fit included
         root = Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR)
         logger = config.trainer.logger
         if getattr(logger, "class_path", "").endswith("CSVLogger") and not logger.init_args.save_dir:
@@ -95,7 +98,7 @@ class LitquantCLI(LightningCLI):
         """
         trainer = super().instantiate_trainer(**kwargs)
         dirpath = next(cb.dirpath for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint))
-        trainer.callbacks.append(OnExceptionCheckpoint(dirpath=dirpath, filename="interrupted"))
+        trainer.callbacks.append(InterruptedCheckpoint(dirpath))
         return trainer
 
     def after_fit(self) -> None:
@@ -150,18 +153,8 @@ def cmd_predict_images(argv: list[str]) -> None:
     paths, images = load_images(config.images)
     model = _load_model(config.ckpt_path, config.model)
     dm = _datamodule(config)
-    predictions = classify(_no_grad(model), images, dm.normalize)
+    predictions = classify(model, images, dm.normalize)
     print(format_predictions(paths, predictions, dm.spec.classes))
-
-
-def _no_grad(model):
-    import torch
-
-    def call(x):
-        with torch.inference_mode():
-            return model(x)
-
-    return call
 
 
 def cmd_evaluate(argv: list[str]) -> None:
@@ -172,7 +165,7 @@ def cmd_evaluate(argv: list[str]) -> None:
     from litquant.runtime import evaluate
 
     model = _load_any(config.model)
-    accuracy = evaluate(_no_grad(model), _datamodule(config), split="test", batch_size=config.batch_size)
+    accuracy = evaluate(model, _datamodule(config), split="test", batch_size=config.batch_size)
     print(f"test_acc {accuracy:.4f}  ({config.model})")
 
 
@@ -282,6 +275,7 @@ def _wants_image_predict(argv: list[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    register_safe_globals()
     debug = "--debug" in argv or os.environ.get("LITQUANT_DEBUG") == "1"
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)

@@ -120,6 +120,8 @@ class MNISTClassifier(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if self._trainer is None or self.trainer.state.fn != "fit":
             return  # only a resumed fit restores the random state, never a load for inference
+        self._resumed_schedule_steps = next(
+            (s["total_steps"] for s in checkpoint.get("lr_schedulers", []) if "total_steps" in s), None)
         states = checkpoint.get("rng_states", {})
         if "torch" in states:
             torch.set_rng_state(states["torch"])
@@ -145,9 +147,14 @@ class MNISTClassifier(L.LightningModule):
             scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=hp.gamma)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
         if hp.scheduler == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=hp.lr, total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
-                pct_start=0.15,
-            )
+            total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+            resumed = getattr(self, "_resumed_schedule_steps", None)
+            if resumed is not None and resumed != total_steps:
+                raise ValueError(
+                    f"the checkpoint's one-cycle schedule spans {resumed} steps but this fit has {total_steps}: "
+                    "resume with the --trainer.max_epochs and data size it was started with"
+                )
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps,
+                                                            pct_start=0.15)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         raise ValueError(f"unknown scheduler {hp.scheduler!r}: choose onecycle, step or none")
