@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litquant.callbacks import InterruptedCheckpoint, MetricsReport
 from litquant.checkpoints import register_safe_globals
@@ -293,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("litquant: interrupted", file=sys.stderr)
         return 130
+    except SIGTERMException:
+        print("litquant: stopped by SIGTERM; a fit resumes with --ckpt_path last", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
     except Exception as error:  # noqa: BLE001 - the top level turns every failure into one line
