@@ -1,0 +1,41 @@
+"""Quantization-aware fine-tuning inside a Lightning ``Trainer``, with :class:`QuantizationAwareTraining`.
+
+Example::
+
+    from litquant.data import MNISTDataModule
+    from litquant.quantization.lightning_qat import quantize_lightning_qat
+
+    program = quantize_lightning_qat("fp32.ckpt", MNISTDataModule(train_size=2000), epochs=1, max_steps=50)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import lightning.pytorch as L
+from torch.export import ExportedProgram
+
+from litquant.callbacks.quantization_aware_training import QuantizationAwareTraining
+from litquant.checkpoints import load_classifier
+
+__all__ = ["quantize_lightning_qat"]
+
+
+def quantize_lightning_qat(checkpoint: str | os.PathLike, datamodule: Any, *, epochs: int = 1,
+                           max_steps: int | None = None, lr: float = 1e-4, progress: bool = True,
+                           accelerator: str = "cpu") -> ExportedProgram:
+    """Fine-tune the checkpoint's model with the QAT callback for ``epochs`` (at most ``max_steps`` steps)
+    in a real ``Trainer``, and return the int8 program the callback converts at the end of ``fit``."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    model = load_classifier(checkpoint)
+    model.hparams.lr = lr  # fine-tuning: a small peak learning rate for the model's own schedule
+    callback = QuantizationAwareTraining()
+    trainer = L.Trainer(
+        max_epochs=epochs, max_steps=max_steps if max_steps is not None else -1, accelerator=accelerator,
+        devices=1, logger=False, enable_checkpointing=False, enable_model_summary=False,
+        enable_progress_bar=progress, num_sanity_val_steps=0, callbacks=[callback],
+    )
+    trainer.fit(model, datamodule=datamodule)
+    return callback.export()

@@ -1,0 +1,230 @@
+"""The PT2E steps every PyTorch int8 method shares: capture, quantizer, convert, strip, save.
+
+PT2E quantization works on a graph captured by ``torch.export``: the quantizer annotates it, observers
+(post-training) or fake-quant modules (quantization-aware training) are inserted, and ``convert_pt2e``
+folds the measured ranges into ``quantize``/``dequantize`` ops and ``int8`` weights. The converted graph
+is exported again, with a dynamic batch dimension and without the fp32 weights it no longer uses, and
+saved as one ``.pt2`` file beside a JSON sidecar.
+
+Example::
+
+    import torch
+    from litquant.model import Net
+    from litquant.quantization.pt2e import capture, convert_to_program, quantizer_for, save_program
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    example = (torch.randn(2, 1, 28, 28),)
+    prepared = prepare_pt2e(capture(Net().eval(), example), quantizer_for(is_qat=False))
+    prepared(*example)                                  # calibrate
+    save_program(convert_to_program(prepared, example), "int8.pt2", {"method": "ptq"})
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import inspect
+import os
+import platform
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.export import Dim, ExportedProgram
+from torch.fx import GraphModule
+from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+    X86InductorQuantizer,
+    get_default_x86_inductor_quantization_config,
+)
+
+from litquant.io import atomic_path, write_json
+
+__all__ = [
+    "ARTIFACT_FORMAT",
+    "Example",
+    "artifact_meta",
+    "batch_dynamic_shapes",
+    "canonical_inputs",
+    "capture",
+    "convert_to_program",
+    "export_program",
+    "normalize_example",
+    "quantizer_for",
+    "save_program",
+    "sidecar_path",
+    "strip_unused_attributes",
+    "versions",
+]
+
+#: Version tag of the sidecar's layout.
+ARTIFACT_FORMAT = "litquant-artifact/1"
+
+#: Example inputs as ``(args, kwargs)``.
+Example = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def normalize_example(example: Any) -> Example:
+    """Lightning's ``example_input_array`` convention to ``(args, kwargs)``: a tensor is the one positional
+    input, a tuple or list the positional inputs, a dict the keyword inputs. Batches of one are repeated
+    to two samples, since ``torch.export`` specialises a dimension whose example size is 1."""
+    if isinstance(example, torch.Tensor):
+        args, kwargs = (example,), {}
+    elif isinstance(example, (tuple, list)):
+        args, kwargs = tuple(example), {}
+    elif isinstance(example, Mapping):
+        args, kwargs = (), dict(example)
+    else:
+        raise TypeError(f"example inputs must be a tensor, a tuple or a dict of tensors, got {type(example).__name__}")
+
+    def at_least_two(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == 1:
+            return value.expand(2, *value.shape[1:]).clone()
+        return value
+
+    return tuple(at_least_two(a) for a in args), {k: at_least_two(v) for k, v in kwargs.items()}
+
+
+def canonical_inputs(signature: inspect.Signature, args: tuple, kwargs: dict) -> Example:
+    """Bind a call to ``signature`` (defaults applied) and lay it out one fixed way: positional-or-keyword
+    inputs positionally, keyword-only inputs by keyword. An exported graph accepts only the layout it was
+    captured with; this makes ``f(a, b=b)`` and ``f(a=a, b=b)`` the same call."""
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    positional: list[Any] = []
+    keywords: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            positional.append(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            positional.extend(value)
+        elif kind is inspect.Parameter.KEYWORD_ONLY:
+            keywords[name] = value
+        else:
+            keywords.update(value)
+    return tuple(positional), keywords
+
+
+def batch_dynamic_shapes(module: torch.nn.Module, args: tuple, kwargs: dict) -> dict[str, Any]:
+    """``dynamic_shapes`` for ``torch.export`` marking dimension 0 of every tensor input as one shared
+    ``batch`` dimension, keyed by the names of ``module.forward``'s parameters."""
+    batch = Dim("batch", min=1)
+    bound = inspect.signature(module.forward).bind(*args, **kwargs)
+    shapes: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = inspect.signature(module.forward).parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            shapes[name] = tuple({0: batch} if isinstance(v, torch.Tensor) else None for v in value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            shapes[name] = {k: {0: batch} if isinstance(v, torch.Tensor) else None for k, v in value.items()}
+        else:
+            shapes[name] = {0: batch} if isinstance(value, torch.Tensor) and value.dim() > 0 else None
+    return shapes
+
+
+def export_program(module: torch.nn.Module, args: tuple, kwargs: dict | None = None) -> ExportedProgram:
+    """``torch.export.export`` with a dynamic batch dimension on every tensor input."""
+    kwargs = kwargs or {}
+    return torch.export.export(module, args, kwargs, dynamic_shapes=batch_dynamic_shapes(module, args, kwargs))
+
+
+def capture(module: torch.nn.Module, args: tuple, kwargs: dict | None = None, *, train: bool = False) -> GraphModule:
+    """Capture ``module`` for PT2E quantization: exported in train mode (``train=True``, for QAT: dropout and
+    batch norm behave as in training) or eval mode, returned as a ``GraphModule`` in that mode."""
+    was_training = module.training
+    module.train(train)
+    try:
+        graph = export_program(module, args, kwargs).module()
+    finally:
+        module.train(was_training)
+    return move_exported_model_to_train(graph) if train else move_exported_model_to_eval(graph)
+
+
+def quantizer_for(*, is_qat: bool, reduce_range: bool = False) -> X86InductorQuantizer:
+    """torchao's ``X86InductorQuantizer`` with its default static config: ``uint8`` per-tensor activations,
+    ``int8`` per-channel symmetric weights (the layout inductor's oneDNN int8 kernels run)."""
+    quantizer = X86InductorQuantizer()
+    quantizer.set_global(get_default_x86_inductor_quantization_config(is_qat=is_qat, reduce_range=reduce_range))
+    return quantizer
+
+
+def strip_unused_attributes(graph: GraphModule) -> GraphModule:
+    """Delete parameters and buffers no node reads (after ``convert_pt2e`` the fp32 weights of every
+    quantized layer), so that the exported program does not carry them. Works in place."""
+    used = {node.target for node in graph.graph.nodes if node.op == "get_attr"}
+    names = [name for name, _ in graph.named_parameters()] + [name for name, _ in graph.named_buffers()]
+    for name in names:
+        if name in used:
+            continue
+        owner_name, _, attr = name.rpartition(".")
+        owner = graph.get_submodule(owner_name)
+        owner._parameters.pop(attr, None)
+        owner._buffers.pop(attr, None)
+    return graph
+
+
+def convert_to_program(prepared: GraphModule, args: tuple, kwargs: dict | None = None) -> ExportedProgram:
+    """Convert a calibrated or fine-tuned PT2E graph to int8 and export it (dynamic batch, CPU, fp32 weights
+    of quantized layers stripped). ``prepared`` is left untouched, so it can be converted again later."""
+    graph = copy.deepcopy(prepared).cpu()
+    move_exported_model_to_eval(graph)
+    converted = strip_unused_attributes(convert_pt2e(graph))
+    cpu = [a.cpu() if isinstance(a, torch.Tensor) else a for a in args]
+    cpu_kwargs = {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in (kwargs or {}).items()}
+    return export_program(converted, tuple(cpu), cpu_kwargs)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that make and run the artifacts, and of Python."""
+    found = {"python": platform.python_version()}
+    for package in ("litquant", "torch", "torchao", "lightning", "onnx", "onnxruntime", "onnxscript"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def artifact_meta(method: str, precision: str, *, datamodule: Any = None, checkpoint: str | os.PathLike | None = None,
+                  input_names: Iterable[str] = ("x",), **extra: Any) -> dict[str, Any]:
+    """The sidecar's content: method, precision, versions, input spec (shape, dtype, normalisation), and
+    whatever the method adds (calibration, accuracy, ...)."""
+    from litquant.data import DATASETS
+
+    spec = datamodule.spec if datamodule is not None else DATASETS["mnist"]
+    return {
+        "format": ARTIFACT_FORMAT,
+        "method": method,
+        "precision": precision,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "checkpoint": str(checkpoint) if checkpoint is not None else None,
+        "versions": versions(),
+        "input": {
+            "names": list(input_names),
+            "shape": ["batch", 1, 28, 28],
+            "dtype": "float32",
+            "normalization": {"formula": "(pixel / 255 - mean) / std", "mean": spec.mean, "std": spec.std},
+            "dataset": spec.name,
+            "classes": list(spec.classes),
+        },
+        "output": {"name": "logits", "shape": ["batch", len(spec.classes)], "dtype": "float32"},
+        **extra,
+    }
+
+
+def sidecar_path(artifact: str | os.PathLike) -> Path:
+    """``model.pt2`` → ``model.json``; ``onnxruntime.int8.onnx`` → ``onnxruntime.int8.json``."""
+    return Path(artifact).with_suffix(".json")
+
+
+def save_program(program: ExportedProgram, path: str | os.PathLike, meta: dict[str, Any]) -> Path:
+    """Save an exported program as ``.pt2`` and its sidecar JSON, both atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.export.save(program, tmp)
+    write_json(sidecar_path(path), {**meta, "artifact": path.name, "size_bytes": path.stat().st_size})
+    return path

@@ -1,0 +1,45 @@
+"""Post-training static int8 quantization with PT2E and torchao's ``X86InductorQuantizer``.
+
+The fp32 model is captured with ``torch.export`` (dynamic batch), observers are inserted with
+``prepare_pt2e``, a few training batches calibrate the activation ranges, and ``convert_pt2e`` produces the
+int8 graph, saved as ``.pt2``.
+
+Example::
+
+    from litquant.checkpoints import load_classifier
+    from litquant.data import MNISTDataModule
+    from litquant.quantization.ptq import quantize_ptq
+
+    net = load_classifier("fp32.ckpt").model
+    program = quantize_ptq(net, MNISTDataModule(train_size=2000), calibration_batches=16)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.export import ExportedProgram
+from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+from tqdm import tqdm
+
+from litquant.quantization.pt2e import capture, convert_to_program, quantizer_for
+from litquant.runtime import normalized_batches
+
+__all__ = ["quantize_ptq"]
+
+
+def quantize_ptq(net: nn.Module, datamodule: Any, *, calibration_batches: int = 32,
+                 progress: bool = True) -> ExportedProgram:
+    """Calibrate on ``calibration_batches`` shuffled training batches and return the int8 program."""
+    if calibration_batches < 1:
+        raise ValueError(f"calibration_batches must be at least 1, got {calibration_batches}")
+    device = next(net.parameters()).device
+    batches = list(normalized_batches(datamodule, "train", limit=calibration_batches, shuffle=True, device=device))
+    example = (batches[0][0][:2].clone(),)  # a copy: the saved example holds no whole batch
+    prepared = prepare_pt2e(capture(net, example, train=False), quantizer_for(is_qat=False))
+    with torch.no_grad():
+        for images, _ in tqdm(batches, desc="ptq: calibrating", disable=not progress, leave=False):
+            prepared(images)
+    return convert_to_program(prepared, example)

@@ -1,0 +1,61 @@
+"""Quantization-aware training with PT2E in a plain PyTorch loop (no Trainer).
+
+The fp32 model is captured in train mode, fake quantization is inserted with ``prepare_qat_pt2e``, the
+model is fine-tuned with AdamW and cross-entropy for a few epochs or steps, then converted to int8.
+``torchao``'s ``move_exported_model_to_train``/``_eval`` switch dropout in the captured graph, which
+``.train()``/``.eval()`` cannot do.
+
+Example::
+
+    from litquant.checkpoints import load_classifier
+    from litquant.data import MNISTDataModule
+    from litquant.quantization.qat import quantize_qat
+
+    net = load_classifier("fp32.ckpt").model
+    program = quantize_qat(net, MNISTDataModule(train_size=2000), epochs=1, max_steps=50)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.export import ExportedProgram
+from torchao.quantization.pt2e import move_exported_model_to_train
+from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+from tqdm import tqdm
+
+from litquant.quantization.pt2e import capture, convert_to_program, quantizer_for
+from litquant.runtime import normalized_batches
+
+__all__ = ["quantize_qat"]
+
+
+def quantize_qat(net: nn.Module, datamodule: Any, *, epochs: int = 1, max_steps: int | None = None,
+                 lr: float = 1e-4, weight_decay: float = 1e-4, progress: bool = True) -> ExportedProgram:
+    """Fine-tune ``net`` with fake quantization for ``epochs`` (at most ``max_steps`` steps), return int8."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    device = next(net.parameters()).device
+    images, _ = next(normalized_batches(datamodule, "train", limit=1, device=device))
+    example = (images[:2].clone(),)  # a copy: the saved example holds no whole batch
+    prepared = prepare_qat_pt2e(capture(net, example, train=True), quantizer_for(is_qat=True))
+    move_exported_model_to_train(prepared)
+    optimizer = torch.optim.AdamW(prepared.parameters(), lr=lr, weight_decay=weight_decay)
+    criterion = nn.CrossEntropyLoss()
+    step = 0
+    for epoch in range(epochs):
+        batches = normalized_batches(datamodule, "train", shuffle=True, seed=datamodule.seed + epoch, device=device)
+        for images, labels in tqdm(batches, desc=f"qat: epoch {epoch + 1}/{epochs}", disable=not progress,
+                                   leave=False):
+            loss = criterion(prepared(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if max_steps is not None and step >= max_steps:
+                break
+        if max_steps is not None and step >= max_steps:
+            break
+    return convert_to_program(prepared, example)
