@@ -65,4 +65,4 @@ def test_killed_writer_never_leaves_a_truncated_target(tmp_path: Path) -> None:
     assert process.returncode == -signal.SIGKILL
     assert json.loads(target.read_text()) == {"complete": True}
     leftovers = [p.name for p in tmp_path.iterdir() if p != target]
-    assert len(leftovers) == 1 and leftovers[0].startswith(".report.json.") and leftovers[0].endswith(".tmp")
+    assert len(leftovers) == 1 and leftovers[0].startswith(".report.") and leftovers[0].endswith(".tmp.json")
