@@ -1,0 +1,268 @@
+"""Regenerate the outputs shown in ``docs/*.md`` and the results section of both READMEs.
+
+Nothing printed in the docs is typed by hand. A page asks for generated content with HTML comments; the
+block right after each comment is rewritten:
+
+- ``<!-- run: COMMAND -->`` runs COMMAND and writes a ```` ```console ```` block holding ``$ COMMAND`` and what
+  it printed on stdout. ``<!-- run[head=N]: COMMAND -->`` keeps the first N lines (then ``...``).
+- ``<!-- include: PATH -->`` copies a file into a ```` ```python ```` block; ``from=REGEX`` / ``to=REGEX``
+  (after the path) keep the lines from the first match of one to the first match of the other.
+
+Each page runs its commands in order, in a fresh temporary folder holding a link to ``examples/`` (so a page
+can train in one command and load the checkpoint in the next), with ``$LITQUANT_DATA`` set to the MNIST
+folder (``--data_dir``, else ``$LITQUANT_TEST_DATA``, else ``shared/data`` beside the repository, else the
+user's cache). ``python examples/X.py ARGS``, ``python -c CODE`` and ``litquant ARGS`` run inside this
+process by default (the same code, imported once: generation takes a minute instead of several);
+``--subprocess`` runs every command as a real process instead, to check that both print the same. Any other
+command runs in ``bash``.
+
+``README.md`` and ``README.ja.md`` get the benchmark tables of ``benchmarks/results/*.md`` between
+``<!-- results:begin -->`` and ``<!-- results:end -->`` (``dev_*.md`` files only while there are no others).
+
+``--check`` compares instead of writing, and fails on a difference. The comparison masks, and only there:
+durations (``12.3 ms``, ``4s``), version numbers (``2.6.6``, ``2.13.0+cpu``) and, in numbers with a
+decimal point, differences up to 0.02 absolute (float rounding differs between CPUs); any other change fails.
+
+Usage::
+
+    python docs/generate.py                 # rewrite every page and the READMEs
+    python docs/generate.py --check         # exit 1 and show a diff when a page is out of date
+    python docs/generate.py docs/04-checkpoints.md --subprocess
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import io
+import os
+import re
+import runpy
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+READMES = (ROOT / "README.md", ROOT / "README.ja.md")
+RESULTS = ROOT / "benchmarks" / "results"
+COLUMNS = 100  # terminal width the commands see
+FLOAT_TOLERANCE = 0.02
+
+DIRECTIVE = re.compile(r"^<!-- (run|include)(?:\[([^\]]*)\])?: (.+?) -->\n", re.MULTILINE)
+FENCE = re.compile(r"```[^\n]*\n.*?^```\n", re.MULTILINE | re.DOTALL)
+RESULTS_BLOCK = re.compile(r"(<!-- results:begin -->\n).*?(<!-- results:end -->)", re.DOTALL)
+
+
+# -- running commands -------------------------------------------------------------------------------
+def find_data_dir(explicit: str | None = None) -> Path | None:
+    """The folder holding ``MNIST/raw/``: the one given, ``$LITQUANT_TEST_DATA``, ``shared/data`` beside
+    the repository, or ``None`` (the commands then use the user's cache and download when needed)."""
+    for candidate in (explicit, os.environ.get("LITQUANT_TEST_DATA"), ROOT.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "MNIST" / "raw").is_dir():
+            return Path(candidate).resolve()
+    if explicit:
+        raise SystemExit(f"no MNIST/raw/ folder in {explicit}: pass the folder that holds MNIST/")
+    return None
+
+
+@contextlib.contextmanager
+def _environment(workdir: Path, data_dir: Path | None) -> Iterator[dict[str, str]]:
+    """The environment every command sees; applied to this process too, for in-process runs."""
+    changes = {"COLUMNS": str(COLUMNS), "PYTHONWARNINGS": "ignore", "PYTHONHASHSEED": "0"}
+    if data_dir:
+        changes["LITQUANT_DATA"] = str(data_dir)
+    saved = {key: os.environ.get(key) for key in changes}
+    cwd = Path.cwd()
+    os.environ.update(changes)
+    os.chdir(workdir)
+    try:
+        yield dict(os.environ)
+    finally:
+        os.chdir(cwd)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _in_process(argv: list[str]) -> str | None:
+    """Run ``python examples/X.py``, ``python -c CODE`` or ``litquant ...`` here; ``None`` for other commands."""
+    if argv[:1] == ["litquant"]:
+        from litquant.cli import main
+
+        target = lambda: sys.exit(main(argv[1:]))  # noqa: E731
+    elif argv[:2] == ["python", "-c"] and len(argv) >= 3:
+        target = lambda: exec(compile(argv[2], "<string>", "exec"), {"__name__": "__main__"})  # noqa: E731
+    elif argv[:1] == ["python"] and len(argv) >= 2 and argv[1].endswith(".py"):
+        target = lambda: runpy.run_path(argv[1], run_name="__main__")  # noqa: E731
+    else:
+        return None
+    stdout, saved_argv = io.StringIO(), sys.argv
+    sys.argv = argv[1:] if argv[0] == "python" else argv
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
+            target()
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            raise RuntimeError(f"`{shlex.join(argv)}` exited with {exit_.code}:\n{stdout.getvalue()}") from None
+    finally:
+        sys.argv = saved_argv
+    return stdout.getvalue()
+
+
+def run_command(command: str, env: dict[str, str], subprocess_only: bool) -> str:
+    """What ``command`` prints on stdout (run in the current folder)."""
+    argv = shlex.split(command)
+    if not subprocess_only and (output := _in_process(argv)) is not None:
+        return output
+    if argv[0] == "python":
+        command = shlex.join([sys.executable, *argv[1:]])
+    elif argv[0] == "litquant":
+        command = shlex.join([sys.executable, "-m", "litquant.cli", *argv[1:]])
+    result = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise RuntimeError(f"`{command}` exited with {result.returncode}:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+# -- rewriting pages ----------------------------------------------------------------------------------
+def _options(text: str | None) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in shlex.split(text or ""))
+
+
+def _console_block(command: str, output: str, options: dict[str, str]) -> str:
+    lines = output.rstrip("\n").splitlines()
+    if "head" in options and len(lines) > int(options["head"]):
+        lines = [*lines[: int(options["head"])], "..."]
+    body = "\n".join(line.rstrip() for line in lines)
+    return f"```console\n$ {command}\n{body}\n```\n".replace("\n\n```\n", "\n```\n")
+
+
+def _include_block(spec: str) -> str:
+    path, *rest = shlex.split(spec)
+    options = _options(shlex.join(rest))
+    lines = (ROOT / path).read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if re.search(options["from"], line)), None) \
+        if "from" in options else 0
+    if start is None:
+        raise ValueError(f"include {path}: no line matches from={options['from']!r}")
+    end = next((i for i, line in enumerate(lines[start:], start) if re.search(options["to"], line)), None) \
+        if "to" in options else len(lines) - 1
+    if end is None:
+        raise ValueError(f"include {path}: no line matches to={options['to']!r}")
+    return "```python\n" + "\n".join(lines[start : end + 1]) + "\n```\n"
+
+
+def render_page(text: str, data_dir: Path | None, subprocess_only: bool = False) -> str:
+    """The page with every generated block rewritten."""
+    out, position = [], 0
+    with tempfile.TemporaryDirectory(prefix="litquant-docs-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "examples").symlink_to(ROOT / "examples")
+        with _environment(workdir, data_dir) as env:
+            for match in DIRECTIVE.finditer(text):
+                out.append(text[position : match.end()])
+                kind, options, argument = match.group(1), _options(match.group(2)), match.group(3)
+                if kind == "run":
+                    start = time.perf_counter()
+                    output = run_command(argument, env, subprocess_only).replace(str(workdir) + "/", "")
+                    print(f"  {time.perf_counter() - start:6.1f} s  {argument}", file=sys.stderr)
+                    out.append(_console_block(argument, output, options))
+                else:
+                    out.append(_include_block(argument))
+                old = FENCE.match(text, match.end())  # the previous output, replaced
+                position = old.end() if old else match.end()
+    out.append(text[position:])
+    return "".join(out)
+
+
+def results_markdown(results_dir: Path = RESULTS) -> str:
+    """The benchmark tables for the READMEs: each ``results/*.md`` with a link, headings turned into bold
+    lines so that both READMEs keep their own heading structure."""
+    files = sorted(results_dir.glob("*.md")) if results_dir.is_dir() else []
+    final = [path for path in files if not path.name.startswith("dev_")]
+    files = final or files  # development runs (dev_*.md) only while there is nothing else
+    if not files:
+        return "_No benchmark results yet: run `make bench`._\n"
+    parts = []
+    for path in files:
+        link = path.relative_to(ROOT).as_posix()
+        body = [f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line
+                for line in path.read_text().strip().splitlines()]
+        parts.append(f"From [`{link}`]({link}):\n\n" + "\n".join(body) + "\n")
+    return "\n".join(parts)
+
+
+def render_readme(text: str) -> str:
+    return RESULTS_BLOCK.sub(lambda m: m.group(1) + results_markdown() + m.group(2), text)
+
+
+# -- comparing ------------------------------------------------------------------------------------------
+_VOLATILE = [
+    (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|sec|seconds|it/s|s/it)\b"), "<duration>"),
+    (re.compile(r"\b\d+\.\d+\.\d+(\.dev\d+)?(\+[\w.]+)?\b"), "<version>"),
+]
+_FLOAT = re.compile(r"-?\d+\.\d+")
+
+
+def _masked(text: str) -> tuple[str, list[float]]:
+    for pattern, replacement in _VOLATILE:
+        text = pattern.sub(replacement, text)
+    return _FLOAT.sub("<float>", text), [float(value) for value in _FLOAT.findall(text)]
+
+
+def same_output(expected: str, actual: str, tolerance: float = FLOAT_TOLERANCE) -> bool:
+    """True when the two texts differ only in masked parts (see the module docstring)."""
+    skeleton_a, floats_a = _masked(expected)
+    skeleton_b, floats_b = _masked(actual)
+    return skeleton_a == skeleton_b and all(abs(a - b) <= tolerance for a, b in zip(floats_a, floats_b, strict=True))
+
+
+def diff(expected: str, actual: str, name: str) -> str:
+    return "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), name, "generated"))
+
+
+def pages(selected: Sequence[str] = ()) -> list[Path]:
+    return [Path(p).resolve() for p in selected] if selected else sorted(DOCS.glob("*.md"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pages", nargs="*", help="pages to process (default: docs/*.md and both READMEs)")
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 when something is stale")
+    parser.add_argument("--subprocess", action="store_true", help="run every command as a separate process")
+    parser.add_argument("--data_dir", help="folder holding MNIST/raw/ (default: see the module docstring)")
+    args = parser.parse_args(argv)
+    data_dir = find_data_dir(args.data_dir)
+    targets = pages(args.pages) + ([] if args.pages else list(READMES))
+    stale = []
+    for path in targets:
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        print(f"{'checking' if args.check else 'generating'} {path.relative_to(ROOT)}", file=sys.stderr)
+        new = render_readme(text) if path in READMES else render_page(text, data_dir, args.subprocess)
+        if args.check:
+            if not same_output(text, new):
+                stale.append(path)
+                print(diff(text, new, str(path.relative_to(ROOT))), file=sys.stderr)
+        elif new != text:
+            from litquant.io import write_text
+
+            write_text(path, new)
+    if stale:
+        print(f"out of date: {', '.join(str(p.relative_to(ROOT)) for p in stale)}; "
+              "run `python docs/generate.py`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

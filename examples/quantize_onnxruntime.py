@@ -1,0 +1,58 @@
+"""Chapter 7, method 4: ONNX Runtime static int8 quantization.
+
+Export the fp32 network to ONNX, quantize it with ONNX Runtime (QDQ format, calibrated on training batches;
+the weight format is chosen by a check against fp32, so accuracy holds on CPUs without VNNI too), then run
+the ``.onnx`` file with plain PyTorch tensors and with a Trainer::
+
+    python examples/quantize_onnxruntime.py --ckpt_path runs/ckpt/checkpoints/final.ckpt --out runs/onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import lightning.pytorch as L
+
+from litquant.checkpoints import load_classifier
+from litquant.data import MNISTDataModule
+from litquant.io import write_json
+from litquant.quantization.onnx_runtime import export_onnx, quantize_onnxruntime
+from litquant.quantization.pt2e import artifact_meta, sidecar_path
+from litquant.runtime import ArtifactModule, evaluate, load_artifact
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt_path", required=True, help="the trained fp32 checkpoint (.ckpt)")
+    parser.add_argument("--data_dir", default=None, help="folder with the MNIST .gz files (default: the cache)")
+    parser.add_argument("--train_size", type=int, default=None, help="cap on training samples (default: all)")
+    parser.add_argument("--test_size", type=int, default=None, help="cap on test samples (default: all 10,000)")
+    parser.add_argument("--calibration_batches", type=int, default=32, help="training batches to calibrate on")
+    parser.add_argument("--out", default="runs/onnx", help="folder for the .onnx files and their sidecars")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    out = Path(args.out)
+    data = MNISTDataModule(data_dir=args.data_dir, train_size=args.train_size, test_size=args.test_size,
+                           batch_size=256)
+    net = load_classifier(args.ckpt_path).model.eval()
+    fp32 = export_onnx(net, out / "fp32.onnx")
+    print(f"fp32 (ONNX Runtime): test_acc {evaluate(load_artifact(fp32), data):.4f}")
+
+    int8 = out / "int8.onnx"
+    choice = quantize_onnxruntime(fp32, int8, data, calibration_batches=args.calibration_batches)
+    write_json(sidecar_path(int8), {**artifact_meta("onnxruntime", "int8", datamodule=data,
+                                                    checkpoint=args.ckpt_path, onnxruntime=choice),
+                                    "artifact": int8.name, "size_bytes": int8.stat().st_size})
+    print(f"saved {int8} ({int8.stat().st_size / 1e6:.2f} MB); the weight format chosen is in {sidecar_path(int8)}")
+
+    model = load_artifact(int8)  # an ONNX Runtime session behind a torch-tensor interface
+    print(f"int8 (plain PyTorch tensors): test_acc {evaluate(model, data):.4f}")
+    L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False).test(ArtifactModule(model), datamodule=data)
+
+
+if __name__ == "__main__":
+    main()
