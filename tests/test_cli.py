@@ -71,6 +71,90 @@ def test_resuming_a_finished_one_cycle_fit_with_more_epochs_says_what_to_do(fitt
     assert "Traceback" not in result.stderr
 
 
+@pytest.fixture(scope="module")
+def digit_pngs(tmp_path_factory, mnist_dir: Path) -> tuple[Path, list[int]]:
+    """Eight real test digits as PNG files: half black-on-white RGB, half as MNIST stores them."""
+    import numpy as np
+    from PIL import Image
+
+    from litquant.data import read_idx
+
+    folder = tmp_path_factory.mktemp("digits")
+    images = read_idx(mnist_dir / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz")[:8]
+    labels = read_idx(mnist_dir / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz")[:8].tolist()
+    for index, image in enumerate(images):
+        if index % 2:
+            picture = Image.fromarray(np.repeat((255 - image)[:, :, None], 3, axis=2)).resize((112, 112))
+        else:
+            picture = Image.fromarray(image)
+        picture.save(folder / f"digit{index}.png")
+    return folder, labels
+
+
+def test_predict_classifies_image_files_and_folders(fitted: Path, digit_pngs, mnist_dir: Path) -> None:
+    folder, labels = digit_pngs
+    best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
+    result = litquant("predict", f"--ckpt_path={best}", str(folder), cwd=fitted)
+    lines = [line for line in result.stdout.splitlines() if "digit" in line]
+    assert len(lines) == len(labels)
+    predicted = [int(line.split()[1]) for line in lines]
+    # The files must be read as the model saw MNIST: compare with its predictions on the original tensors.
+    import torch
+
+    from litquant.data import normalize, read_idx
+    from litquant.model import MNISTClassifier
+
+    model = MNISTClassifier.load_from_checkpoint(best, map_location="cpu").eval()
+    originals = torch.from_numpy(read_idx(mnist_dir / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz")[:8].copy())
+    with torch.inference_mode():
+        expected = model(normalize(originals.unsqueeze(1))).argmax(dim=1).tolist()
+    assert sum(p == e for p, e in zip(predicted, expected, strict=True)) >= 7
+    single = litquant("predict", f"--ckpt_path={best}", str(folder / "digit0.png"), cwd=fitted)
+    assert len([line for line in single.stdout.splitlines() if "digit0.png" in line]) == 1
+
+
+def test_evaluate_agrees_with_the_trainers_test_accuracy(fitted: Path, mnist_dir: Path) -> None:
+    best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
+    plain = litquant("evaluate", str(best), f"--data.data_dir={mnist_dir}", "--data.test_size=256", cwd=fitted)
+    accuracy = float(plain.stdout.split("test_acc")[1].split()[0])
+    trainer = litquant("test", f"--ckpt_path={best}", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
+    trainer_accuracy = float(trainer.stdout.split("test_acc")[1].split()[0])
+    assert accuracy == pytest.approx(trainer_accuracy, abs=1e-4)
+
+
+def test_info_lists_lightning_callbacks_as_json(tmp_path: Path) -> None:
+    import json
+
+    import lightning.pytorch.callbacks as callbacks
+
+    result = litquant("info", "callbacks", "--format=json", cwd=tmp_path)
+    names = {entry["name"] for entry in json.loads(result.stdout)}
+    assert names == set(callbacks.__all__)
+
+
+def test_bad_inputs_to_predict_and_evaluate(fitted: Path, tmp_path: Path, digit_pngs) -> None:
+    digit = digit_pngs[0] / "digit0.png"
+    best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
+    (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    import torch
+
+    torch.save({"state_dict": {"encoder.weight": torch.zeros(3)}}, tmp_path / "other.ckpt")
+    cases = [
+        (["predict", f"--ckpt_path={best}", str(tmp_path / "notes.png")], "notes.png"),
+        (["predict", f"--ckpt_path={best}", str(tmp_path / "empty.png")], "empty.png"),
+        (["predict", f"--ckpt_path={best}", str(tmp_path / "missing.png")], "missing.png"),
+        (["predict", f"--ckpt_path={tmp_path / 'other.ckpt'}", str(digit)], "other.ckpt"),
+        (["evaluate", str(tmp_path / "other.ckpt")], "other.ckpt"),
+        (["evaluate", str(tmp_path / "nothing.pt2")], "nothing.pt2"),
+    ]
+    for args, needle in cases:
+        result = litquant(*args, cwd=tmp_path, check=False)
+        assert result.returncode == 2, (args, result.stderr)
+        assert needle in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

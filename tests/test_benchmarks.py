@@ -1,0 +1,78 @@
+"""The benchmark scripts, run as ``make bench`` runs them (fresh processes) on tiny settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY_DATA = ["--train_size=256", "--val_size=128", "--test_size=128"]
+
+
+def run_benchmark(script: str, *args: str, out: Path) -> dict:
+    """Run ``benchmarks/<script>`` writing its results to ``out``; return the JSON it wrote."""
+    name = out / Path(script).stem
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *args, f"--name={name}"], cwd=BENCHMARKS,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{script} failed:\n{result.stderr[-3000:]}"
+    assert Path(f"{name}.md").read_text().startswith("# ")
+    return json.loads(Path(f"{name}.json").read_text())
+
+
+def check_environment(results: dict, script: str) -> None:
+    env = results["environment"]
+    assert env["cpu"]["model"] and isinstance(env["cpu"]["flags"], list)
+    assert env["torch_threads"] >= 1 and env["versions"]["torch"] and env["versions"]["lightning"]
+    assert script in env["command"] and env["date"].startswith("20")
+
+
+def test_lightning_overhead_matches_losses(mnist_dir: Path, tmp_path: Path) -> None:
+    results = run_benchmark("lightning_overhead.py", f"--data_dir={mnist_dir}", *TINY_DATA, "--rounds=1",
+                            out=tmp_path)
+    check_environment(results, "lightning_overhead.py")
+    summary = results["summary"]
+    assert set(summary) == {"pytorch", "lightning", "litquant", "litquant+files"}
+    # Same seed, same batches, same recipe: the hand-written loop and every Trainer see the same losses.
+    assert results["checks"]["first_loss_spread"] < 1e-5
+    assert results["checks"]["final_train_loss_spread"] < 1e-3
+    assert results["checks"]["train_acc_spread"] < 1e-6 and results["checks"]["val_acc_spread"] < 1e-6
+    assert all(s["median_s"] > 0 for s in summary.values())
+    assert summary["pytorch"]["ratio"] == 1.0
+
+
+def test_training_throughput_reports_speed_accuracy_and_flops(mnist_dir: Path, tmp_path: Path) -> None:
+    results = run_benchmark("training_throughput.py", f"--data_dir={mnist_dir}", *TINY_DATA, "--rounds=1",
+                            "--factor_samples=128", "--factors=per-sample,channels_last", out=tmp_path)
+    check_environment(results, "training_throughput.py")
+    assert set(results["summary"]) == {"seed-style", "litquant"}
+    for entry in results["summary"].values():
+        assert entry["samples"] == 256 and entry["samples_per_s"] > 0 and 0 <= entry["val_acc"] <= 1
+    assert len(results["factors"]) == 2
+    # The classic MNIST CNN: ~12 M multiply-adds forward; the training step about three times that.
+    flops = results["flops_per_sample"]
+    assert 23e6 < flops["forward"] < 25e6 and 2.5 < flops["training"] / flops["forward"] < 3.1
+    assert results["cpu_peak"]["peak_gflops"] > 0
+
+
+def test_inference_table_covers_every_model(mnist_dir: Path, tmp_path: Path) -> None:
+    results = run_benchmark("inference.py", f"--data_dir={mnist_dir}", *TINY_DATA, "--train_epochs=1",
+                            "--methods=onnxruntime", "--batch_sizes=1,4", "--threads=1", "--rounds=1",
+                            "--repeats=2", "--calibration_batches=1", out=tmp_path)
+    check_environment(results, "inference.py")
+    models = results["models"]
+    assert set(models) == {"fp32 eager", "fp32 compiled", "onnxruntime fp32", "onnxruntime int8"}
+    for entry in models.values():
+        assert entry["t1_b1"]["median_ms"] > 0 and entry["t1_b4"]["samples_per_s"] > 0
+        assert entry["size_bytes"] > 0 and 0 <= entry["test_acc"] <= 1
+    assert models["onnxruntime int8"]["size_bytes"] < models["onnxruntime fp32"]["size_bytes"] / 2
+    assert "t1" in results["checks"]
+
+
+def test_run_quick_knows_every_benchmark() -> None:
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "run_quick.py"), "--help"], cwd=BENCHMARKS,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "lightning_overhead,training_throughput,inference" in result.stdout
