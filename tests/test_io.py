@@ -66,3 +66,25 @@ def test_killed_writer_never_leaves_a_truncated_target(tmp_path: Path) -> None:
     assert json.loads(target.read_text()) == {"complete": True}
     leftovers = [p.name for p in tmp_path.iterdir() if p != target]
     assert len(leftovers) == 1 and leftovers[0].startswith(".report.") and leftovers[0].endswith(".tmp.json")
+
+
+def test_lightning_checkpoints_are_written_atomically_too(tmp_path: Path, monkeypatch) -> None:
+    """Lightning's ``TorchCheckpointIO`` (used for every checkpoint) writes through an fsspec transaction: a
+    write that fails midway leaves the previous checkpoint intact under its name."""
+    import fsspec.implementations.local as local
+    import pytest
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    target = tmp_path / "last.ckpt"
+    checkpoint_io = TorchCheckpointIO()
+    checkpoint_io.save_checkpoint({"epoch": 1}, target)
+    before = target.read_bytes()
+
+    def write_half_then_fail(self, data):
+        self.f.write(bytes(data)[: len(data) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(local.LocalFileOpener, "write", write_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint_io.save_checkpoint({"epoch": 2, "weights": list(range(1000))}, target)
+    assert target.read_bytes() == before
