@@ -9,6 +9,7 @@ and commits the per-epoch table, ``loss.png`` / ``acc.png`` (first seed) and the
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import tempfile
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from environment import RESULTS, save_results
+from harness import write_markdown
 
 from litquant.cli import LitquantCLI
 from litquant.reporting import epoch_table
@@ -43,12 +45,44 @@ def train_and_test(data_dir: str, epochs: int, seed: int, root: Path) -> dict:
     }
 
 
+def render_markdown(results: dict) -> None:
+    """``results/seed_table.md`` from ``results/seed_table.json``: the summary, then the first seed's table."""
+    summary, runs = results["summary"], results["runs"]
+    seeds = ", ".join(str(r["seed"]) for r in runs)
+    lines = [
+        f"{runs[0]['epochs']} epochs on full MNIST (55,000 train / 5,000 val), litquant's default recipe; "
+        f"seed(s) {seeds}.\n",
+        "| seed | test_acc (final model) | test_acc (best val_acc model) | best val_acc | fit s |",
+        "|---|---|---|---|---|",
+        *(f"| {r['seed']} | {r['test_acc_final']:.4f} | {r['test_acc_best_val_acc']:.4f} | "
+          f"{r['best_val_acc']:.4f} | {r['fit_seconds']} |" for r in runs),
+        "",
+        f"Mean final test accuracy {summary['test_acc_final_mean']:.4f} (min {summary['test_acc_final_min']:.4f}, "
+        f"max {summary['test_acc_final_max']:.4f}); target {summary['target_test_acc']}: "
+        f"**{'met' if summary['test_acc_final_mean'] >= summary['target_test_acc'] else 'missed'}**.\n",
+        f"Per-epoch table of seed {runs[0]['seed']} ([CSV](seed_table/metrics_table.csv)), "
+        "as the seed's table:\n",
+        "| epoch | train_loss / val_loss | train_acc / val_acc |",
+        "| :-: | :-: | :-: |",
+        *(f"| {row['epoch']} | {row['train_loss']:.6f} / {row['val_loss']:.6f} | "
+          f"{row['train_acc']:.6f} / {row['val_acc']:.6f} |" for row in runs[0]["epoch_table"]),
+        "| Graph | ![](seed_table/loss.png) | ![](seed_table/acc.png) |",
+    ]
+    write_markdown("seed_table", "Reproduction of the seed's 15-epoch table", "\n".join(lines) + "\n",
+                   results["environment"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", default=None, help="folder with the MNIST .gz files")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    parser.add_argument("--markdown_only", action="store_true",
+                        help="only re-render results/seed_table.md from results/seed_table.json")
     args = parser.parse_args()
+    if args.markdown_only:
+        render_markdown(json.loads((RESULTS / "seed_table.json").read_text()))
+        return
     out = RESULTS / "seed_table"
     runs = []
     with tempfile.TemporaryDirectory(prefix="litquant-repro-") as work:
@@ -71,7 +105,8 @@ def main() -> None:
         "target_test_acc": 0.993,
     }
     print(f"mean test_acc over {len(runs)} seed(s): {summary['test_acc_final_mean']:.4f}")
-    save_results("seed_table", {"summary": summary, "runs": runs})
+    path = save_results("seed_table", {"summary": summary, "runs": runs})
+    render_markdown(json.loads(path.read_text()))
 
 
 if __name__ == "__main__":
