@@ -183,6 +183,10 @@ def render_page(text: str, data_dir: Path | None, subprocess_only: bool = False)
     return "".join(out)
 
 
+# a Markdown link or image target relative to its file (no scheme, no leading slash or anchor)
+RELATIVE_LINK = re.compile(r"\]\((?![a-z]+://|/|#)([^)\s]+)\)")
+
+
 def results_markdown(results_dir: Path = RESULTS) -> str:
     """The benchmark tables for the READMEs: each ``results/*.md`` with a link, headings turned into bold
     lines so that both READMEs keep their own heading structure."""
@@ -194,8 +198,9 @@ def results_markdown(results_dir: Path = RESULTS) -> str:
     parts = []
     for path in files:
         link = path.relative_to(ROOT).as_posix()
-        body = [f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line
-                for line in path.read_text().strip().splitlines()]
+        folder = path.parent.relative_to(ROOT).as_posix()
+        text = RELATIVE_LINK.sub(rf"]({folder}/\1)", path.read_text().strip())
+        body = [f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line for line in text.splitlines()]
         parts.append(f"From [`{link}`]({link}):\n\n" + "\n".join(body) + "\n")
     return "\n".join(parts)
 
