@@ -133,8 +133,7 @@ def _load_model(ckpt_path: str | None, artifact: str | None):
     if ckpt_path:
         from litquant.checkpoints import load_classifier
 
-        model = load_classifier(ckpt_path).eval()
-        return model
+        return load_classifier(ckpt_path).eval()
     from litquant.runtime import load_artifact
 
     return load_artifact(artifact)
