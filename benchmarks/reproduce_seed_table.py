@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from environment import RESULTS, save_results
-from harness import write_markdown
+from harness import default_data_dir, write_markdown
 
 from litquant.cli import LitquantCLI
 from litquant.reporting import epoch_table
@@ -74,7 +74,8 @@ def render_markdown(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_dir", default=None, help="folder with the MNIST .gz files")
+    parser.add_argument("--data_dir", "--data.data_dir", dest="data_dir", default=default_data_dir(),
+                        help="folder with the MNIST .gz files (default: ../shared/data or the product's cache)")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--markdown_only", action="store_true",
