@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 # The full MNIST for tests and benchmarks, when it lies beside the checkout; the product itself finds or
 # downloads its data (see README).
 SHARED_DATA ?= $(abspath ../shared/data)
+# Test processes running side by side (pytest-xdist); each uses one thread.
+TEST_WORKERS ?= 2
 DATA_ARG := $(if $(wildcard $(SHARED_DATA)/MNIST/raw/*.gz),--data.data_dir $(SHARED_DATA),)
 
 .PHONY: demo test lint bench bench-reproduce clean
@@ -20,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/litquant demo --out demo $(DATA_ARG) $(DEMO_ARGS)
 
 test: $(STAMP)
-	LITQUANT_TEST_DATA=$(SHARED_DATA) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	LITQUANT_TEST_DATA=$(SHARED_DATA) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

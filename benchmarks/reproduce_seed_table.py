@@ -1,21 +1,31 @@
 """Reproduce the seed's 15-epoch MNIST table with litquant's default recipe.
 
 Trains with ``litquant``'s defaults on full MNIST for each seed, tests the final and the best-``val_acc`` models,
-and commits the per-epoch table, ``loss.png`` / ``acc.png`` (first seed) and the test accuracies::
+and commits the per-epoch table, ``loss.png`` / ``acc.png`` (first seed) and the test accuracies. Seeds can
+train side by side (``--workers``, each worker with its share of the cores), and ``--add`` merges new seeds into
+the committed results instead of replacing them (each run keeps the command and date that made it)::
 
-    python benchmarks/reproduce_seed_table.py --data_dir ../shared/data --epochs 15 --seeds 42
+    python benchmarks/reproduce_seed_table.py --data_dir ../shared/data --epochs 15 --seeds 42 43 44 --workers 2
+    python benchmarks/reproduce_seed_table.py --data_dir ../shared/data --seeds 43 44 --workers 2 --add
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import multiprocessing
+import os
+import shlex
 import shutil
 import statistics
+import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import torch
 from environment import RESULTS, save_results
 from harness import default_data_dir, write_markdown
 
@@ -23,7 +33,9 @@ from litquant.cli import LitquantCLI
 from litquant.reporting import epoch_table
 
 
-def train_and_test(data_dir: str, epochs: int, seed: int, root: Path) -> dict:
+def train_and_test(data_dir: str, epochs: int, seed: int, root: Path, threads: int | None = None) -> dict:
+    if threads:
+        torch.set_num_threads(threads)
     cli = LitquantCLI(args=[
         f"--trainer.max_epochs={epochs}", f"--seed_everything={seed}", f"--data.seed={seed}",
         f"--data.data_dir={data_dir}", f"--trainer.default_root_dir={root}",
@@ -39,7 +51,8 @@ def train_and_test(data_dir: str, epochs: int, seed: int, root: Path) -> dict:
     log_dir = Path(cli.trainer.log_dir)
     rows = epoch_table(log_dir / "metrics.csv")
     return {
-        "seed": seed, "epochs": epochs, "fit_seconds": round(fit_seconds, 1),
+        "seed": seed, "epochs": epochs, "fit_seconds": round(fit_seconds, 1), "torch_threads": torch.get_num_threads(),
+        "command": shlex.join(["python", *sys.argv]), "date": datetime.datetime.now(datetime.UTC).isoformat(),
         "test_acc_final": final["test_acc"], "test_acc_best_val_acc": best["test_acc"],
         "best_val_acc": float(acc_callback.best_model_score), "log_dir": log_dir, "epoch_table": rows,
     }
@@ -52,11 +65,13 @@ def render_markdown(results: dict) -> None:
     lines = [
         f"{runs[0]['epochs']} epochs on full MNIST (55,000 train / 5,000 val), litquant's default recipe; "
         f"seed(s) {seeds}.\n",
-        "| seed | test_acc (final model) | test_acc (best val_acc model) | best val_acc | fit s |",
-        "|---|---|---|---|---|",
+        "| seed | test_acc (final model) | test_acc (best val_acc model) | best val_acc | fit s | threads | date |",
+        "|---|---|---|---|---|---|---|",
         *(f"| {r['seed']} | {r['test_acc_final']:.4f} | {r['test_acc_best_val_acc']:.4f} | "
-          f"{r['best_val_acc']:.4f} | {r['fit_seconds']} |" for r in runs),
+          f"{r['best_val_acc']:.4f} | {r['fit_seconds']} | {r.get('torch_threads', '')} | {r.get('date', '')[:10]} |"
+          for r in runs),
         "",
+        "Commands: " + "; ".join(dict.fromkeys(f"`{r['command']}`" for r in runs if r.get("command"))) + "\n",
         f"Mean final test accuracy {summary['test_acc_final_mean']:.4f} (min {summary['test_acc_final_min']:.4f}, "
         f"max {summary['test_acc_final_max']:.4f}); target {summary['target_test_acc']}: "
         f"**{'met' if summary['test_acc_final_mean'] >= summary['target_test_acc'] else 'missed'}**.\n",
@@ -78,6 +93,9 @@ def main() -> None:
                         help="folder with the MNIST .gz files (default: ../shared/data or the product's cache)")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
+    parser.add_argument("--workers", type=int, default=1, help="seeds trained side by side (default: one at a time)")
+    parser.add_argument("--add", action="store_true",
+                        help="merge into results/seed_table.json (same seeds replaced) instead of replacing it")
     parser.add_argument("--markdown_only", action="store_true",
                         help="only re-render results/seed_table.md from results/seed_table.json")
     args = parser.parse_args()
@@ -85,11 +103,20 @@ def main() -> None:
         render_markdown(json.loads((RESULTS / "seed_table.json").read_text()))
         return
     out = RESULTS / "seed_table"
-    runs = []
-    with tempfile.TemporaryDirectory(prefix="litquant-repro-") as work:
-        for seed in args.seeds:
-            run = train_and_test(args.data_dir, args.epochs, seed, Path(work) / f"seed{seed}")
-            print(f"seed {seed}: test_acc final {run['test_acc_final']:.4f}, "
+    previous = []
+    if args.add:
+        committed = json.loads((RESULTS / "seed_table.json").read_text())
+        previous = [{"command": committed["environment"]["command"], "date": committed["environment"]["date"],
+                     "torch_threads": committed["environment"]["torch_threads"], **run} for run in committed["runs"]]
+    runs = [r for r in previous if r["seed"] not in args.seeds]
+    threads = max(1, (os.cpu_count() or 1) // args.workers) if args.workers > 1 else None
+    with tempfile.TemporaryDirectory(prefix="litquant-repro-") as work, ProcessPoolExecutor(
+            args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = [pool.submit(train_and_test, args.data_dir, args.epochs, seed, Path(work) / f"seed{seed}", threads)
+                for seed in args.seeds]
+        for job in jobs:
+            run = job.result()
+            print(f"seed {run['seed']}: test_acc final {run['test_acc_final']:.4f}, "
                   f"best val_acc model {run['test_acc_best_val_acc']:.4f} ({run['fit_seconds']} s)")
             if not runs:  # the first seed's table and plots are the committed ones
                 out.mkdir(parents=True, exist_ok=True)

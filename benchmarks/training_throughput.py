@@ -119,8 +119,10 @@ def litquant_default(dm: MNISTDataModule) -> Callable:
 
 # -- one factor at a time ------------------------------------------------------------------------------------------
 def step_rate(dm: MNISTDataModule, batch_size: int, samples: int, *, per_sample: bool = False,
-              channels_last: bool = False, compiled: bool = False, threads: int | None = None) -> Callable:
-    """A closure timing plain training steps over ``samples`` samples; the model is built (and compiled) once."""
+              channels_last: bool = False, compiled: bool = False, threads: int | None = None,
+              no_pipeline: bool = False) -> Callable:
+    """A closure timing plain training steps over ``samples`` samples; the model is built (and compiled) once.
+    ``no_pipeline`` feeds one ready, normalised batch again and again: the ceiling that no data pipeline beats."""
     torch.manual_seed(dm.seed)
     model = Net()
     if channels_last:
@@ -129,6 +131,11 @@ def step_rate(dm: MNISTDataModule, batch_size: int, samples: int, *, per_sample:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
     def batches():
+        if no_pipeline:
+            images, labels = next(iter(DataLoader(dm.split("train"), batch_size=batch_size, collate_fn=lambda b: b)))
+            ready = dm.normalize(images)
+            while True:
+                yield ready, labels
         if per_sample:
             for images, labels in seed_style_loader(dm, "train", batch_size, shuffle=True):
                 yield images, labels
@@ -165,6 +172,38 @@ def step_rate(dm: MNISTDataModule, batch_size: int, samples: int, *, per_sample:
         seen, seconds = train(samples)
         return {"samples_per_s": seen / seconds, "warmup_s": warmup_s}
     return run
+
+
+def step_breakdown(batch_size: int, steps: int = 5) -> dict:
+    """Share of a training step's time (torch.profiler, self CPU time) in each kind of operator."""
+    from torch.profiler import profile
+
+    torch.manual_seed(0)
+    model, images, labels = Net(), torch.randn(batch_size, 1, 28, 28), torch.randint(0, 10, (batch_size,))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step()
+    with profile() as prof:
+        for _ in range(steps):
+            step()
+    groups = {"convolution forward": ("aten::mkldnn_convolution", "aten::_slow_conv2d_forward"),
+              "convolution backward": ("aten::convolution_backward",),
+              "linear layers": ("aten::mm", "aten::addmm"),
+              "dropout": ("aten::bernoulli_",),
+              "ReLU and max-pool": ("aten::clamp_min", "aten::threshold_backward", "aten::max_pool2d_with_indices",
+                                    "aten::max_pool2d_with_indices_backward")}
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = {name: sum(e.self_cpu_time_total for e in events if e.key in keys) / total
+              for name, keys in groups.items()}
+    shares["everything else"] = 1 - sum(shares.values())
+    return shares
 
 
 def flops_per_sample() -> dict:
@@ -216,6 +255,7 @@ def main() -> None:
         f"in-memory, batch {b}, channels_last": dict(batch_size=b, channels_last=True),
         f"in-memory, batch {b}, torch.compile": dict(batch_size=b, compiled=True),
         f"in-memory, batch {b}, 1 thread": dict(batch_size=b, threads=1),
+        f"no data pipeline (one ready batch reused), batch {b}": dict(batch_size=b, no_pipeline=True),
     }
     if args.factors != "all":
         wanted = set() if args.factors == "none" else {f.strip() for f in args.factors.split(",")}
@@ -224,7 +264,7 @@ def main() -> None:
     factor_summary = {name: {"samples_per_s": median(r["samples_per_s"] for r in results),
                              "warmup_s": results[0]["warmup_s"]} for name, results in factor_runs.items()}
 
-    flops, peak = flops_per_sample(), cpu_peak_gflops()
+    flops, peak, breakdown = flops_per_sample(), cpu_peak_gflops(), step_breakdown(b)
     for entry in (*summary.values(), *factor_summary.values()):
         entry["gflops"] = entry["samples_per_s"] * flops["training"] / 1e9
         entry["fraction_of_peak"] = entry["gflops"] / peak["peak_gflops"] if peak["peak_gflops"] else None
@@ -234,7 +274,8 @@ def main() -> None:
         "settings": {"train_samples": len(dm.split("train")), "val_samples": len(dm.split("val")),
                      "batch_size": b, "seed": args.seed, "threads": torch.get_num_threads(), "rounds": args.rounds,
                      "factor_samples": n},
-        "flops_per_sample": flops, "cpu_peak": peak, "summary": summary, "checks": checks, "factors": factor_summary,
+        "flops_per_sample": flops, "cpu_peak": peak, "step_breakdown": breakdown, "summary": summary, "checks": checks,
+        "factors": factor_summary,
         "runs": runs, "factor_runs": factor_runs,
     }
     save_results(args.name, result)
@@ -246,6 +287,18 @@ def main() -> None:
                                    "warm-up s"],
                                   [(name, s["samples_per_s"], s["gflops"], s["fraction_of_peak"], s["warmup_s"])
                                    for name, s in factor_summary.items()])
+    breakdown_table = markdown_table(["operators", "share of a training step"],
+                                     [(name, f"{share:.0%}") for name, share in breakdown.items()])
+    ceiling = next((s["samples_per_s"] for name, s in factor_summary.items() if name.startswith("no data")), None)
+    ceiling_line = ""
+    if ceiling:
+        ceiling_ratio = ceiling / summary["seed-style"]["samples_per_s"]
+        conv_share = breakdown["convolution forward"] + breakdown["convolution backward"]
+        ceiling_line = (f"With no data pipeline at all, a bare training step runs {ceiling:.0f} samples/s, "
+                        f"{ceiling_ratio:.2f}x the seed-style training"
+                        + (f": below the target, so no change to data loading can reach it here; the convolutions "
+                           f"take {conv_share:.0%} of each step." if ceiling_ratio < TARGET_SPEEDUP else ".")
+                        + "\n")
     verdict = "met" if checks["met"] else "missed"
     body = (f"One epoch over {result['settings']['train_samples']} training samples, val_acc on "
             f"{result['settings']['val_samples']}; medians of {args.rounds} alternating rounds.\n\n{table}\n"
@@ -254,7 +307,9 @@ def main() -> None:
             f"Factors one at a time ({n} samples each, plain training steps, medians):\n\n{factor_table}\n"
             f"FLOPs per sample (FlopCounterMode): forward {flops['forward'] / 1e6:.1f} M, training step "
             f"{flops['training'] / 1e6:.1f} M. fp32 peak: {peak['cores']} cores x {peak['ghz']:.2f} GHz x "
-            f"{FMA_FLOPS_PER_CYCLE} FLOPs/cycle = {peak['peak_gflops']:.0f} GFLOP/s.\n")
+            f"{FMA_FLOPS_PER_CYCLE} FLOPs/cycle = {peak['peak_gflops']:.0f} GFLOP/s.\n\n"
+            f"Where the time of a training step goes (batch {b}, torch.profiler):\n\n{breakdown_table}\n"
+            f"{ceiling_line}")
     write_markdown(args.name, "Training throughput", body, environment())
     print(table + "\n" + factor_table)
 

@@ -20,8 +20,9 @@ command runs in ``bash``.
 ``<!-- results:begin -->`` and ``<!-- results:end -->`` (``dev_*.md`` files only while there are no others).
 
 ``--check`` compares instead of writing, and fails on a difference. The comparison masks, and only there:
-durations (``12.3 ms``, ``4s``), version numbers (``2.6.6``, ``2.13.0+cpu``) and, in numbers with a
-decimal point, differences up to 0.02 absolute (float rounding differs between CPUs); any other change fails.
+durations (``12.3 ms``, ``4s``), version numbers (``2.6.6``, ``2.13.0+cpu``), in numbers with a decimal
+point differences up to 0.02 absolute (float rounding differs between CPUs and thread counts), and the
+padding between table cells, which follows those numbers' width; any other change fails.
 
 Usage::
 
@@ -215,12 +216,13 @@ _VOLATILE = [
     (re.compile(r"\b\d+\.\d+\.\d+(\.dev\d+)?(\+[\w.]+)?\b"), "<version>"),
 ]
 _FLOAT = re.compile(r"-?\d+\.\d+")
+_SPACES = re.compile(r"(?<=\S) {2,}")  # table padding, which follows the width of the numbers in the cells
 
 
 def _masked(text: str) -> tuple[str, list[float]]:
     for pattern, replacement in _VOLATILE:
         text = pattern.sub(replacement, text)
-    return _FLOAT.sub("<float>", text), [float(value) for value in _FLOAT.findall(text)]
+    return _SPACES.sub(" ", _FLOAT.sub("<float>", text)), [float(value) for value in _FLOAT.findall(text)]
 
 
 def same_output(expected: str, actual: str, tolerance: float = FLOAT_TOLERANCE) -> bool:

@@ -1,5 +1,8 @@
 """Shared fixtures: the real MNIST files, an isolated data cache, and a small data module factory.
 
+Under pytest-xdist (``make test`` runs two workers) each worker, and every process a test starts, uses one
+thread, so that the workers share the cores instead of contending for them.
+
 Every test runs with ``$LITQUANT_DATA`` pointing to its own empty folder and ``$LITQUANT_MIRRORS`` pointing
 to a closed port on 127.0.0.1, so no test touches the user's cache or the network by accident (a test that
 needs the standard mirrors must ``monkeypatch.delenv("LITQUANT_MIRRORS")``). Subprocesses inherit both.
@@ -13,8 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from litquant.data import MNISTDataModule
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def closed_port_url() -> str:

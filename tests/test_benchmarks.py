@@ -46,7 +46,7 @@ def test_lightning_overhead_matches_losses(mnist_dir: Path, tmp_path: Path) -> N
 
 def test_training_throughput_reports_speed_accuracy_and_flops(mnist_dir: Path, tmp_path: Path) -> None:
     results = run_benchmark("training_throughput.py", f"--data_dir={mnist_dir}", *TINY_DATA, "--rounds=1",
-                            "--factor_samples=128", "--factors=per-sample,channels_last", out=tmp_path)
+                            "--factor_samples=128", "--factors=per-sample,no data pipeline", out=tmp_path)
     check_environment(results, "training_throughput.py")
     assert set(results["summary"]) == {"seed-style", "litquant"}
     for entry in results["summary"].values():
@@ -56,20 +56,24 @@ def test_training_throughput_reports_speed_accuracy_and_flops(mnist_dir: Path, t
     flops = results["flops_per_sample"]
     assert 23e6 < flops["forward"] < 25e6 and 2.5 < flops["training"] / flops["forward"] < 3.1
     assert results["cpu_peak"]["peak_gflops"] > 0
+    shares = results["step_breakdown"]
+    assert abs(sum(shares.values()) - 1) < 1e-6 and shares["convolution backward"] > 0
 
 
 def test_inference_table_covers_every_model(mnist_dir: Path, tmp_path: Path) -> None:
     results = run_benchmark("inference.py", f"--data_dir={mnist_dir}", *TINY_DATA, "--train_epochs=1",
-                            "--methods=onnxruntime", "--batch_sizes=1,4", "--threads=1", "--rounds=1",
+                            "--methods=ptq,onnxruntime", "--batch_sizes=1,4", "--threads=1", "--rounds=1",
                             "--repeats=2", "--calibration_batches=1", out=tmp_path)
     check_environment(results, "inference.py")
     models = results["models"]
-    assert set(models) == {"fp32 eager", "fp32 compiled", "onnxruntime fp32", "onnxruntime int8"}
+    assert set(models) == {"fp32 eager", "fp32 compiled", "ptq int8", "onnxruntime fp32", "onnxruntime int8"}
     for entry in models.values():
         assert entry["t1_b1"]["median_ms"] > 0 and entry["t1_b4"]["samples_per_s"] > 0
         assert entry["size_bytes"] > 0 and 0 <= entry["test_acc"] <= 1
     assert models["onnxruntime int8"]["size_bytes"] < models["onnxruntime fp32"]["size_bytes"] / 2
     assert "t1" in results["checks"]
+    kernels = results["int8_kernel_time"]  # the int8 kernels' own time inside one PyTorch int8 call
+    assert kernels["model"] == "ptq int8" and 0 < kernels["kernels_ms"] < kernels["call_ms_profiled"]
 
 
 def test_run_quick_knows_every_benchmark() -> None:

@@ -1,4 +1,8 @@
-"""The ``litquant`` command line, run as a user runs it: real subprocesses, real Trainers, real files."""
+"""The ``litquant`` command line, run as a user runs it: real subprocesses, real Trainers, real files.
+
+The many bad-input cases call :func:`litquant.cli.main` in this process (a process each would only add its
+start-up time); one of them also runs as a real process, to show that what a user sees is the same.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,20 @@ def litquant(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedP
     if check and result.returncode != 0:
         raise AssertionError(f"litquant {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return result
+
+
+@pytest.fixture
+def in_process(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
+    """``in_process(*args, cwd=DIR)``: run ``litquant ARGS`` through ``main``; returns (exit code, stderr)."""
+    from litquant.cli import main
+
+    def run(*args: str, cwd: Path) -> tuple[int, str]:
+        monkeypatch.chdir(cwd)
+        monkeypatch.setenv("LITQUANT_DATA", str(cwd / "no-cache"))
+        capsys.readouterr()
+        code = main(list(args))
+        return code, capsys.readouterr().err
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +150,7 @@ def test_info_lists_lightning_callbacks_as_json(tmp_path: Path) -> None:
     assert names == set(callbacks.__all__)
 
 
-def test_bad_inputs_to_predict_and_evaluate(fitted: Path, tmp_path: Path, digit_pngs) -> None:
+def test_bad_inputs_to_predict_and_evaluate(fitted: Path, tmp_path: Path, digit_pngs, in_process) -> None:
     digit = digit_pngs[0] / "digit0.png"
     best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
     (tmp_path / "notes.png").write_text("not an image")
@@ -149,10 +167,13 @@ def test_bad_inputs_to_predict_and_evaluate(fitted: Path, tmp_path: Path, digit_
         (["evaluate", str(tmp_path / "nothing.pt2")], "nothing.pt2"),
     ]
     for args, needle in cases:
-        result = litquant(*args, cwd=tmp_path, check=False)
-        assert result.returncode == 2, (args, result.stderr)
-        assert needle in result.stderr, (args, result.stderr)
-        assert "Traceback" not in result.stderr
+        code, stderr = in_process(*args, cwd=tmp_path)
+        assert code == 2, (args, stderr)
+        assert needle in stderr and "Traceback" not in stderr, (args, stderr)
+    real = litquant(*cases[0][0], cwd=tmp_path, check=False)  # and as a real process
+    assert real.returncode == 2 and cases[0][1] in real.stderr and "Traceback" not in real.stderr
+    assert [line for line in real.stderr.splitlines() if line.startswith("litquant:")] == \
+        [line for line in in_process(*cases[0][0], cwd=tmp_path)[1].splitlines() if line.startswith("litquant:")]
 
 
 @pytest.mark.parametrize(
@@ -165,11 +186,11 @@ def test_bad_inputs_to_predict_and_evaluate(fitted: Path, tmp_path: Path, digit_
         (["demo", "--methods=ptq,magic"], "unknown method"),
     ],
 )
-def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, args: list[str], needle: str) -> None:
-    result = litquant(*args, cwd=tmp_path, check=False)
-    assert result.returncode != 0
-    assert needle in result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, args: list[str], needle: str, in_process) -> None:
+    code, stderr = in_process(*args, cwd=tmp_path)
+    assert code != 0
+    assert needle in stderr
+    assert "Traceback" not in stderr
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:

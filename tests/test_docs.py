@@ -57,6 +57,9 @@ def test_every_page_has_generated_output() -> None:
     ("test_acc 0.9123\n", "test_acc 0.8123\n", False),  # a real change
     ("epoch=02-val_loss=0.0412.ckpt\n", "epoch=01-val_loss=0.0412.ckpt\n", False),
     ("took 12.3 ms\n", "took 9.1 ms\n", True),
+    ("   test_acc        0.925000011920929\n", "   test_acc       0.9259999990463257\n", True),  # cell padding
+    ("test_acc 0.9123\n", "test_acc  0.9123\n", True),
+    ("test_acc 0.9123\n", "test_acc0.9123\n", False),
     ("# lightning.pytorch==2.6.6\n", "# lightning.pytorch==2.7.0\n", True),
     ("saved runs/ptq.pt2\n", "saved runs/qat.pt2\n", False),
     ("a\nb\n", "a\n", False),

@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -174,13 +175,19 @@ def _compiled_runner(module: nn.Module, progress: bool) -> Callable[[torch.Tenso
         outputs = []
         for chunk in x.split(COMPILED_BATCH_SIZES[-1]):
             size = next(b for b in COMPILED_BATCH_SIZES if b >= len(chunk))
-            if size not in seen and progress:
+            padded = chunk if size == len(chunk) else \
+                torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
+            if size in seen:
+                outputs.append(compiled(padded)[: len(chunk)])
+                continue
+            if progress:
                 print(f"compiling {module_name} with inductor for batch {size} (takes a few seconds)...",
                       file=sys.stderr, flush=True)
+            with warnings.catch_warnings():  # torch's own int8 lowering copies a tensor the deprecated way
+                warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning)
+                outputs.append(compiled(padded)[: len(chunk)])
             seen.add(size)
-            padded = torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
-            outputs.append(compiled(padded)[: len(chunk)])
-        return torch.cat(outputs)
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
     module_name = getattr(module, "_litquant_name", "model")
     return run

@@ -26,6 +26,7 @@ import datetime
 import inspect
 import os
 import platform
+import warnings
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -170,7 +171,9 @@ def strip_unused_attributes(graph: GraphModule) -> GraphModule:
 def convert_to_program(prepared: GraphModule, args: tuple, kwargs: dict | None = None) -> ExportedProgram:
     """Convert a calibrated or fine-tuned PT2E graph to int8 and export it (dynamic batch, CPU, fp32 weights
     of quantized layers stripped). ``prepared`` is left untouched, so it can be converted again later."""
-    graph = copy.deepcopy(prepared).cpu()
+    with warnings.catch_warnings():  # torch's own pytree pickling, nothing to act on
+        warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning)
+        graph = copy.deepcopy(prepared).cpu()
     move_exported_model_to_eval(graph)
     converted = strip_unused_attributes(convert_pt2e(graph))
     cpu = [a.cpu() if isinstance(a, torch.Tensor) else a for a in args]
