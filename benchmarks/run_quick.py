@@ -2,7 +2,7 @@
 
 Each benchmark runs in its own process (fresh thread settings and compilation caches) and writes
 ``results/<name>_quick.json`` and ``.md``; the full-size results come from running the scripts themselves
-(see ``benchmarks/README.md``). About 10 minutes on 2 cores::
+(see ``benchmarks/README.md``). About 5 minutes on 2 idle cores::
 
     python benchmarks/run_quick.py --data_dir ../shared/data
 """

@@ -19,6 +19,7 @@ import argparse
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -274,8 +275,14 @@ def _wants_image_predict(argv: list[str]) -> bool:
     return bool(positional)
 
 
+#: Warnings that libraries raise about their own internals: nothing a ``litquant`` user can act on.
+LIBRARY_INTERNAL_WARNINGS = [(r".*isinstance\(treespec, LeafSpec\)", FutureWarning)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    for message, category in LIBRARY_INTERNAL_WARNINGS:
+        warnings.filterwarnings("ignore", message, category)
     register_safe_globals()
     debug = "--debug" in argv or os.environ.get("LITQUANT_DEBUG") == "1"
     if not argv or argv[0] in ("-h", "--help"):
