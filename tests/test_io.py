@@ -67,6 +67,18 @@ def test_killed_writer_never_leaves_a_truncated_target(tmp_path: Path) -> None:
     leftovers = [p.name for p in tmp_path.iterdir() if p != target]
     assert len(leftovers) == 1 and leftovers[0].startswith(".report.") and leftovers[0].endswith(".tmp.json")
 
+    # The next write of the same target removes the dead writer's temporary file, not a live writer's.
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live_tmp = tmp_path / leftovers[0].replace(f"-{process.pid}.", f"-{live.pid}.")
+        live_tmp.write_text("{")
+        write_text(target, '{"second": true}\n')
+        assert json.loads(target.read_text()) == {"second": True}
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live_tmp.name, target.name])
+    finally:
+        live.kill()
+        live.wait()
+
 
 def test_lightning_checkpoints_are_written_atomically_too(tmp_path: Path, monkeypatch) -> None:
     """Lightning's ``TorchCheckpointIO`` (used for every checkpoint) writes through an fsspec transaction: a

@@ -1,6 +1,7 @@
 """Atomic file writes: write to a temporary file beside the target, then rename it into place.
 
-A crash never leaves a truncated file under its final name.
+A crash never leaves a truncated file under its final name. A writer killed outright (SIGKILL) leaves its
+hidden temporary file behind; the next write of the same target on the same host removes it.
 
 Example::
 
@@ -13,8 +14,11 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,8 +32,10 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success it replaces ``target`` atomically."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # the temporary name keeps the suffix: some writers (torch.export.save) check it
-    handle, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    _remove_orphans(target)
+    # the temporary name keeps the suffix (some writers, torch.export.save, check it) and names its writer
+    handle, name = tempfile.mkstemp(prefix=f".{target.stem}.{_host()}-{os.getpid()}.", suffix=f".tmp{target.suffix}",
+                                    dir=target.parent)
     os.close(handle)
     tmp = Path(name)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the final file the usual permissions
@@ -40,6 +46,30 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+
+
+def _remove_orphans(target: Path) -> None:
+    """Delete temporary files of ``target`` left by writers of this host that no longer run."""
+    stem, suffix = target.stem, target.suffix
+    pattern = re.compile(rf"\.{re.escape(stem)}\.{re.escape(_host())}-(\d+)\.[^.]+\.tmp{re.escape(suffix)}")
+    for leftover in target.parent.glob(f".{glob.escape(stem)}.*.tmp{glob.escape(suffix)}"):
+        match = pattern.fullmatch(leftover.name)
+        if match and not _running(int(match.group(1))):
+            leftover.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _umask() -> int:
