@@ -300,6 +300,20 @@ def test_to_mnist_scales_the_longer_side_to_20_and_centres_the_mass():
     assert np.allclose(centre, 14.0, atol=0.5)
 
 
+def test_object_framing_fills_the_frame_as_fashion_mnist_does(tmp_path):
+    shoe = np.full((300, 600), 255, np.uint8)  # a dark, wide object on a white photo, off-centre
+    shoe[40:190, 100:550] = 40
+    Image.fromarray(shoe).save(tmp_path / "shoe.png")
+    framed = load_images([tmp_path / "shoe.png"], framing="object")[1][0, 0].numpy()
+    rows, cols = np.flatnonzero(framed.any(axis=1)), np.flatnonzero(framed.any(axis=0))
+    assert (cols[0], cols[-1]) == (0, 27)  # the longer side fills all 28 pixels
+    assert rows[-1] - rows[0] + 1 == 9 and rows[0] == (28 - 9) // 2  # 150/450 of it, centred
+    as_digit = load_image(tmp_path / "shoe.png")[0].numpy()
+    assert np.flatnonzero(as_digit.any(axis=0)).size == 20
+    with pytest.raises(ValueError, match="unknown framing 'poster'"):
+        to_mnist(shoe / 255.0, framing="poster")
+
+
 def test_classify_batches_restores_training_mode_and_formats(digits, small_model):
     images, _ = digits
     batch = torch.from_numpy(images.copy()).unsqueeze(1)

@@ -145,16 +145,17 @@ def _load_any(path: str):
 
 
 def cmd_predict_images(argv: list[str]) -> None:
-    parser = _data_parser("litquant predict", "Classify image files (PNG/JPEG..., any size, colour or grey).")
+    parser = _data_parser("litquant predict", "Classify image files (PNG/JPEG..., any size, colour or grey), "
+                          "framed as the images of --data.dataset are.")
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument("--ckpt_path", help="a Lightning checkpoint (.ckpt)")
     parser.add_argument("--model", help="an exported artifact (.pt2 or .onnx)")
     config = parser.parse_args(argv)
     from litquant.images import classify, format_predictions, load_images
 
-    paths, images = load_images(config.images)
-    model = _load_model(config.ckpt_path, config.model)
     dm = _datamodule(config)
+    paths, images = load_images(config.images, dm.spec.framing)
+    model = _load_model(config.ckpt_path, config.model)
     predictions = classify(model, images, dm.normalize)
     print(format_predictions(paths, predictions, dm.spec.classes))
 

@@ -47,7 +47,8 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where a dataset's four IDX files come from, their MD5s and the normalisation constants."""
+    """Where a dataset's four IDX files come from, their MD5s, the normalisation constants, and how a picture
+    is framed in its 28×28 images (see :func:`litquant.images.to_mnist`)."""
 
     name: str
     folder: str  # torchvision's folder name: <root>/<folder>/raw/
@@ -56,6 +57,7 @@ class DatasetSpec:
     mean: float
     std: float
     classes: tuple[str, ...]
+    framing: str = "digit"  # "digit": 20-px box, centre of mass at the centre; "object": fills the frame
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -92,6 +94,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
         ),
+        framing="object",
     ),
 }
 

@@ -1,9 +1,12 @@
-"""Image files to MNIST input: grey, 28×28, white digit on black, centred as the MNIST digits are.
+"""Image files to MNIST input: grey, 28×28, white on black, framed as the dataset's own images are.
 
 Any size, colour or grey, RGBA, palette and 16-bit PNGs, JPEG, BMP, GIF, WebP and TIFF are read. The
-conversion follows the MNIST preprocessing: the background is made black (the image is inverted when its
-border is light), the ink's bounding box is scaled so its longer side is 20 pixels (aspect ratio kept), and
-the result is pasted into a 28×28 field with its centre of mass at the centre.
+background is made black (the image is inverted when its border is light) and the ink's bounding box is cut
+out. Then, as the dataset was made (``framing``):
+
+- ``"digit"`` (MNIST): the box is scaled so its longer side is 20 pixels (aspect ratio kept) and pasted into
+  a 28×28 field with its centre of mass at the centre;
+- ``"object"`` (Fashion-MNIST): the box is scaled so its longer side is 28 pixels and centred.
 
 Example::
 
@@ -30,6 +33,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
+    "FRAMINGS",
     "ImageInputError",
     "classify",
     "find_images",
@@ -39,6 +43,7 @@ __all__ = [
     "to_mnist",
 ]
 
+FRAMINGS = {"digit": 20.0, "object": 28.0}  # longer side of the picture in the 28×28 image
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 50_000_000  # larger images are refused: not digit pictures, maybe decompression bombs
 _WORK_SIZE = 2048  # larger images are downscaled to this first: the digit ends up 20 px anyway
@@ -79,21 +84,24 @@ def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return found
 
 
-def load_image(path: str | os.PathLike) -> torch.Tensor:
+def load_image(path: str | os.PathLike, framing: str = "digit") -> torch.Tensor:
     """Read one image file and convert it as MNIST expects: ``uint8`` ``[1, 28, 28]``, white on black."""
     path = Path(path)
     grey = _read_grey(path)
-    return torch.from_numpy(to_mnist(grey)).unsqueeze(0)
+    return torch.from_numpy(to_mnist(grey, framing)).unsqueeze(0)
 
 
-def load_images(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], torch.Tensor]:
+def load_images(paths: Sequence[str | os.PathLike], framing: str = "digit") -> tuple[list[Path], torch.Tensor]:
     """:func:`find_images`, then :func:`load_image` on each: the files and a ``uint8`` ``[N, 1, 28, 28]``."""
     files = find_images(paths)
-    return files, torch.stack([load_image(file) for file in files])
+    return files, torch.stack([load_image(file, framing) for file in files])
 
 
-def to_mnist(grey: np.ndarray) -> np.ndarray:
-    """Grey image (float, 0 = black, 1 = white, any size) to a ``uint8`` 28×28 MNIST-style digit."""
+def to_mnist(grey: np.ndarray, framing: str = "digit") -> np.ndarray:
+    """Grey image (float, 0 = black, 1 = white, any size) to a ``uint8`` 28×28 image framed as ``framing``
+    says: ``"digit"`` (MNIST) or ``"object"`` (Fashion-MNIST)."""
+    if framing not in FRAMINGS:
+        raise ValueError(f"unknown framing {framing!r}; expected one of {', '.join(FRAMINGS)}")
     grey = np.asarray(grey, dtype=np.float32)
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     if np.median(border) > 0.5:  # dark ink on light paper: make the digit white on black
@@ -110,7 +118,7 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     cols = np.flatnonzero((ink >= _INK_THRESHOLD).any(axis=0))
     ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = ink.shape
-    scale = 20.0 / max(height, width)
+    scale = FRAMINGS[framing] / max(height, width)
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
     if size != ink.shape:
         resized = torch.nn.functional.interpolate(
@@ -124,10 +132,13 @@ def to_mnist(grey: np.ndarray) -> np.ndarray:
     total = weights.sum()
     if total == 0:
         return out
-    centre_y = (weights.sum(axis=1) * np.arange(height)).sum() / total
-    centre_x = (weights.sum(axis=0) * np.arange(width)).sum() / total
-    top = int(np.clip(round(14.0 - centre_y), 0, 28 - height))
-    left = int(np.clip(round(14.0 - centre_x), 0, 28 - width))
+    if framing == "object":  # the box in the middle
+        top, left = (28 - height) // 2, (28 - width) // 2
+    else:  # the centre of mass in the middle
+        centre_y = (weights.sum(axis=1) * np.arange(height)).sum() / total
+        centre_x = (weights.sum(axis=0) * np.arange(width)).sum() / total
+        top = int(np.clip(round(14.0 - centre_y), 0, 28 - height))
+        left = int(np.clip(round(14.0 - centre_x), 0, 28 - width))
     out[top : top + height, left : left + width] = digit
     return out
 
