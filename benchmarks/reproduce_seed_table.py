@@ -3,10 +3,11 @@
 Trains with ``litquant``'s defaults on full MNIST for each seed, tests the final and the best-``val_acc`` models,
 and commits the per-epoch table, ``loss.png`` / ``acc.png`` (first seed) and the test accuracies. Seeds can
 train side by side (``--workers``, each worker with its share of the cores), and ``--add`` merges new seeds into
-the committed results instead of replacing them (each run keeps the command and date that made it)::
+the committed results instead of replacing them (each run keeps the command and date that made it). Workers pay
+only with cores to spare: on 2 cores, two 1-thread workers trained 3x slower than one 2-thread run::
 
-    python benchmarks/reproduce_seed_table.py --data_dir ../shared/data --epochs 15 --seeds 42 43 44 --workers 2
-    python benchmarks/reproduce_seed_table.py --data_dir ../shared/data --seeds 43 44 --workers 2 --add
+    python benchmarks/reproduce_seed_table.py --data_dir ../shared/data --epochs 15 --seeds 42 43 44
+    python benchmarks/reproduce_seed_table.py --data_dir ../shared/data --seeds 43 44 --add
 """
 
 from __future__ import annotations
