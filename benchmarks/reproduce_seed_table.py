@@ -73,7 +73,8 @@ def render_markdown(results: dict) -> None:
           for r in runs),
         "",
         "Commands: " + "; ".join(dict.fromkeys(f"`{r['command']}`" for r in runs if r.get("command"))) + "\n",
-        f"Mean final test accuracy {summary['test_acc_final_mean']:.4f} (min {summary['test_acc_final_min']:.4f}, "
+        f"Mean final test accuracy {summary['test_acc_final_mean']:.4f} over {len(runs)} seed(s), standard deviation "
+        f"{summary['test_acc_final_stdev']:.4f} (min {summary['test_acc_final_min']:.4f}, "
         f"max {summary['test_acc_final_max']:.4f}); target {summary['target_test_acc']}: "
         f"**{'met' if summary['test_acc_final_mean'] >= summary['target_test_acc'] else 'missed'}**.\n",
         f"Per-epoch table of seed {runs[0]['seed']} ([CSV](seed_table/metrics_table.csv)), "
