@@ -168,6 +168,9 @@ def _compiled_runner(module: nn.Module, progress: bool) -> Callable[[torch.Tenso
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
 
     torch._inductor.config.freezing = True
+    # torch's own int8 lowering copies a tensor the deprecated way whenever it (re)compiles: nothing to act on
+    warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning,
+                            r"torch\._inductor\.mkldnn_lowerings")
     compiled = torch.compile(module, dynamic=False)
     seen: set[int] = set()
 
@@ -175,18 +178,13 @@ def _compiled_runner(module: nn.Module, progress: bool) -> Callable[[torch.Tenso
         outputs = []
         for chunk in x.split(COMPILED_BATCH_SIZES[-1]):
             size = next(b for b in COMPILED_BATCH_SIZES if b >= len(chunk))
-            padded = chunk if size == len(chunk) else \
-                torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
-            if size in seen:
-                outputs.append(compiled(padded)[: len(chunk)])
-                continue
-            if progress:
+            if size not in seen and progress:
                 print(f"compiling {module_name} with inductor for batch {size} (takes a few seconds)...",
                       file=sys.stderr, flush=True)
-            with warnings.catch_warnings():  # torch's own int8 lowering copies a tensor the deprecated way
-                warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning)
-                outputs.append(compiled(padded)[: len(chunk)])
             seen.add(size)
+            padded = chunk if size == len(chunk) else \
+                torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
+            outputs.append(compiled(padded)[: len(chunk)])
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
     module_name = getattr(module, "_litquant_name", "model")
