@@ -150,6 +150,7 @@ def main() -> None:
     methods = [m for m in args.methods.split(",") if m]
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     thread_counts = [int(t) for t in args.threads.split(",")]
+    big, small, max_threads = max(batch_sizes), min(batch_sizes), max(thread_counts)
     dm = datamodule(args)
     default_threads = torch.get_num_threads()
 
@@ -164,17 +165,16 @@ def main() -> None:
             trained_s = time.perf_counter() - started
         trained_from = checkpoint_info(ckpt)
         artifacts = build_artifacts(ckpt, dm, out, methods, args)
+        pytorch_int8 = [n for n in artifacts if n.endswith("int8") and not n.startswith("onnxruntime")]
         latency = {}
         accuracy = {}
         kernel_time = None
         for threads in thread_counts:
             models = load_models(ckpt, artifacts, threads)
             latency[threads] = measure(models, batch_sizes, threads, args.rounds, args.repeats)
-            if threads == max(thread_counts):
+            if threads == max_threads:
                 accuracy = {name: evaluate(model, dm, "test", 256) for name, model in models.items()}
-                pytorch_int8 = [n for n in models if n.endswith("int8") and not n.startswith("onnxruntime")]
                 if pytorch_int8:
-                    small = min(batch_sizes)
                     fastest = min(pytorch_int8, key=lambda n: latency[threads][n][small]["median_ms"])
                     kernel_time = {"model": fastest, "batch": small, "threads": threads,
                                    **int8_kernel_time(models[fastest], small)}
@@ -182,7 +182,6 @@ def main() -> None:
         sizes["fp32 eager"] = sizes["fp32 compiled"]
         torch.set_num_threads(default_threads)
 
-    big, small = max(batch_sizes), min(batch_sizes)
     names = list(latency[thread_counts[0]])
     table_rows, models_out = [], {}
     for name in names:
@@ -196,13 +195,12 @@ def main() -> None:
                 entry[f"t{threads}_b{batch}"] = {**m, "speedup_vs_eager": eager / m["median_ms"]}
         models_out[name] = entry
         table_rows.append([name] + [entry[f"t{t}_b{b}"]["median_ms"] for t in thread_counts for b in batch_sizes]
-                          + [entry[f"t{max(thread_counts)}_b{big}"]["samples_per_s"],
-                             entry[f"t{max(thread_counts)}_b{big}"]["speedup_vs_eager"],
+                          + [entry[f"t{max_threads}_b{big}"]["samples_per_s"],
+                             entry[f"t{max_threads}_b{big}"]["speedup_vs_eager"],
                              sizes[name] / 1e6, entry["test_acc"]])
 
     checks = {}
     int8_names = [n for n in names if n.endswith("int8")]
-    pytorch_int8 = [n for n in int8_names if not n.startswith("onnxruntime")]
     for threads in thread_counts:
         key = f"t{threads}"
         best_big = max(int8_names, key=lambda n: models_out[n][f"{key}_b{big}"]["speedup_vs_eager"])
@@ -242,7 +240,7 @@ def main() -> None:
     save_results(args.name, result)
 
     columns = (["model"] + [f"{t} thr b{b} ms" for t in thread_counts for b in batch_sizes]
-               + [f"samples/s (b{big}, {max(thread_counts)} thr)", "x fp32 eager", "MB", "test_acc"])
+               + [f"samples/s (b{big}, {max_threads} thr)", "x fp32 eager", "MB", "test_acc"])
     table = markdown_table(columns, table_rows)
     lines = []
     for threads in thread_counts:

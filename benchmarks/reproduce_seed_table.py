@@ -110,7 +110,8 @@ def main() -> None:
         committed = json.loads((RESULTS / "seed_table.json").read_text())
         previous = [{"command": committed["environment"]["command"], "date": committed["environment"]["date"],
                      "torch_threads": committed["environment"]["torch_threads"], **run} for run in committed["runs"]]
-    runs = [r for r in previous if r["seed"] not in args.seeds]
+    runs_by_seed = {run["seed"]: run for run in previous}  # a new run of a seed takes its old place
+    first_seed = previous[0]["seed"] if previous else args.seeds[0]  # its table and plots are the committed ones
     threads = max(1, (os.cpu_count() or 1) // args.workers) if args.workers > 1 else None
     with tempfile.TemporaryDirectory(prefix="litquant-repro-") as work, ProcessPoolExecutor(
             args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -120,12 +121,13 @@ def main() -> None:
             run = job.result()
             print(f"seed {run['seed']}: test_acc final {run['test_acc_final']:.4f}, "
                   f"best val_acc model {run['test_acc_best_val_acc']:.4f} ({run['fit_seconds']} s)")
-            if not runs:  # the first seed's table and plots are the committed ones
+            if run["seed"] == first_seed:
                 out.mkdir(parents=True, exist_ok=True)
                 for name in ("metrics.csv", "metrics_table.csv", "metrics_table.md", "loss.png", "acc.png"):
                     shutil.copy(run["log_dir"] / name, out / name)
             run["log_dir"] = str(run["log_dir"])
-            runs.append(run)
+            runs_by_seed[run["seed"]] = run
+    runs = list(runs_by_seed.values())
     finals = [r["test_acc_final"] for r in runs]
     summary = {
         "test_acc_final_mean": statistics.mean(finals),

@@ -118,6 +118,15 @@ def litquant_default(dm: MNISTDataModule) -> Callable:
 
 
 # -- one factor at a time ------------------------------------------------------------------------------------------
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+               labels: torch.Tensor) -> None:
+    """One plain training step: cross-entropy, backward, optimizer step."""
+    loss = F.cross_entropy(model(images), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 def step_rate(dm: MNISTDataModule, batch_size: int, samples: int, *, per_sample: bool = False,
               channels_last: bool = False, compiled: bool = False, threads: int | None = None,
               no_pipeline: bool = False) -> Callable:
@@ -153,10 +162,7 @@ def step_rate(dm: MNISTDataModule, batch_size: int, samples: int, *, per_sample:
             for images, labels in batches():
                 if channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
-                loss = F.cross_entropy(step_model(images), labels)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                train_step(step_model, optimizer, images, labels)
                 seen += len(labels)
                 if seen >= limit:
                     break
@@ -182,16 +188,10 @@ def step_breakdown(batch_size: int, steps: int = 5) -> dict:
     model, images, labels = Net(), torch.randn(batch_size, 1, 28, 28), torch.randint(0, 10, (batch_size,))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
-    def step() -> None:
-        loss = F.cross_entropy(model(images), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step()
+    train_step(model, optimizer, images, labels)
     with profile() as prof:
         for _ in range(steps):
-            step()
+            train_step(model, optimizer, images, labels)
     groups = {"convolution forward": ("aten::mkldnn_convolution", "aten::_slow_conv2d_forward"),
               "convolution backward": ("aten::convolution_backward",),
               "linear layers": ("aten::mm", "aten::addmm"),

@@ -134,8 +134,9 @@ def run_command(command: str, env: dict[str, str], subprocess_only: bool) -> str
 
 
 # -- rewriting pages ----------------------------------------------------------------------------------
-def _options(text: str | None) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in shlex.split(text or ""))
+def _options(items: list[str]) -> dict[str, str]:
+    """``["from=X", "head=3"]`` -> ``{"from": "X", "head": "3"}``."""
+    return dict(item.split("=", 1) for item in items)
 
 
 def _console_block(command: str, output: str, options: dict[str, str]) -> str:
@@ -148,7 +149,7 @@ def _console_block(command: str, output: str, options: dict[str, str]) -> str:
 
 def _include_block(spec: str) -> str:
     path, *rest = shlex.split(spec)
-    options = _options(shlex.join(rest))
+    options = _options(rest)
     lines = (ROOT / path).read_text().splitlines()
     start = next((i for i, line in enumerate(lines) if re.search(options["from"], line)), None) \
         if "from" in options else 0
@@ -170,7 +171,7 @@ def render_page(text: str, data_dir: Path | None, subprocess_only: bool = False)
         with _environment(workdir, data_dir) as env:
             for match in DIRECTIVE.finditer(text):
                 out.append(text[position : match.end()])
-                kind, options, argument = match.group(1), _options(match.group(2)), match.group(3)
+                kind, options, argument = match.group(1), _options(shlex.split(match.group(2) or "")), match.group(3)
                 if kind == "run":
                     start = time.perf_counter()
                     output = run_command(argument, env, subprocess_only).replace(str(workdir) + "/", "")

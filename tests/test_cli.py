@@ -49,6 +49,12 @@ def fitted(tmp_path_factory, mnist_dir: Path) -> Path:
     return workdir
 
 
+@pytest.fixture(scope="module")
+def best_ckpt(fitted: Path) -> Path:
+    """The best-``val_acc`` checkpoint of :func:`fitted` (its second epoch)."""
+    return next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
+
+
 def test_fit_writes_checkpoints_logs_table_and_plots(fitted: Path) -> None:
     checkpoints = sorted(p.name for p in (fitted / "runs" / "checkpoints").glob("*.ckpt"))
     assert "last.ckpt" in checkpoints
@@ -69,15 +75,14 @@ def test_test_command_is_the_seeds_load_model(fitted: Path, mnist_dir: Path) -> 
     assert "test_acc" in result.stdout
 
 
-def test_load_from_checkpoint_needs_no_constructor_arguments_in_a_fresh_process(fitted: Path) -> None:
-    best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
+def test_load_from_checkpoint_needs_no_constructor_arguments_in_a_fresh_process(best_ckpt: Path) -> None:
     code = (
         "import sys, torch\n"
         "from litquant.model import MNISTClassifier\n"
         "model = MNISTClassifier.load_from_checkpoint(sys.argv[1], map_location='cpu').eval()\n"
         "print(model.hparams.lr, tuple(model(torch.zeros(2, 1, 28, 28)).shape))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(best)], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code, str(best_ckpt)], capture_output=True, text=True, check=True)
     assert result.stdout.split()[-2:] == ["(2,", "10)"]
 
 
@@ -109,10 +114,9 @@ def digit_pngs(tmp_path_factory, mnist_dir: Path) -> tuple[Path, list[int]]:
     return folder, labels
 
 
-def test_predict_classifies_image_files_and_folders(fitted: Path, digit_pngs, mnist_dir: Path) -> None:
+def test_predict_classifies_image_files_and_folders(fitted: Path, digit_pngs, mnist_dir: Path, best_ckpt: Path) -> None:
     folder, labels = digit_pngs
-    best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
-    result = litquant("predict", f"--ckpt_path={best}", str(folder), cwd=fitted)
+    result = litquant("predict", f"--ckpt_path={best_ckpt}", str(folder), cwd=fitted)
     lines = [line for line in result.stdout.splitlines() if "digit" in line]
     assert len(lines) == len(labels)
     predicted = [int(line.split()[1]) for line in lines]
@@ -122,20 +126,19 @@ def test_predict_classifies_image_files_and_folders(fitted: Path, digit_pngs, mn
     from litquant.data import normalize, read_idx
     from litquant.model import MNISTClassifier
 
-    model = MNISTClassifier.load_from_checkpoint(best, map_location="cpu").eval()
+    model = MNISTClassifier.load_from_checkpoint(best_ckpt, map_location="cpu").eval()
     originals = torch.from_numpy(read_idx(mnist_dir / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz")[:8].copy())
     with torch.inference_mode():
         expected = model(normalize(originals.unsqueeze(1))).argmax(dim=1).tolist()
     assert sum(p == e for p, e in zip(predicted, expected, strict=True)) >= 7
-    single = litquant("predict", f"--ckpt_path={best}", str(folder / "digit0.png"), cwd=fitted)
+    single = litquant("predict", f"--ckpt_path={best_ckpt}", str(folder / "digit0.png"), cwd=fitted)
     assert len([line for line in single.stdout.splitlines() if "digit0.png" in line]) == 1
 
 
-def test_evaluate_agrees_with_the_trainers_test_accuracy(fitted: Path, mnist_dir: Path) -> None:
-    best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
-    plain = litquant("evaluate", str(best), f"--data.data_dir={mnist_dir}", "--data.test_size=256", cwd=fitted)
+def test_evaluate_agrees_with_the_trainers_test_accuracy(fitted: Path, mnist_dir: Path, best_ckpt: Path) -> None:
+    plain = litquant("evaluate", str(best_ckpt), f"--data.data_dir={mnist_dir}", "--data.test_size=256", cwd=fitted)
     accuracy = float(plain.stdout.split("test_acc")[1].split()[0])
-    trainer = litquant("test", f"--ckpt_path={best}", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
+    trainer = litquant("test", f"--ckpt_path={best_ckpt}", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
     trainer_accuracy = float(trainer.stdout.split("test_acc")[1].split()[0])
     assert accuracy == pytest.approx(trainer_accuracy, abs=1e-4)
 
@@ -150,18 +153,17 @@ def test_info_lists_lightning_callbacks_as_json(tmp_path: Path) -> None:
     assert names == set(callbacks.__all__)
 
 
-def test_bad_inputs_to_predict_and_evaluate(fitted: Path, tmp_path: Path, digit_pngs, in_process) -> None:
+def test_bad_inputs_to_predict_and_evaluate(tmp_path: Path, digit_pngs, in_process, best_ckpt: Path) -> None:
     digit = digit_pngs[0] / "digit0.png"
-    best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
     (tmp_path / "notes.png").write_text("not an image")
     (tmp_path / "empty.png").write_bytes(b"")
     import torch
 
     torch.save({"state_dict": {"encoder.weight": torch.zeros(3)}}, tmp_path / "other.ckpt")
     cases = [
-        (["predict", f"--ckpt_path={best}", str(tmp_path / "notes.png")], "notes.png"),
-        (["predict", f"--ckpt_path={best}", str(tmp_path / "empty.png")], "empty.png"),
-        (["predict", f"--ckpt_path={best}", str(tmp_path / "missing.png")], "missing.png"),
+        (["predict", f"--ckpt_path={best_ckpt}", str(tmp_path / "notes.png")], "notes.png"),
+        (["predict", f"--ckpt_path={best_ckpt}", str(tmp_path / "empty.png")], "empty.png"),
+        (["predict", f"--ckpt_path={best_ckpt}", str(tmp_path / "missing.png")], "missing.png"),
         (["predict", f"--ckpt_path={tmp_path / 'other.ckpt'}", str(digit)], "other.ckpt"),
         (["evaluate", str(tmp_path / "other.ckpt")], "other.ckpt"),
         (["evaluate", str(tmp_path / "nothing.pt2")], "nothing.pt2"),

@@ -1,8 +1,19 @@
 """litquant: PyTorch Lightning on MNIST end to end, and fast int8 models from it."""
 
 import logging
+import warnings
 
 __version__ = "0.1.0"
+
+#: Warnings that libraries raise about their own internals: nothing a litquant user can act on.
+LIBRARY_INTERNAL_WARNINGS = [(r".*isinstance\(treespec, LeafSpec\)", FutureWarning)]
+
+
+def ignore_library_internal_warnings() -> None:
+    """Ignore :data:`LIBRARY_INTERNAL_WARNINGS` (for good in the CLI; library code wraps it in
+    ``warnings.catch_warnings()`` around its own calls)."""
+    for message, category in LIBRARY_INTERNAL_WARNINGS:
+        warnings.filterwarnings("ignore", message, category)
 
 
 class _NothingToActOn(logging.Filter):

@@ -19,7 +19,6 @@ import argparse
 import os
 import signal
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from litquant import ignore_library_internal_warnings
 from litquant.callbacks import InterruptedCheckpoint, MetricsReport
 from litquant.checkpoints import register_safe_globals
 from litquant.data import MNISTDataModule
@@ -276,14 +276,9 @@ def _wants_image_predict(argv: list[str]) -> bool:
     return bool(positional)
 
 
-#: Warnings that libraries raise about their own internals: nothing a ``litquant`` user can act on.
-LIBRARY_INTERNAL_WARNINGS = [(r".*isinstance\(treespec, LeafSpec\)", FutureWarning)]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    for message, category in LIBRARY_INTERNAL_WARNINGS:
-        warnings.filterwarnings("ignore", message, category)
+    ignore_library_internal_warnings()
     register_safe_globals()
     debug = "--debug" in argv or os.environ.get("LITQUANT_DEBUG") == "1"
     if not argv or argv[0] in ("-h", "--help"):

@@ -42,6 +42,7 @@ from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
     get_default_x86_inductor_quantization_config,
 )
 
+from litquant import ignore_library_internal_warnings
 from litquant.io import atomic_path, write_json
 
 __all__ = [
@@ -171,8 +172,8 @@ def strip_unused_attributes(graph: GraphModule) -> GraphModule:
 def convert_to_program(prepared: GraphModule, args: tuple, kwargs: dict | None = None) -> ExportedProgram:
     """Convert a calibrated or fine-tuned PT2E graph to int8 and export it (dynamic batch, CPU, fp32 weights
     of quantized layers stripped). ``prepared`` is left untouched, so it can be converted again later."""
-    with warnings.catch_warnings():  # torch's own pytree pickling, nothing to act on
-        warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning)
+    with warnings.catch_warnings():  # torch's own pytree pickling warns about its internals
+        ignore_library_internal_warnings()
         graph = copy.deepcopy(prepared).cpu()
     move_exported_model_to_eval(graph)
     converted = strip_unused_attributes(convert_pt2e(graph))
