@@ -13,12 +13,17 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import torch
-from torchao.quantization.pt2e import move_exported_model_to_train
-from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
 from litquant.checkpoints import load_classifier
 from litquant.data import MNISTDataModule
-from litquant.quantization.pt2e import artifact_meta, capture, convert_to_program, quantizer_for, save_program
+from litquant.quantization.pt2e import (
+    artifact_meta,
+    capture,
+    convert_to_program,
+    prepare_qat,
+    quantizer_for,
+    save_program,
+)
 from litquant.runtime import ArtifactModule, evaluate, load_artifact, normalized_batches
 
 
@@ -45,8 +50,8 @@ def main(argv: list[str] | None = None) -> None:
 
     # Quantize: capture in training mode -> fake quantization -> fine-tune -> int8 graph.
     example = (torch.zeros(2, 1, 28, 28),)
-    prepared = prepare_qat_pt2e(capture(net, example, train=True), quantizer_for(is_qat=True))
-    move_exported_model_to_train(prepared)  # dropout on; .train() does not reach into an exported graph
+    # prepare_qat leaves the graph in training mode: dropout on, with the model's own probabilities
+    prepared = prepare_qat(capture(net, example, train=True), quantizer_for(is_qat=True))
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=args.lr)
     for images, labels in normalized_batches(data, "train", limit=args.max_steps, shuffle=True):
         loss = torch.nn.functional.cross_entropy(prepared(images), labels)

@@ -158,9 +158,7 @@ class QuantizationAwareTraining(Callback):
 
     def prepare(self, pl_module: L.LightningModule) -> GraphModule:
         """Capture ``pl_module.forward``, insert fake quantization, and route ``forward`` through it."""
-        from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
-
-        from litquant.quantization.pt2e import canonical_inputs, capture, normalize_example
+        from litquant.quantization.pt2e import canonical_inputs, capture, normalize_example, prepare_qat
 
         example = self.example_inputs if self.example_inputs is not None else pl_module.example_input_array
         if example is None:
@@ -173,7 +171,7 @@ class QuantizationAwareTraining(Callback):
         kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         self._example = (args, kwargs)
         graph = capture(pl_module, args, kwargs, train=True)
-        prepared = prepare_qat_pt2e(graph, self.build_quantizer())
+        prepared = prepare_qat(graph, self.build_quantizer())
         self._tie_parameters(prepared, pl_module)
         self._prepared = prepared
         self._signature = signature
@@ -192,9 +190,7 @@ class QuantizationAwareTraining(Callback):
 
     def _route(self, pl_module: L.LightningModule, graph: Any) -> None:
         """Send ``pl_module.forward`` to ``graph`` (``None``: back to the class's own ``forward``)."""
-        from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
-
-        from litquant.quantization.pt2e import canonical_inputs
+        from litquant.quantization.pt2e import canonical_inputs, set_graph_mode
 
         if graph is None:
             pl_module.__dict__.pop("forward", None)
@@ -205,8 +201,7 @@ class QuantizationAwareTraining(Callback):
 
         def forward(*args: Any, **kwargs: Any) -> Any:
             if prepared is not None:
-                mode = move_exported_model_to_train if pl_module.training else move_exported_model_to_eval
-                mode(prepared)
+                set_graph_mode(prepared, train=pl_module.training)
             args, kwargs = canonical_inputs(signature, args, kwargs)
             return graph(*args, **kwargs)
 

@@ -35,7 +35,6 @@ from typing import Any
 import torch
 from torch.export import Dim, ExportedProgram
 from torch.fx import GraphModule
-from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
     X86InductorQuantizer,
@@ -55,8 +54,10 @@ __all__ = [
     "convert_to_program",
     "export_program",
     "normalize_example",
+    "prepare_qat",
     "quantizer_for",
     "save_program",
+    "set_graph_mode",
     "sidecar_path",
     "strip_unused_attributes",
     "versions",
@@ -134,16 +135,95 @@ def export_program(module: torch.nn.Module, args: tuple, kwargs: dict | None = N
     return torch.export.export(module, args, kwargs, dynamic_shapes=batch_dynamic_shapes(module, args, kwargs))
 
 
+#: The ops whose behaviour depends on the mode, and the position of their ``train``/``training`` argument.
+_MODE_ARGUMENT = {
+    torch.ops.aten.dropout.default: 2,
+    torch.ops.aten.dropout_.default: 2,
+    torch.ops.aten.feature_dropout.default: 2,
+    torch.ops.aten.feature_dropout_.default: 2,
+    torch.ops.aten.alpha_dropout.default: 2,
+    torch.ops.aten.alpha_dropout_.default: 2,
+    torch.ops.aten.feature_alpha_dropout.default: 2,
+    torch.ops.aten.feature_alpha_dropout_.default: 2,
+    torch.ops.aten.batch_norm.default: 5,
+}
+#: torchao's marker of an exported graph's mode: its own switches see the graph's real mode and leave it alone.
+_EXPORTED_TRAINING_ATTR = "_exported_training"
+
+
+def set_graph_mode(graph: GraphModule, *, train: bool) -> GraphModule:
+    """Switch the dropout and batch-norm nodes of an exported graph to training or evaluation, in place.
+
+    ``.train()``/``.eval()`` do not reach into an exported graph. torchao's ``move_exported_model_to_train``
+    and ``_eval`` rewrite these nodes from fixed patterns and so reset every dropout to ``p=0.5`` and every
+    batch norm to ``momentum=0.1, eps=1e-5`` (pytorch/ao#2980). Here only the nodes' ``train`` flag changes;
+    their probabilities, momenta and epsilons stay the module's own. A graph already in that mode is left as
+    it is (cheap enough to call before every forward).
+    """
+    if getattr(graph, _EXPORTED_TRAINING_ATTR, None) is train:
+        return graph
+    changed = False
+    for node in graph.graph.nodes:
+        position = _MODE_ARGUMENT.get(node.target) if node.op == "call_function" else None
+        if position is None or len(node.args) <= position or not isinstance(node.args[position], bool):
+            continue
+        if node.args[position] != train:
+            node.args = (*node.args[:position], train, *node.args[position + 1:])
+            changed = True
+    if changed:
+        graph.recompile()
+    setattr(graph, _EXPORTED_TRAINING_ATTR, train)
+    return graph
+
+
 def capture(module: torch.nn.Module, args: tuple, kwargs: dict | None = None, *, train: bool = False) -> GraphModule:
     """Capture ``module`` for PT2E quantization: exported in train mode (``train=True``, for QAT: dropout and
-    batch norm behave as in training) or eval mode, returned as a ``GraphModule`` in that mode."""
+    batch norm behave as in training) or eval mode, returned as a ``GraphModule`` in that mode, with the
+    module's own dropout probabilities and batch-norm settings (switch it later with :func:`set_graph_mode`)."""
     was_training = module.training
     module.train(train)
     try:
         graph = export_program(module, args, kwargs).module()
     finally:
         module.train(was_training)
-    return move_exported_model_to_train(graph) if train else move_exported_model_to_eval(graph)
+    return set_graph_mode(graph, train=train)
+
+
+def _batch_norm_settings(graph: GraphModule) -> dict[str, tuple[Any, Any]]:
+    """``{running_var attribute: (momentum, eps)}`` of every batch-norm node of ``graph``."""
+    settings = {}
+    for node in graph.graph.nodes:
+        if node.op == "call_function" and node.target == torch.ops.aten.batch_norm.default:
+            running_var = node.args[4]
+            if isinstance(running_var, torch.fx.Node) and running_var.op == "get_attr":
+                settings[running_var.target] = (node.args[6], node.args[7])
+    return settings
+
+
+def _restore_batch_norm_settings(graph: GraphModule, settings: dict[str, tuple[Any, Any]]) -> None:
+    """Put each batch norm's own momentum and eps back into ``graph``: into its ``batch_norm`` node and into the
+    ``running_var + eps`` that torchao's QAT conv/batch-norm fusion writes with its fixed ``1e-5``."""
+    for node in graph.graph.nodes:
+        if node.op != "get_attr" or node.target not in settings:
+            continue
+        momentum, eps = settings[node.target]
+        for user in node.users:
+            if user.target == torch.ops.aten.batch_norm.default and user.args[4] is node:
+                user.args = (*user.args[:6], momentum, eps, *user.args[8:])
+            elif user.target == torch.ops.aten.add.Tensor and user.args[0] is node and isinstance(user.args[1], float):
+                user.args = (node, eps)
+    graph.recompile()
+
+
+def prepare_qat(graph: GraphModule, quantizer: Any) -> GraphModule:
+    """``prepare_qat_pt2e`` that keeps the captured model's batch-norm momentum and eps (torchao's conv/batch-norm
+    fusion resets them to its defaults), returned in training mode (see :func:`set_graph_mode`)."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+
+    settings = _batch_norm_settings(graph)
+    prepared = prepare_qat_pt2e(graph, quantizer)
+    _restore_batch_norm_settings(prepared, settings)
+    return set_graph_mode(prepared, train=True)
 
 
 def quantizer_for(*, is_qat: bool, reduce_range: bool = False) -> X86InductorQuantizer:
@@ -175,7 +255,7 @@ def convert_to_program(prepared: GraphModule, args: tuple, kwargs: dict | None =
     with warnings.catch_warnings():  # torch's own pytree pickling warns about its internals
         ignore_library_internal_warnings()
         graph = copy.deepcopy(prepared).cpu()
-    move_exported_model_to_eval(graph)
+    set_graph_mode(graph, train=False)
     converted = strip_unused_attributes(convert_pt2e(graph))
     cpu = [a.cpu() if isinstance(a, torch.Tensor) else a for a in args]
     cpu_kwargs = {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in (kwargs or {}).items()}

@@ -2,8 +2,8 @@
 
 The fp32 model is captured in train mode, fake quantization is inserted with ``prepare_qat_pt2e``, the
 model is fine-tuned with AdamW and cross-entropy for a few epochs or steps, then converted to int8.
-``torchao``'s ``move_exported_model_to_train``/``_eval`` switch dropout in the captured graph, which
-``.train()``/``.eval()`` cannot do.
+:func:`~litquant.quantization.pt2e.set_graph_mode` switches dropout in the captured graph, which
+``.train()``/``.eval()`` cannot do, and keeps the module's own dropout probabilities.
 
 Example::
 
@@ -22,14 +22,19 @@ from typing import Any
 import torch
 from torch import nn
 from torch.export import ExportedProgram
-from torchao.quantization.pt2e import move_exported_model_to_train
-from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
+from torch.fx import GraphModule
 from tqdm import tqdm
 
-from litquant.quantization.pt2e import capture, convert_to_program, quantizer_for
+from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat, quantizer_for
 from litquant.runtime import normalized_batches
 
-__all__ = ["quantize_qat"]
+__all__ = ["prepare_net_for_qat", "quantize_qat"]
+
+
+def prepare_net_for_qat(net: nn.Module, example: tuple) -> GraphModule:
+    """``net`` captured in training mode with fake quantization inserted, its own dropout probabilities (and
+    batch-norm settings) kept; switch it with :func:`~litquant.quantization.pt2e.set_graph_mode`."""
+    return prepare_qat(capture(net, example, train=True), quantizer_for(is_qat=True))
 
 
 def quantize_qat(net: nn.Module, datamodule: Any, *, epochs: int = 1, max_steps: int | None = None,
@@ -40,8 +45,7 @@ def quantize_qat(net: nn.Module, datamodule: Any, *, epochs: int = 1, max_steps:
     device = next(net.parameters()).device
     images, _ = next(normalized_batches(datamodule, "train", limit=1, device=device))
     example = (images[:2].clone(),)  # a copy: the saved example holds no whole batch
-    prepared = prepare_qat_pt2e(capture(net, example, train=True), quantizer_for(is_qat=True))
-    move_exported_model_to_train(prepared)
+    prepared = prepare_net_for_qat(net, example)
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=lr, weight_decay=weight_decay)
     criterion = nn.CrossEntropyLoss()
     step = 0
