@@ -84,18 +84,9 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
 def normalized_batches(datamodule: Any, split: str = "test", batch_size: int | None = None,
                        limit: int | None = None, shuffle: bool = False, seed: int | None = None,
                        device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``(float images [B,1,28,28], labels [B])`` of a data module's split, normalised as the model expects,
-    in order (or shuffled with ``seed``, default the data module's), at most ``limit`` batches."""
-    data = datamodule.split(split)
-    size = batch_size or datamodule.batch_size
-    count = len(data)
-    generator = torch.Generator().manual_seed(datamodule.seed if seed is None else seed)
-    order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
-    for index, start in enumerate(range(0, count, size)):
-        if limit is not None and index >= limit:
-            return
-        images, labels = data.__getitems__(order[start:start + size].tolist())
-        yield datamodule.normalize(images.to(device)), labels.to(device)
+    """``datamodule.normalized_batches(...)``: see :meth:`litquant.data.MNISTDataModule.normalized_batches`."""
+    return datamodule.normalized_batches(split, batch_size=batch_size, limit=limit, shuffle=shuffle, seed=seed,
+                                         device=device)
 
 
 # -- loading ----------------------------------------------------------------------------------------

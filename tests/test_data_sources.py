@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import shutil
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 
 from litquant.data import DATASETS, DataError, read_idx
-from litquant.datasets import (
+from litquant.data.sources import (
     DownloadError,
     download_file,
     load_folder,
@@ -25,6 +24,7 @@ from litquant.datasets import (
 )
 
 MNIST = DATASETS["mnist"]
+GZ_FILES = {f"{name}.gz": spec.archive_md5 for name, spec in MNIST.files.items()}  # name -> canonical MD5
 FIRST_TRAIN_LABELS = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
 TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
@@ -77,7 +77,7 @@ class Mirror:
 @pytest.fixture(scope="session")
 def mnist_files(mnist_dir: Path) -> dict[str, bytes]:
     """The four real .gz files, as bytes."""
-    return {name: (mnist_dir / "MNIST" / "raw" / name).read_bytes() for name in MNIST.files}
+    return {name: (mnist_dir / "MNIST" / "raw" / name).read_bytes() for name in GZ_FILES}
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def leftovers(folder: Path) -> list[str]:
 def test_local_folder_in_each_layout(layout: str, mnist_dir: Path, tmp_path: Path, unreachable_mirror: str):
     folder = tmp_path if layout == "flat" else tmp_path / layout
     folder.mkdir(parents=True, exist_ok=True)
-    for name in MNIST.files:
+    for name in GZ_FILES:
         (folder / name).symlink_to(mnist_dir / "MNIST" / "raw" / name)
     arrays, source = locate_dataset(MNIST, tmp_path, mirrors=[unreachable_mirror], allow_fallback=False)
     assert source == f"local folder {folder}"
@@ -139,8 +139,8 @@ def test_download_from_mirror_in_environment(mnist_files, serve, tmp_path, monke
     assert f"downloading {mirror.url}train-images-idx3-ubyte.gz -> {raw}" in err
     assert "train-images-idx3-ubyte.gz: 100%" in err  # the progress bar
     assert source == f"downloaded from {mirror.url} into {raw}"
-    assert leftovers(raw) == sorted(MNIST.files)  # no temporary file left behind
-    for name, md5 in MNIST.files.items():
+    assert leftovers(raw) == sorted(GZ_FILES)  # no temporary file left behind
+    for name, md5 in GZ_FILES.items():
         assert hashlib.md5((raw / name).read_bytes()).hexdigest() == md5
     assert arrays["train_labels"][:10].tolist() == FIRST_TRAIN_LABELS
     _, again = locate_dataset(MNIST, tmp_path)
@@ -161,15 +161,15 @@ def test_corrupt_file_on_first_mirror_then_good_second(mnist_files, serve, tmp_p
     bad, good = serve(corrupt), serve(mnist_files)
     _, source = locate_dataset(MNIST, tmp_path, mirrors=[bad.url, good.url], allow_fallback=False)
     assert source == f"downloaded from {good.url} into {tmp_path / 'MNIST' / 'raw'}"
-    assert bad.requests == Counter(dict.fromkeys(MNIST.files, 1))  # an MD5 mismatch is not retried
-    assert leftovers(tmp_path / "MNIST" / "raw") == sorted(MNIST.files)
+    assert bad.requests == Counter(dict.fromkeys(GZ_FILES, 1))  # an MD5 mismatch is not retried
+    assert leftovers(tmp_path / "MNIST" / "raw") == sorted(GZ_FILES)
 
 
 def test_dropped_connection_is_retried(mnist_files, serve, tmp_path: Path) -> None:
     name = "t10k-labels-idx1-ubyte.gz"
     mirror = serve(mnist_files, drop={name: 2})
     target = tmp_path / name
-    download_file(mirror.url + name, target, MNIST.files[name], retries=3, backoff=0.01, progress=False)
+    download_file(mirror.url + name, target, GZ_FILES[name], retries=3, backoff=0.01, progress=False)
     assert mirror.requests[name] == 3
     assert target.read_bytes() == mnist_files[name] and leftovers(tmp_path) == [name]
 
@@ -250,7 +250,7 @@ def copied(mnist_dir: Path, tmp_path: Path) -> Path:
     """A writable flat copy of the four real files."""
     folder = tmp_path / "copy"
     folder.mkdir()
-    for name in MNIST.files:
+    for name in GZ_FILES:
         shutil.copyfile(mnist_dir / "MNIST" / "raw" / name, folder / name)
     return folder
 
@@ -269,7 +269,7 @@ BAD_FILES = {
 BAD_MESSAGES = {
     "truncated": "not a readable gzip file",
     "corrupted": "not a readable gzip file",
-    "not gzip": "not a readable gzip file",
+    "not gzip": "wrong magic number",  # not gzip, so read as an uncompressed IDX file
     "wrong magic": "wrong magic number",
     "short data": "holds 3 bytes of data, header says 10",
 }
@@ -280,31 +280,103 @@ def test_bad_file_is_one_line_error_with_the_fix(case: str, copied: Path) -> Non
     name = "t10k-labels-idx1-ubyte.gz"
     path = copied / name
     path.write_bytes(BAD_FILES[case](path.read_bytes()))
-    with pytest.raises(DataError) as error:  # the MD5 check comes first
+    with pytest.raises(DataError) as error:  # the content check names the file, the problem and the fix
         locate_dataset(MNIST, copied, download=False, allow_fallback=False)
     message = one_line(error)
-    assert message.startswith(f"{path}: MD5 mismatch") and "re-download" in message
+    assert message.startswith(str(path)) and BAD_MESSAGES[case] in message and "intact copy" in message
+    assert "download" not in message  # offline, a re-download cannot help
     with pytest.raises(DataError) as error:  # and read_idx catches it on its own
         read_idx(path)
     message = one_line(error)
-    assert message.startswith(str(path)) and BAD_MESSAGES[case] in message and "re-download" in message
+    assert message.startswith(str(path)) and BAD_MESSAGES[case] in message and "intact copy" in message
 
 
-def test_image_and_label_counts_disagree(copied: Path) -> None:
+def test_files_of_the_wrong_size_are_named(copied: Path) -> None:
     shutil.copyfile(copied / "t10k-labels-idx1-ubyte.gz", copied / "train-labels-idx1-ubyte.gz")
-    files = {name: hashlib.md5((copied / name).read_bytes()).hexdigest() for name in MNIST.files}
-    spec = dataclasses.replace(MNIST, files=files)  # right MD5s, so the shapes are what fails
     with pytest.raises(DataError) as error:
-        load_folder(spec, copied)
+        load_folder(MNIST, copied)
     message = one_line(error)
-    assert "60000 images" in message and "10000 labels" in message
-    assert str(copied / "train-labels-idx1-ubyte.gz") in message and "re-download" in message
+    assert message.startswith(str(copied / "train-labels-idx1-ubyte.gz")) and "[10000]" in message
+    assert "[60000]" in message and "intact copy" in message
 
 
-def test_recompressed_file_fails_the_md5(copied: Path) -> None:
+def test_recompressed_file_is_accepted_by_its_content(copied: Path) -> None:
     path = copied / "train-labels-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()), compresslevel=1))
-    read_idx(path)  # still a valid IDX file, but not the canonical one
+    assert hashlib.md5(path.read_bytes()).hexdigest() != GZ_FILES[path.name]  # not the canonical archive
+    arrays, source = locate_dataset(MNIST, copied, download=False, allow_fallback=False)
+    assert source == f"local folder {copied}" and arrays["train_labels"][:10].tolist() == FIRST_TRAIN_LABELS
+
+
+def test_uncompressed_idx_files_are_accepted(copied: Path) -> None:
+    for name in GZ_FILES:
+        (copied / name.removesuffix(".gz")).write_bytes(gzip.decompress((copied / name).read_bytes()))
+        if name.startswith("train"):
+            (copied / name).unlink()  # a mix: training files uncompressed only, test files both
+    arrays, source = locate_dataset(MNIST, copied, download=False, allow_fallback=False)
+    assert source == f"local folder {copied}"
+    assert arrays["train_images"].shape == (60000, 28, 28)
+    assert arrays["train_labels"][:10].tolist() == FIRST_TRAIN_LABELS
+    assert np.bincount(arrays["test_labels"]).tolist() == TEST_CLASS_COUNTS
+
+
+def test_same_sizes_different_content_is_refused(copied: Path) -> None:
+    """A valid IDX file of the right shape whose bytes are not MNIST's (one label changed)."""
+    path = copied / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[8] = (raw[8] + 1) % 10
+    path.write_bytes(gzip.compress(bytes(raw)))
     with pytest.raises(DataError) as error:
         locate_dataset(MNIST, copied, download=False, allow_fallback=False)
-    assert one_line(error).startswith(f"{path}: MD5 mismatch (expected {MNIST.files[path.name]})")
+    message = one_line(error)
+    assert message.startswith(f"{path}: content differs from mnist's t10k-labels-idx1-ubyte") and "SHA-256" in message
+
+
+def test_a_folder_in_place_of_a_data_file_is_an_error(copied: Path, unreachable_mirror: str) -> None:
+    path = copied / "t10k-images-idx3-ubyte.gz"
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(DataError) as error:
+        locate_dataset(MNIST, copied, mirrors=[unreachable_mirror])  # no silent fallback
+    assert one_line(error).startswith(f"{path} is a folder, not the data file")
+
+
+# -- download size cap ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def endless_server():
+    """A real HTTP server on 127.0.0.1 that answers every GET with a body that never ends (no Content-Length)."""
+    sent = Counter()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.end_headers()
+            chunk = b"\x1f\x8b" + bytes(1 << 16)
+            try:
+                while sent["bytes"] < 1 << 30:  # a safety stop for the test itself, far above the cap
+                    self.wfile.write(chunk)
+                    sent["bytes"] += len(chunk)
+            except OSError:
+                pass  # the client hung up: what the cap should make it do
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/mnist/", sent
+    server.shutdown()
+    server.server_close()
+
+
+def test_endless_download_is_cut_off_at_the_expected_size(endless_server, tmp_path: Path) -> None:
+    url, sent = endless_server
+    with pytest.raises(DownloadError) as error:
+        locate_dataset(MNIST, tmp_path, mirrors=[url], allow_fallback=False)
+    message = one_line(error)
+    assert f"more than the expected {MNIST.files['train-images-idx3-ubyte'].archive_size:,} bytes" in message
+    assert sent["bytes"] < 64 << 20  # stopped near the 9.9 MB cap, not at the server's 1 GiB safety stop
+    assert not leftovers(tmp_path / "MNIST" / "raw")  # nothing half-written kept

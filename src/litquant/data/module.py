@@ -1,6 +1,6 @@
 """MNIST and Fashion-MNIST as a ``LightningDataModule`` that keeps every image in memory.
 
-The four canonical IDX ``.gz`` files are read once into ``uint8`` tensors. Batches are sliced from those
+The four IDX files are read once into ``uint8`` tensors. Batches are sliced from those
 tensors directly (no per-sample PIL transforms, no per-sample collation) and normalised per batch, after
 they reach the device, in :meth:`MNISTDataModule.on_after_batch_transfer`.
 
@@ -8,130 +8,35 @@ Example::
 
     from litquant.data import MNISTDataModule
     dm = MNISTDataModule(data_dir="~/data", train_size=1000, batch_size=64)
-    dm.prepare_data()          # finds, downloads or falls back (see ``litquant.datasets``)
+    dm.prepare_data()          # finds, downloads or falls back (see ``litquant.data.sources``)
     dm.setup("fit")
     images, labels = next(iter(dm.train_dataloader()))   # uint8 [64, 1, 28, 28], int64 [64]
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
-import zlib
+import sys
 from collections.abc import Iterator, Sequence, Sized
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from litquant.data.formats import DATASETS, DataError
+from litquant.data.sources import default_data_dir, locate_dataset
+
 __all__ = [
-    "DATASETS",
-    "DataError",
-    "DatasetSpec",
     "EpochShuffleSampler",
     "InMemoryImages",
     "MNISTDataModule",
-    "default_data_dir",
+    "data_settings_from_checkpoint",
     "normalize",
-    "read_idx",
+    "random_shift",
 ]
-
-
-class DataError(RuntimeError):
-    """A dataset file is missing, corrupt or inconsistent. The message names the file and the fix."""
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Where a dataset's four IDX files come from, their MD5s, the normalisation constants, and how a picture
-    is framed in its 28×28 images (see :func:`litquant.images.to_mnist`)."""
-
-    name: str
-    folder: str  # torchvision's folder name: <root>/<folder>/raw/
-    files: dict[str, str]  # file name -> md5
-    mirrors: tuple[str, ...]
-    mean: float
-    std: float
-    classes: tuple[str, ...]
-    framing: str = "digit"  # "digit": 20-px box, centre of mass at the centre; "object": fills the frame
-
-
-DATASETS: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec(
-        name="mnist",
-        folder="MNIST",
-        files={
-            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-        },
-        mirrors=(
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        ),
-        mean=0.1307,
-        std=0.3081,
-        classes=tuple(str(d) for d in range(10)),
-    ),
-    "fashion-mnist": DatasetSpec(
-        name="fashion-mnist",
-        folder="FashionMNIST",
-        files={
-            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-        },
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        mean=0.2860,
-        std=0.3530,
-        classes=(
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-        ),
-        framing="object",
-    ),
-}
-
-
-def default_data_dir() -> Path:
-    """The per-user cache folder: ``$LITQUANT_DATA``, else ``$XDG_CACHE_HOME/litquant``, else ``~/.cache``."""
-    if env := os.environ.get("LITQUANT_DATA"):
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "litquant"
-
-
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Read one gzipped IDX file (magic 0x0801 labels or 0x0803 images) into a ``uint8`` array."""
-    fix = "delete it (or the cache folder) and run again to re-download it"
-    try:
-        with gzip.open(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: not a readable gzip file ({err}); {fix}") from None
-    if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] not in (1, 3):
-        raise DataError(f"{path}: wrong magic number, not an IDX uint8 file; {fix}")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape))
-    if len(raw) - header != expected:
-        raise DataError(f"{path}: holds {len(raw) - header} bytes of data, header says {expected}; {fix}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
 def normalize(images: torch.Tensor, mean: float = DATASETS["mnist"].mean,
@@ -208,8 +113,9 @@ class MNISTDataModule(L.LightningDataModule):
     """MNIST (or Fashion-MNIST) from the four IDX files, in memory, with a seeded train/val split.
 
     Args:
-        data_dir: folder holding the ``.gz`` files, flat or in torchvision's ``<dir>/MNIST/raw/`` layout.
-            Default: the per-user cache (``$LITQUANT_DATA`` or ``~/.cache/litquant``).
+        data_dir: folder holding the four IDX files (``.gz`` or uncompressed), flat or in torchvision's
+            ``<dir>/MNIST/raw/`` layout; it must exist. Default: the per-user cache (``$LITQUANT_DATA`` or
+            ``~/.cache/litquant``), the only case where the offline fallback may step in.
         dataset: ``"mnist"`` or ``"fashion-mnist"``.
         batch_size: samples per batch for every split.
         val_size: training samples held out for validation (the seed used 5,000).
@@ -219,9 +125,10 @@ class MNISTDataModule(L.LightningDataModule):
         seed: seed of the split and of the training shuffle.
         augment_shift: random translation of training images by up to this many pixels (0 turns it off).
         download: allow a download when the files are not found locally.
-        mirrors: download mirrors, overriding the defaults and ``$LITQUANT_MIRRORS``.
-        allow_fallback: without files and without network, use the small real-MNIST sample that ships in a
-            registry package (announced loudly).
+        mirrors: download mirrors (base URLs; one string may list several, comma-separated), overriding the
+            defaults and ``$LITQUANT_MIRRORS``.
+        allow_fallback: without ``data_dir``, files and network, use the small real-MNIST sample that ships in
+            a registry package (announced loudly). A ``data_dir`` that was given never falls back.
     """
 
     def __init__(
@@ -236,7 +143,7 @@ class MNISTDataModule(L.LightningDataModule):
         seed: int = 42,
         augment_shift: int = 2,
         download: bool = True,
-        mirrors: list[str] | None = None,
+        mirrors: str | list[str] | None = None,
         allow_fallback: bool = True,
     ) -> None:
         super().__init__()
@@ -245,6 +152,7 @@ class MNISTDataModule(L.LightningDataModule):
             raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
         self.save_hyperparameters()
         self.spec = DATASETS[dataset]
+        self.data_dir_given = bool(data_dir)
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
         self.batch_size = batch_size
         self.val_size = val_size
@@ -267,14 +175,16 @@ class MNISTDataModule(L.LightningDataModule):
             self._arrays = self._load_arrays()
 
     def _load_arrays(self) -> dict[str, np.ndarray]:
-        from litquant.datasets import locate_dataset
-
+        if self.data_dir_given and not self.data_dir.is_dir():
+            what = "is not a folder" if self.data_dir.exists() else "does not exist"
+            raise DataError(f"--data.data_dir {self.data_dir} {what}: pass the folder that holds the "
+                            f"{self.spec.name} files (or leave the option out to use the cache)")
         arrays, self.source = locate_dataset(
             self.spec,
             self.data_dir,
             download=self.download,
             mirrors=self.mirrors,
-            allow_fallback=self.allow_fallback,
+            allow_fallback=self.allow_fallback and not self.data_dir_given,
         )
         return arrays
 
@@ -292,6 +202,10 @@ class MNISTDataModule(L.LightningDataModule):
         order = torch.randperm(total, generator=torch.Generator().manual_seed(self.seed))
         val_index, train_index = order[:val_size], order[val_size:]
         if self.train_size is not None:
+            if self.train_size > len(train_index):
+                print(f"litquant: --data.train_size {self.train_size:,} asks for more than the {len(train_index):,} "
+                      f"training images available ({self.source}); using {len(train_index):,}",
+                      file=sys.stderr, flush=True)
             train_index = train_index[: self.train_size]
         test_index = torch.arange(len(test))[: self.test_size] if self.test_size else torch.arange(len(test))
         self._splits = {
@@ -305,6 +219,22 @@ class MNISTDataModule(L.LightningDataModule):
         if not self._splits:
             self.setup()
         return self._splits[name]
+
+    def normalized_batches(self, split: str = "test", batch_size: int | None = None, limit: int | None = None,
+                           shuffle: bool = False, seed: int | None = None,
+                           device: torch.device | str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(float images [B,1,28,28], labels [B])`` of a split, normalised as the model expects, outside a
+        Trainer: in order (or shuffled with ``seed``, default this module's), at most ``limit`` batches."""
+        data = self.split(split)
+        size = batch_size or self.batch_size
+        count = len(data)
+        generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
+        order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
+        for index, start in enumerate(range(0, count, size)):
+            if limit is not None and index >= limit:
+                return
+            images, labels = data.__getitems__(order[start:start + size].tolist())
+            yield self.normalize(images.to(device)), labels.to(device)
 
     # -- loaders ----------------------------------------------------------------------------------
     def _loader(self, name: str, shuffle: bool = False) -> DataLoader:
@@ -345,3 +275,12 @@ class MNISTDataModule(L.LightningDataModule):
 
     def state_dict(self) -> dict:
         return {"source": self.source}
+
+
+def data_settings_from_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The data module's settings saved in a Lightning checkpoint (``datamodule_hyper_parameters``: dataset,
+    data_dir, split sizes, seed, ...), read with the safe loader; ``{}`` for a checkpoint without them."""
+    from litquant.checkpoints import load_checkpoint
+
+    settings = load_checkpoint(path).get("datamodule_hyper_parameters") or {}
+    return dict(settings)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from litquant.data import DATASETS, MNISTDataModule, random_shift
-from litquant.datasets import locate_dataset
+from litquant.data.sources import locate_dataset
 
 
 def rows(images: torch.Tensor) -> Counter:
@@ -85,8 +85,8 @@ def test_batches_are_normalised_on_transfer(make_datamodule) -> None:
                        dm.normalize(torch.zeros(1, 1, 28, 28, dtype=torch.uint8)))
 
 
-def test_offline_fallback_through_the_datamodule(tmp_path: Path, unreachable_mirror: str, capfd) -> None:
-    dm = MNISTDataModule(data_dir=str(tmp_path), mirrors=[unreachable_mirror], batch_size=100)
+def test_offline_fallback_through_the_datamodule(unreachable_mirror: str, capfd) -> None:
+    dm = MNISTDataModule(mirrors=[unreachable_mirror], batch_size=100)  # no data_dir: the (empty) cache
     dm.prepare_data()
     dm.setup("fit")
     assert "4,000 train / 1,000 test" in dm.source
