@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from litquant.data import DATASETS, MNISTDataModule, random_shift
+from litquant.data import DATASETS, DataError, MNISTDataModule, random_shift
 from litquant.data.sources import locate_dataset
 
 
@@ -104,3 +104,111 @@ def test_unknown_dataset_is_one_line_error() -> None:
     with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
         MNISTDataModule(dataset="cifar")
 
+
+
+def test_normalized_batches_of_a_split(make_datamodule) -> None:
+    dm = make_datamodule(test_size=100)
+    batches = list(dm.normalized_batches("test", batch_size=32))
+    assert [len(labels) for _, labels in batches] == [32, 32, 32, 4]
+    images, labels = batches[0]
+    assert images.dtype == torch.float32 and images.shape == (32, 1, 28, 28)
+    torch.testing.assert_close(images, dm.normalize(dm.split("test").images[:32].unsqueeze(1)))
+    assert labels.tolist() == dm.split("test").labels[:32].tolist()
+    assert len(list(dm.normalized_batches("test", batch_size=32, limit=2))) == 2
+    shuffled = torch.cat([y for _, y in dm.normalized_batches("test", shuffle=True, seed=1)])
+    assert sorted(shuffled.tolist()) == sorted(dm.split("test").labels.tolist()) and not torch.equal(
+        shuffled, dm.split("test").labels)
+
+
+def test_runtime_normalized_batches_is_the_datamodules(make_datamodule) -> None:
+    from litquant.runtime import normalized_batches
+
+    dm = make_datamodule(test_size=70)
+    for (a, y), (b, z) in zip(normalized_batches(dm, "test", 32), dm.normalized_batches("test", 32), strict=True):
+        assert torch.equal(a, b) and torch.equal(y, z)
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_data_dir_that_is_not_a_folder_is_an_error(kind: str, tmp_path: Path, unreachable_mirror: str, capfd) -> None:
+    path = tmp_path / "nowhere" / "data"
+    if kind == "file":
+        path = tmp_path / "data.txt"
+        path.write_text("not a folder")
+    dm = MNISTDataModule(data_dir=str(path), mirrors=[unreachable_mirror])
+    with pytest.raises(DataError) as error:
+        dm.prepare_data()
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"--data.data_dir {path} ")
+    assert ("does not exist" if kind == "missing" else "is not a folder") in message
+    assert not (tmp_path / "nowhere").exists()  # no folders created
+    assert "OFFLINE FALLBACK" not in capfd.readouterr().err
+
+
+def test_a_given_empty_data_dir_never_falls_back(tmp_path: Path, unreachable_mirror: str, capfd) -> None:
+    dm = MNISTDataModule(data_dir=str(tmp_path), mirrors=[unreachable_mirror])
+    with pytest.raises(DataError, match="Connection refused"):
+        dm.prepare_data()
+    assert "OFFLINE FALLBACK" not in capfd.readouterr().err
+
+
+def test_train_size_beyond_the_fallback_says_so(unreachable_mirror: str, capfd) -> None:
+    dm = MNISTDataModule(mirrors=[unreachable_mirror], train_size=5000)
+    dm.setup("fit")
+    assert len(dm.split("train")) == 3600
+    err = capfd.readouterr().err
+    assert "--data.train_size 5,000 asks for more than the 3,600 training images available (offline fallback" in err
+
+
+def test_mirrors_option_as_readme_writes_it(tmp_path: Path, mnist_dir: Path, unreachable_mirror: str) -> None:
+    """``--data.mirrors URL`` (and a comma-separated list) through the real CLI parser, then a real download."""
+    from test_data_sources import GZ_FILES, Mirror
+
+    from litquant.cli import LitquantCLI
+
+    mirror = Mirror({name: (mnist_dir / "MNIST" / "raw" / name).read_bytes() for name in GZ_FILES})
+    try:
+        for value in (mirror.url, f"{unreachable_mirror},{mirror.url}"):
+            cli = LitquantCLI(args=["--data.mirrors", value, "--trainer.default_root_dir", str(tmp_path),
+                                    "--trainer.logger", "false"], run=False)
+            assert cli.datamodule.mirrors == value
+        cli.datamodule.prepare_data()
+        assert cli.datamodule.source.startswith(f"downloaded from {mirror.url}")
+    finally:
+        mirror.close()
+
+
+def test_checkpoint_remembers_its_data_settings(make_datamodule, tmp_path: Path) -> None:
+    import lightning.pytorch as L
+
+    from litquant.data import data_settings_from_checkpoint
+    from litquant.model import MNISTClassifier
+
+    dm = make_datamodule(train_size=128, val_size=64, test_size=64, seed=7)
+    trainer = L.Trainer(max_steps=1, limit_val_batches=1, num_sanity_val_steps=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path, accelerator="cpu", devices=1)
+    trainer.fit(MNISTClassifier(), datamodule=dm)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    settings = data_settings_from_checkpoint(tmp_path / "model.ckpt")
+    assert settings == dict(dm.hparams)
+    assert (settings["data_dir"], settings["train_size"], settings["seed"]) == (dm.hparams.data_dir, 128, 7)
+    assert MNISTDataModule(**settings).hparams == dm.hparams  # enough to rebuild the same data
+
+
+class Payload:
+    """Any class: a checkpoint that names it must be refused before anything of it runs."""
+
+
+def test_data_settings_are_read_safely(tmp_path: Path) -> None:
+    from litquant.checkpoints import CheckpointError, UnsafeCheckpointError
+    from litquant.data import data_settings_from_checkpoint
+
+    path = tmp_path / "hostile.ckpt"
+    torch.save({"datamodule_hyper_parameters": Payload(), "state_dict": {}}, path)  # a class, not plain data
+    with pytest.raises(UnsafeCheckpointError):
+        data_settings_from_checkpoint(path)
+    torch.save({"datamodule_hyper_parameters": [1, 2], "state_dict": {}}, tmp_path / "odd.ckpt")
+    with pytest.raises(CheckpointError, match="odd.ckpt: its data settings are not a mapping"):
+        data_settings_from_checkpoint(tmp_path / "odd.ckpt")
+    torch.save({"state_dict": {}, "pytorch-lightning_version": "2.6.6"}, tmp_path / "plain.ckpt")
+    assert data_settings_from_checkpoint(tmp_path / "plain.ckpt") == {}

@@ -280,7 +280,11 @@ class MNISTDataModule(L.LightningDataModule):
 def data_settings_from_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The data module's settings saved in a Lightning checkpoint (``datamodule_hyper_parameters``: dataset,
     data_dir, split sizes, seed, ...), read with the safe loader; ``{}`` for a checkpoint without them."""
-    from litquant.checkpoints import load_checkpoint
+    from collections.abc import Mapping
+
+    from litquant.checkpoints import CheckpointError, load_checkpoint
 
     settings = load_checkpoint(path).get("datamodule_hyper_parameters") or {}
+    if not isinstance(settings, Mapping):
+        raise CheckpointError(f"{path}: its data settings are not a mapping; pass the --data options yourself")
     return dict(settings)
