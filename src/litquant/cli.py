@@ -93,6 +93,20 @@ class LitquantCLI(LightningCLI):
         for key in CHECKPOINT_DEFAULTS:
             if config[key].dirpath is None:
                 config[key].dirpath = str(root / "checkpoints")
+        if self.subcommand in ("fit", None) and config.trainer.precision is None:
+            self._choose_precision(config)
+
+    @staticmethod
+    def _choose_precision(config) -> None:
+        """Without ``--trainer.precision``: bf16-mixed (+ channels_last) where it runs natively, else fp32."""
+        from litquant.cpu import choose_precision
+
+        choice = choose_precision(accelerator=str(config.trainer.accelerator or "auto"))
+        config.trainer.precision = choice.precision
+        if choice.channels_last and "channels_last" in config.model:
+            config.model.channels_last = True
+        print(f"precision {choice.precision}{' + channels_last' if choice.channels_last else ''}: {choice.reason} "
+              "(--trainer.precision overrides)", flush=True)
 
     def instantiate_trainer(self, **kwargs):
         """Add ``interrupted.ckpt``, saved on an exception or SIGINT/SIGTERM.
