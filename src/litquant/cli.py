@@ -33,7 +33,7 @@ from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-OWN_COMMANDS = ("demo", "quantize", "evaluate", "info")
+OWN_COMMANDS = ("demo", "quantize", "evaluate", "info", "bench")
 DEFAULT_ROOT_DIR = "runs"
 
 CHECKPOINT_DEFAULTS = {
@@ -93,6 +93,20 @@ class LitquantCLI(LightningCLI):
         for key in CHECKPOINT_DEFAULTS:
             if config[key].dirpath is None:
                 config[key].dirpath = str(root / "checkpoints")
+        if self.subcommand in ("fit", None) and config.trainer.precision is None:
+            self._choose_precision(config)
+
+    @staticmethod
+    def _choose_precision(config) -> None:
+        """Without ``--trainer.precision``: bf16-mixed (+ channels_last) where it runs natively, else fp32."""
+        from litquant.cpu import choose_precision
+
+        choice = choose_precision(accelerator=str(config.trainer.accelerator or "auto"))
+        config.trainer.precision = choice.precision
+        if choice.channels_last and "channels_last" in config.model:
+            config.model.channels_last = True
+        print(f"precision {choice.precision}{' + channels_last' if choice.channels_last else ''}: {choice.reason} "
+              "(--trainer.precision overrides)", flush=True)
 
     def instantiate_trainer(self, **kwargs):
         """Add ``interrupted.ckpt``, saved on an exception or SIGINT/SIGTERM.
@@ -243,9 +257,16 @@ def _require_file(path: str, what: str) -> None:
         raise UserError(f"{what} not found: {path}")
 
 
-COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "info": cmd_info}
+def cmd_bench(argv: list[str]) -> None:
+    from litquant.bench import main as bench
 
-USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,info} [options]
+    bench(argv)
+
+
+COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "info": cmd_info,
+            "bench": cmd_bench}
+
+USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,bench,info} [options]
 
 Lightning on MNIST end to end, and fast int8 models from it.
 
@@ -256,6 +277,7 @@ Lightning on MNIST end to end, and fast int8 models from it.
   demo       fit, test, quantize four ways, report             litquant demo --out demo
   quantize   int8 artifact from a checkpoint                   litquant quantize --ckpt_path CKPT --method ptq
   evaluate   test accuracy of an artifact or checkpoint        litquant evaluate quantized/ptq.pt2
+  bench      latency, cold start, memory of models             litquant bench quantized/ptq.pt2 --threads 1 2
   info       list Lightning's callbacks or loggers             litquant info callbacks
 
 Data: --data.data_dir DIR (default: $LITQUANT_DATA or ~/.cache/litquant); downloaded when missing.

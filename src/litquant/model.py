@@ -63,6 +63,8 @@ class MNISTClassifier(L.LightningModule):
         gamma: decay factor of the ``step`` schedule.
         label_smoothing: cross-entropy label smoothing.
         num_classes: number of output classes.
+        channels_last: train with weights and images in the ``channels_last`` memory format (faster convolutions
+            under bf16 on CPUs with native bf16; ``litquant fit`` sets it with the precision it chooses).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class MNISTClassifier(L.LightningModule):
         gamma: float = 0.7,
         label_smoothing: float = 0.0,
         num_classes: int = 10,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -89,6 +92,8 @@ class MNISTClassifier(L.LightningModule):
 
     def _shared_step(self, batch, split: str) -> torch.Tensor:
         images, labels = batch
+        if self.hparams.get("channels_last"):
+            images = images.contiguous(memory_format=torch.channels_last)
         logits = self(images)
         loss = self.criterion(logits, labels)
         accuracy = self.metrics[f"{split}_acc"]
@@ -102,6 +107,10 @@ class MNISTClassifier(L.LightningModule):
         self.log(f"{split}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=split == "val",
                  batch_size=batch_size)
         return loss
+
+    def on_fit_start(self) -> None:
+        if self.hparams.get("channels_last"):
+            self.model.to(memory_format=torch.channels_last)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train")

@@ -122,7 +122,9 @@ def quantize(method: str, checkpoint: str | os.PathLike, datamodule: Any, out_di
     _note(progress, f"{method}: quantizing {checkpoint} ...")
     net = load_classifier(checkpoint).model.eval()
     reference = copy.deepcopy(net)  # QAT fine-tunes `net` in place; accuracy compares with the original
-    extra: dict[str, Any] = {}
+    from litquant.cpu import cpu_info
+
+    extra: dict[str, Any] = {"cpu": cpu_info().as_dict()}  # the CPU it was quantized (and checked) on
     if method == "onnxruntime":
         from litquant.quantization.onnx_runtime import quantize_onnxruntime
         from litquant.runtime import load_artifact

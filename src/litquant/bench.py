@@ -1,0 +1,207 @@
+"""``litquant bench``: latency, cold start and memory of artifacts and checkpoints, side by side.
+
+Every model runs in this one process, in interleaved rounds (the order rotating each round, so a noisy
+machine slows them alike), per batch size and thread count; the table gives p50 and p90 of the single
+calls and the spread of the round medians ((max - min) / median). Cold start (load + first call) and
+resident memory are measured for each model in a fresh process of its own, where they mean what a user
+sees: the RSS growth from loading and the first call, and the process's peak RSS.
+
+Example::
+
+    litquant bench out/fp32.pt2 out/ptq.pt2 out/onnxruntime.int8.onnx runs/checkpoints/last.ckpt \\
+        --batch_sizes 1 256 --threads 1 2 --out bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["environment", "load_model", "main", "measure"]
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+def environment() -> dict[str, Any]:
+    """The CPU (kind and flags), threads, library versions, Python and the command line."""
+    import platform
+    import shlex
+
+    from litquant.cpu import cpu_info
+    from litquant.quantization.pt2e import versions
+
+    return {"cpu": {**cpu_info().as_dict(), "cores": os.cpu_count()}, "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "python": platform.python_version(), "versions": versions(),
+            "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])}
+
+
+def load_model(path: str | os.PathLike, threads: int | None = None) -> Model:
+    """A ``.ckpt`` (eager fp32 model), ``.pt2`` (compiled) or ``.onnx`` (ONNX Runtime, ``threads`` intra-op)."""
+    if str(path).endswith(".ckpt"):
+        from litquant.checkpoints import load_classifier
+
+        module = load_classifier(path).eval()
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return module(x)
+        return run
+    from litquant.runtime import load_artifact
+
+    return load_artifact(path, threads=threads, progress=False)
+
+
+def _rss_mb() -> float:
+    """This process's current resident memory (MB), from ``/proc/self/statm`` (peak RSS where unavailable)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cold_start(path: str, batch_size: int, threads: int) -> dict[str, float]:
+    """Run in a fresh process: load ``path``, call it once; times and memory."""
+    from litquant import ignore_library_internal_warnings
+    from litquant.checkpoints import register_safe_globals
+
+    ignore_library_internal_warnings()
+    register_safe_globals()
+    torch.set_num_threads(threads)
+    before = _rss_mb()
+    start = time.perf_counter()
+    model = load_model(path, threads)
+    loaded = time.perf_counter()
+    model(torch.zeros(batch_size, 1, 28, 28))
+    done = time.perf_counter()
+    return {"load_s": loaded - start, "first_call_s": done - loaded, "cold_start_s": done - start,
+            "rss_growth_mb": _rss_mb() - before,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def cold_start_in_fresh_process(path: str, batch_size: int, threads: int, timeout: float = 600) -> dict[str, Any]:
+    command = [sys.executable, "-m", "litquant.bench", "--cold_start", str(path), "--batch_sizes", str(batch_size),
+               "--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(models: dict[str, dict[int, Model]], batch_sizes: Sequence[int], threads: Sequence[int],
+            rounds: int = 5, calls: int = 20) -> list[dict[str, Any]]:
+    """Per batch size and thread count, interleaved rounds of ``calls`` timed calls of every model (after one
+    untimed call). ``models[name][threads]`` is the model to run at that thread count. One row per model and
+    setting, with p50/p90 of the calls (ms) and the spread of the round medians."""
+    rows = []
+    for batch_size in batch_sizes:
+        x = torch.randn(batch_size, 1, 28, 28)
+        for thread_count in threads:
+            torch.set_num_threads(thread_count)
+            names = list(models)
+            calls_ms: dict[str, list[float]] = {name: [] for name in names}
+            round_medians: dict[str, list[float]] = {name: [] for name in names}
+            for name in names:
+                models[name][thread_count](x)  # warm-up (compiles where the model compiles)
+            for round_index in range(rounds):
+                shift = round_index % len(names)
+                for name in names[shift:] + names[:shift]:
+                    model = models[name][thread_count]
+                    timings = []
+                    for _ in range(calls):
+                        start = time.perf_counter()
+                        model(x)
+                        timings.append((time.perf_counter() - start) * 1000)
+                    calls_ms[name] += timings
+                    round_medians[name].append(statistics.median(timings))
+            for name in names:
+                p50 = statistics.median(calls_ms[name])
+                spread = (max(round_medians[name]) - min(round_medians[name])) / p50
+                rows.append({"model": name, "batch_size": batch_size, "threads": thread_count, "p50_ms": p50,
+                             "p90_ms": _percentile(calls_ms[name], 0.9), "spread": spread,
+                             "samples_per_s": batch_size / p50 * 1000, "rounds": rounds, "calls": calls})
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]], cold: dict[str, dict[str, Any]]) -> str:
+    header = (f"{'model':<28} {'batch':>5} {'thr':>3} {'p50 ms':>9} {'p90 ms':>9} {'spread':>7} "
+              f"{'vs best':>7}  {'cold s':>7} {'+RSS MB':>8}")
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        best = min(r["p50_ms"] for r in rows if (r["batch_size"], r["threads"]) == (row["batch_size"], row["threads"]))
+        start = {"cold_start_s": float("nan"), "rss_growth_mb": float("nan"), **cold.get(row["model"], {})}
+        lines.append(f"{row['model'][-28:]:<28} {row['batch_size']:>5} {row['threads']:>3} {row['p50_ms']:>9.4g} "
+                     f"{row['p90_ms']:>9.4g} {row['spread']:>6.1%} {row['p50_ms'] / best:>6.2f}x  "
+                     f"{start['cold_start_s']:>7.3g} {start['rss_growth_mb']:>8.4g}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="litquant bench", description=__doc__.split("\n\n")[1].replace("\n", " "))
+    parser.add_argument("models", nargs="+", metavar="ARTIFACT", help=".pt2 / .onnx artifacts or .ckpt checkpoints")
+    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 256])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--calls", type=int, default=20, help="timed calls per model and round (default 20)")
+    parser.add_argument("--out", default=None, help="JSON results (default: bench.<cpu kind>.json)")
+    parser.add_argument("--no_cold_start", action="store_true", help="skip the fresh-process cold-start runs")
+    parser.add_argument("--cold_start", action="store_true", help=argparse.SUPPRESS)  # the fresh process's side
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    args = parser.parse_args(argv)
+    if args.cold_start:
+        print(json.dumps(_cold_start(args.models[0], args.batch_sizes[0], args.threads[0])))
+        return 0
+    from litquant.cli import UserError
+    from litquant.cpu import cpu_info
+    from litquant.io import write_json
+
+    for path in args.models:
+        if not Path(path).is_file():
+            raise UserError(f"not found: {path} (give .pt2/.onnx artifacts or .ckpt checkpoints)")
+        if Path(path).suffix not in (".pt2", ".onnx", ".ckpt"):
+            raise UserError(f"{path}: unknown kind {Path(path).suffix!r}; expected .pt2, .onnx or .ckpt")
+    if min(args.batch_sizes + args.threads + [args.rounds, args.calls]) < 1:
+        raise UserError("--batch_sizes, --threads, --rounds and --calls must be positive")
+    previous_threads = torch.get_num_threads()
+    cold = {} if args.no_cold_start else {path: cold_start_in_fresh_process(path, args.batch_sizes[0],
+                                                                            args.threads[0]) for path in args.models}
+    models: dict[str, dict[int, Model]] = {}
+    for path in args.models:
+        if path.endswith(".onnx"):  # ONNX Runtime fixes its thread count when loading
+            models[path] = {t: load_model(path, t) for t in args.threads}
+        else:
+            model = load_model(path)
+            models[path] = dict.fromkeys(args.threads, model)
+    try:
+        rows = measure(models, args.batch_sizes, args.threads, args.rounds, args.calls)
+    finally:
+        torch.set_num_threads(previous_threads)
+    print(format_table(rows, cold))
+    out = Path(args.out or f"bench.{cpu_info().isa}.json")
+    write_json(out, {"environment": environment(), "results": rows,
+                     "cold_start": {"batch_size": args.batch_sizes[0], "threads": args.threads[0], "models": cold}})
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

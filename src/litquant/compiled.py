@@ -1,0 +1,228 @@
+"""A compiled int8 runner without per-call overhead: one AOTInductor package per static batch size, cached on disk.
+
+``torch.compile`` pays dynamo's guards and re-creates oneDNN primitives on every call, which is what a batch of
+one loses on. AOTInductor compiles the exported graph ahead of time into a native package that runs it directly.
+
+Every package is compiled under ``torch.no_grad()`` (outside it AOTInductor silently skips freezing and runs
+fp32, dequantizing the weights on every call), with ``freezing`` and ``max_autotune`` scoped to the build, for
+one static batch size (a dynamic-batch package can return wrong answers with no error). After compiling,
+the generated code must call int8 kernels for every convolution and no fp32 convolution or matmul
+(:class:`Int8FallbackError` otherwise), and its outputs must match the exported graph's
+(:class:`CompiledMismatchError` otherwise); the output check runs again whenever a cached package is loaded.
+
+**Trust.** A native package runs code, so only packages litquant built itself are loaded: from its own cache
+folder (``$LITQUANT_CACHE/aot``, else ``~/.cache/litquant/aot``), created private to the user, at a name
+derived from the sha256 of the checked ``.pt2``, the torch version, the CPU kind and the batch size; a cached
+file writable by others or owned by someone else is refused. The ``.pt2`` stays the shipped file.
+
+Example::
+
+    from litquant.compiled import aot_runner_for_file
+
+    run = aot_runner_for_file("out/ptq.pt2", batch_sizes=(1, 256))   # builds on first use, then from the cache
+    logits = run(images)                                            # any batch: padded up or chunked
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import stat
+import sys
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch.export import ExportedProgram
+
+from litquant.cpu import cpu_info
+from litquant.io import atomic_path, write_json
+
+__all__ = ["CompiledMismatchError", "Int8FallbackError", "aot_runner", "aot_runner_for_file", "cache_root",
+           "check_int8_kernels", "package_path"]
+
+#: Calls of fp32 convolution / matmul kernels in AOTInductor's generated code: an int8 graph that contains
+#: one fell back to fp32 for that layer.
+FP32_KERNELS = re.compile(r"aoti_torch_cpu_(convolution|_convolution_pointwise\w*|addmm|mm|bmm|_linear_pointwise\w*|"
+                          r"_mkl_linear|mkldnn_\w*convolution\w*)\b")
+INT8_CONV = re.compile(r"aoti_torch_cpu__qconv\w*\(")
+INT8_LINEAR = re.compile(r"aoti_torch_cpu__qlinear\w*\(|CppMicroGemm\w*")
+
+
+class Int8FallbackError(RuntimeError):
+    """The compiled int8 model runs fp32 kernels for some layers (a silent several-fold slowdown)."""
+
+
+class CompiledMismatchError(RuntimeError):
+    """The compiled model's outputs differ from the exported graph's."""
+
+
+def cache_root() -> Path:
+    """``$LITQUANT_CACHE/aot``, else ``~/.cache/litquant/aot``."""
+    base = os.environ.get("LITQUANT_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "litquant") / "aot"
+
+
+def package_path(cache_dir: Path, sha256: str, batch_size: int) -> Path:
+    """Where the package of a ``.pt2`` (by sha256) for one batch size lives, for this torch and CPU kind."""
+    key = f"{sha256}-torch{torch.__version__}-{cpu_info().isa}".replace("+", "_")
+    return cache_dir / key / f"batch{batch_size}.pt2"
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def _check_ownership(path: Path) -> None:
+    """Refuse a cached package that someone else could have written."""
+    for item in (path, path.parent):
+        info = item.stat()
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise PermissionError(f"{item}: not owned by this user; refusing to load native code from it "
+                                  "(delete the folder to rebuild)")
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise PermissionError(f"{item}: writable by others; refusing to load native code from it "
+                                  "(delete the folder to rebuild)")
+
+
+def _sources(package: Path) -> str:
+    with zipfile.ZipFile(package) as archive:
+        return "\n".join(archive.read(name).decode(errors="replace") for name in archive.namelist()
+                         if name.endswith(".cpp"))
+
+
+def _layer_counts(program: ExportedProgram) -> tuple[int, int]:
+    convs = linears = 0
+    for node in program.graph.nodes:
+        name = str(node.target) if node.op == "call_function" else ""
+        convs += "aten.conv" in name or "aten.convolution" in name
+        linears += "aten.linear" in name or "aten.addmm" in name or "aten.mm" in name
+    return convs, linears
+
+
+def check_int8_kernels(program: ExportedProgram, sources: str) -> dict[str, int]:
+    """Raise :class:`Int8FallbackError` unless the generated ``sources`` run every convolution of ``program``
+    with an int8 kernel, its linear layers with int8 kernels too, and no fp32 convolution or matmul.
+    Returns the counts found."""
+    convs, linears = _layer_counts(program)
+    found = {"conv_layers": convs, "linear_layers": linears, "int8_conv_calls": len(INT8_CONV.findall(sources)),
+             "int8_linear_kernels": len(INT8_LINEAR.findall(sources))}
+    fp32 = sorted({match.group(0) for match in FP32_KERNELS.finditer(sources)})
+    if fp32:
+        raise Int8FallbackError(f"the compiled int8 model fell back to fp32 kernels ({', '.join(fp32)}); "
+                                "the graph is not int8 end to end")
+    if found["int8_conv_calls"] < convs or (linears and not found["int8_linear_kernels"]):
+        raise Int8FallbackError(f"the compiled int8 model does not run int8 kernels for every layer ({found})")
+    return found
+
+
+def _check_outputs(program: ExportedProgram, run: Callable[[torch.Tensor], torch.Tensor], batch_size: int,
+                   where: Path) -> None:
+    generator = torch.Generator().manual_seed(batch_size)
+    x = torch.randn(batch_size, 1, 28, 28, generator=generator)
+    with torch.no_grad():
+        expected = program.module()(x)
+        got = run(x)
+    error = float((got - expected).abs().max())
+    bound = 0.05 * float(expected.abs().max()) + 1e-3
+    agree = float((got.argmax(1) == expected.argmax(1)).float().mean())
+    if got.shape != expected.shape or not error <= bound or agree < 0.95:
+        raise CompiledMismatchError(f"{where}: compiled outputs differ from the exported graph's (max abs error "
+                                    f"{error:.4g} > {bound:.4g} or top-1 agreement {agree:.3f}); "
+                                    "delete the package to rebuild, or run without the compiled runner")
+
+
+def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune: bool) -> dict[str, int]:
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
+
+    example = (torch.randn(batch_size, 1, 28, 28),)
+    static = torch.export.export(program.module(), example)  # no dynamic shapes: one batch size
+    _private_dir(target.parent)
+    with atomic_path(target) as tmp, torch.no_grad(), \
+            torch._inductor.config.patch(freezing=True, max_autotune=max_autotune):
+        built = Path(torch._inductor.aoti_compile_and_package(static, package_path=str(tmp.with_suffix(".pt2"))))
+        kernels = check_int8_kernels(program, _sources(built))
+        if built != tmp:
+            built.replace(tmp)
+        os.chmod(tmp, 0o600)  # native code: private to the user who built it
+    return kernels
+
+
+def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
+               cache_dir: str | os.PathLike | None = None, *, sha256: str | None = None, max_autotune: bool = True,
+               eager: bool = False, progress: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A callable running an int8 ``program`` through AOTInductor packages, one per batch size in
+    ``batch_sizes``: smaller inputs are padded up to the next size, larger ones run in chunks of the largest.
+
+    Args:
+        program: the exported program of a checked ``.pt2``.
+        batch_sizes: the static batch sizes compiled.
+        cache_dir: the package cache (default :func:`cache_root`).
+        sha256: the ``.pt2`` file's sha256 (the cache key); ``None`` hashes the program's serialized bytes.
+        max_autotune: let inductor benchmark kernel choices while building (slower build, faster runs).
+        eager: build every batch size now instead of on first use.
+        progress: print a note to stderr before each build.
+    """
+    sizes = sorted(set(batch_sizes))
+    if not sizes or sizes[0] < 1:
+        raise ValueError(f"batch_sizes must be positive integers, got {list(batch_sizes)}")
+    cache = Path(cache_dir) if cache_dir is not None else cache_root()
+    if sha256 is None:
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer)
+        sha256 = hashlib.sha256(buffer.getvalue()).hexdigest()
+    loaded: dict[int, Callable[[torch.Tensor], torch.Tensor]] = {}
+
+    def runner_for(size: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        if size in loaded:
+            return loaded[size]
+        target = package_path(cache, sha256, size)
+        if not target.is_file():
+            if progress:
+                print(f"compiling the int8 model with AOTInductor for batch {size} (takes a minute, cached)...",
+                      file=sys.stderr, flush=True)
+            with torch.inference_mode(False):
+                kernels = _build(program, size, target, max_autotune)
+            write_json(target.with_suffix(".json"), {"batch_size": size, "cpu": cpu_info().as_dict(),
+                                                     "torch": torch.__version__, "int8_kernels": kernels,
+                                                     "max_autotune": max_autotune})
+        _check_ownership(target)
+        package = torch._inductor.aoti_load_package(str(target))
+        _check_outputs(program, package, size, target)
+        loaded[size] = package
+        return package
+
+    if eager:
+        for size in sizes:
+            runner_for(size)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        outputs = []
+        with torch.no_grad():
+            for chunk in x.split(sizes[-1]):
+                size = next(b for b in sizes if b >= len(chunk))
+                padded = chunk if size == len(chunk) else \
+                    torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
+                outputs.append(runner_for(size)(padded.contiguous())[: len(chunk)])
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+    return run
+
+
+def aot_runner_for_file(path: str | os.PathLike, batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
+                        cache_dir: str | os.PathLike | None = None,
+                        **options) -> Callable[[torch.Tensor], torch.Tensor]:
+    """:func:`aot_runner` for a ``.pt2`` file: its bytes are read once, checked as ``load_artifact`` checks them
+    (nothing pickled or native), hashed for the cache key and loaded from that same buffer."""
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  quantized_decomposed ops
+
+    from litquant.runtime import _check_pt2
+
+    data = Path(path).read_bytes()
+    _check_pt2(io.BytesIO(data))
+    program = torch.export.load(io.BytesIO(data))
+    return aot_runner(program, batch_sizes, cache_dir, sha256=hashlib.sha256(data).hexdigest(), **options)

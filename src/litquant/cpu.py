@@ -1,0 +1,137 @@
+"""The CPU (and GPU) at hand, read at run time, and the choices that depend on it.
+
+Machines differ: an AVX2-only CPU has no fast bf16 and multiplies int8 with an instruction that saturates
+pairs of products to 16 bits; an AVX-512 CPU with VNNI has exact int8 dot products; AVX512_BF16 or AMX
+run bf16 natively. litquant reads the CPU once and picks the training precision and the int8 weight range
+from it.
+
+Example::
+
+    from litquant.cpu import choose_precision, cpu_info
+
+    info = cpu_info()                   # CpuInfo(name='AMD EPYC', isa='avx2', has_vnni=False, ...)
+    choice = choose_precision(info)     # PrecisionChoice(precision='32-true', channels_last=False, reason=...)
+    print(choice.reason)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import platform
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["CpuInfo", "PrecisionChoice", "choose_precision", "cpu_info", "cpu_info_from_flags",
+           "int8_reduce_range"]
+
+#: The ``/proc/cpuinfo`` flags litquant's choices read.
+FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+         "amx_bf16")
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuInfo:
+    """What litquant needs to know of a CPU.
+
+    Attributes:
+        name: the model name (``/proc/cpuinfo``'s ``model name``, else ``platform.processor()``).
+        isa: the best instruction-set kind: ``amx``, ``avx512-vnni``, ``avx512``, ``avx2`` or ``other``.
+        has_vnni: exact int8 dot products (AVX512_VNNI or AVX-VNNI).
+        has_bf16: native bf16 arithmetic (AVX512_BF16 or AMX-BF16).
+        has_amx: AMX tiles.
+        flags: the flags of :data:`FLAGS` the CPU has.
+        torch_capability: ``torch.backends.cpu.get_cpu_capability()`` (the kernels torch dispatches to).
+    """
+
+    name: str
+    isa: str
+    has_vnni: bool
+    has_bf16: bool
+    has_amx: bool
+    flags: tuple[str, ...] = ()
+    torch_capability: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "flags": list(self.flags)}
+
+
+def cpu_info_from_flags(flags: Iterable[str], name: str = "unknown", torch_capability: str = "") -> CpuInfo:
+    """A :class:`CpuInfo` from ``/proc/cpuinfo``-style flags (and torch's capability string, which counts when
+    the flags are unknown, e.g. off Linux)."""
+    flags = set(flags)
+    capability = torch_capability.upper()
+    has_amx = bool({"amx_tile", "amx_int8"} & flags)
+    has_vnni = bool({"avx512_vnni", "avx_vnni"} & flags) or has_amx or capability in ("AVX512_VNNI", "AMX")
+    has_avx512 = "avx512f" in flags or capability.startswith("AVX512") or capability == "AMX"
+    has_bf16 = bool({"avx512_bf16", "amx_bf16"} & flags)
+    if has_amx:
+        isa = "amx"
+    elif has_avx512 and has_vnni:
+        isa = "avx512-vnni"
+    elif has_avx512:
+        isa = "avx512"
+    elif "avx2" in flags or capability == "AVX2":
+        isa = "avx2"
+    else:
+        isa = "other"
+    return CpuInfo(name=name, isa=isa, has_vnni=has_vnni, has_bf16=has_bf16, has_amx=has_amx,
+                   flags=tuple(f for f in FLAGS if f in flags), torch_capability=torch_capability)
+
+
+@functools.cache
+def cpu_info() -> CpuInfo:
+    """The CPU this process runs on (read once)."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())  # the first processor's entries
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or "unknown"
+    return cpu_info_from_flags(fields.get("flags", "").split(), name, torch.backends.cpu.get_cpu_capability())
+
+
+@dataclasses.dataclass(frozen=True)
+class PrecisionChoice:
+    """A Trainer ``precision`` with whether the model should use ``channels_last``, and why (one line)."""
+
+    precision: str
+    channels_last: bool
+    reason: str
+
+
+def _cuda_bf16() -> str | None:
+    """The CUDA device's name when it runs bf16, else ``None``."""
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.cuda.get_device_name(0)
+    return None
+
+
+def choose_precision(info: CpuInfo | None = None, *, accelerator: str = "auto",
+                     cuda_bf16_device: str | None | bool = True) -> PrecisionChoice:
+    """The training precision for this machine: ``bf16-mixed`` with ``channels_last`` on a CUDA GPU with bf16
+    (when the accelerator may be a GPU) or on a CPU with native bf16 (AVX512_BF16 or AMX), ``32-true``
+    elsewhere (bf16 without native support is emulated and slower than fp32).
+
+    ``cuda_bf16_device``: ``True`` asks torch; a name or ``None`` injects the answer (for tests).
+    """
+    info = info or cpu_info()
+    gpu = _cuda_bf16() if cuda_bf16_device is True else cuda_bf16_device
+    if gpu and accelerator in ("auto", "gpu", "cuda"):
+        return PrecisionChoice("bf16-mixed", True, f"CUDA GPU {gpu} supports bf16")
+    if info.has_bf16:
+        native = "AMX" if info.has_amx else "AVX512_BF16"
+        return PrecisionChoice("bf16-mixed", True, f"CPU {info.name} has native bf16 ({native})")
+    return PrecisionChoice("32-true", False, f"CPU {info.name} ({info.isa}) has no native bf16 (AVX512_BF16 or AMX), "
+                                             "where bf16 would be emulated and slower")
+
+
+def int8_reduce_range(info: CpuInfo | None = None) -> bool:
+    """Whether int8 weights should use 7 bits: only without VNNI, where the ``uint8 × int8`` instruction
+    (``vpmaddubsw``) saturates pairs of products to 16 bits."""
+    return not (info or cpu_info()).has_vnni

@@ -1,0 +1,67 @@
+"""``litquant bench`` on tiny models: the table, the JSON (CPU flags, versions), cold starts, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from quantization_helpers import fp32_checkpoint
+
+from litquant.bench import _percentile
+from litquant.cli import main
+from litquant.quantization import export_fp32
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, mnist_dir: Path) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("bench")
+    checkpoint = fp32_checkpoint(root, mnist_dir)
+    export_fp32(checkpoint, root / "out", progress=False)
+    return checkpoint, root / "out" / "onnxruntime.fp32.onnx"
+
+
+def test_bench_prints_a_table_and_writes_json(models, tmp_path: Path, capsys) -> None:
+    checkpoint, onnx = models
+    out = tmp_path / "bench.json"
+    code = main(["bench", str(checkpoint), str(onnx), "--batch_sizes", "1", "3", "--threads", "1", "2",
+                 "--rounds", "2", "--calls", "3", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    results = json.loads(out.read_text())
+    rows = results["results"]
+    assert {(r["model"], r["batch_size"], r["threads"]) for r in rows} == {
+        (str(m), b, t) for m in models for b in (1, 3) for t in (1, 2)}
+    for row in rows:
+        assert 0 < row["p50_ms"] <= row["p90_ms"] and row["spread"] >= 0 and row["rounds"] == 2
+        assert f"{row['p50_ms']:.4g}" in printed
+    env = results["environment"]
+    assert env["cpu"]["isa"] and isinstance(env["cpu"]["flags"], list) and env["versions"]["torch"]
+    cold = results["cold_start"]["models"]
+    for model in models:  # each measured in a fresh process of its own
+        assert cold[str(model)]["cold_start_s"] >= cold[str(model)]["load_s"] > 0
+        assert cold[str(model)]["peak_rss_mb"] > 50 and cold[str(model)]["rss_growth_mb"] > 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["missing.pt2"], "not found: missing.pt2"),
+    (["{onnx}", "--threads", "0"], "must be positive"),
+    (["{ckpt_as_txt}"], "unknown kind '.txt'"),
+])
+def test_bench_bad_input_is_one_line(models, tmp_path: Path, capsys, args, message) -> None:
+    checkpoint, onnx = models
+    text = tmp_path / "model.txt"
+    text.write_text("x")
+    args = [a.format(onnx=onnx, ckpt_as_txt=text) for a in args]
+    assert main(["bench", *args, "--no_cold_start"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_bench_help(capsys) -> None:
+    assert main(["bench", "--help"]) == 0
+    assert "--batch_sizes" in capsys.readouterr().out
+
+
+def test_percentile() -> None:
+    assert _percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.9) == 5.0 and _percentile([1.0, 2.0, 3.0], 0.5) == 2.0

@@ -1,0 +1,109 @@
+"""The AOTInductor int8 runner on a real PT2E int8 program: build, output and int8-kernel checks, cache, trust."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from quantization_helpers import fp32_checkpoint, small_datamodule
+
+from litquant.compiled import (
+    CompiledMismatchError,
+    Int8FallbackError,
+    _sources,
+    aot_runner_for_file,
+    check_int8_kernels,
+    package_path,
+)
+from litquant.quantization import quantize
+
+
+@pytest.fixture(scope="module")
+def int8_pt2(tmp_path_factory, mnist_dir: Path) -> Path:
+    """A real PT2E post-training int8 ``.pt2`` of a model trained for one small epoch."""
+    root = tmp_path_factory.mktemp("aot")
+    return quantize("ptq", fp32_checkpoint(root, mnist_dir), small_datamodule(mnist_dir), root / "out",
+                    calibration_batches=4, progress=False)
+
+
+@pytest.fixture(scope="module")
+def built(int8_pt2: Path, tmp_path_factory) -> tuple[Path, object]:
+    """One runner for batch 2, built once (max_autotune off: the build is what is tested, not its speed)."""
+    cache = tmp_path_factory.mktemp("aot-cache")
+    run = aot_runner_for_file(int8_pt2, (2,), cache, max_autotune=False, eager=True)
+    return cache, run
+
+
+def _exported(int8_pt2: Path):
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401
+
+    return torch.export.load(int8_pt2)
+
+
+def test_runner_matches_the_exported_graph_for_any_batch(built, int8_pt2: Path) -> None:
+    _, run = built
+    program = _exported(int8_pt2)
+    x = torch.randn(5, 1, 28, 28)  # chunks of 2, 2 and a padded 1
+    got, expected = run(x), program.module()(x)
+    assert got.shape == (5, 10)
+    assert (got.argmax(1) == expected.argmax(1)).all()
+    assert (got - expected).abs().max() < 0.05 * expected.abs().max() + 1e-3
+
+
+def test_package_runs_int8_kernels_and_is_private(built, int8_pt2: Path) -> None:
+    cache, _ = built
+    package = next(cache.glob("*/batch2.pt2"))
+    counts = check_int8_kernels(_exported(int8_pt2), _sources(package))
+    assert counts["int8_conv_calls"] >= counts["conv_layers"] == 2 and counts["int8_linear_kernels"] >= 1
+    assert oct(package.stat().st_mode & 0o777) == "0o600"
+    from litquant.cpu import cpu_info
+    from litquant.runtime import read_sidecar
+
+    assert read_sidecar(int8_pt2)["cpu"] == cpu_info().as_dict()  # the artifact records the CPU it was made on
+
+
+def test_fp32_fallback_is_an_error(built, int8_pt2: Path) -> None:
+    cache, _ = built
+    sources = _sources(next(cache.glob("*/batch2.pt2")))
+    fallen_back = sources.replace("aoti_torch_cpu__qconv_pointwise_tensor(", "aoti_torch_cpu_convolution(")
+    with pytest.raises(Int8FallbackError, match="fell back to fp32"):
+        check_int8_kernels(_exported(int8_pt2), fallen_back)
+
+
+def test_second_runner_loads_from_the_cache_and_checks_it(built, int8_pt2: Path) -> None:
+    cache, _ = built
+    start = time.perf_counter()
+    aot_runner_for_file(int8_pt2, (2,), cache, eager=True)  # max_autotune differs: the key is the file, not options
+    assert time.perf_counter() - start < 10, "the cached package should load without compiling"
+
+
+def test_cached_package_of_another_model_fails_loudly(built, int8_pt2: Path, tmp_path: Path) -> None:
+    cache, _ = built
+    # another model (the last layer's biases changed), with this model's package filed under its key
+    program = _exported(int8_pt2)
+    with torch.no_grad():
+        program.state_dict["fc2.bias"].add_(torch.arange(10.0) * 10)
+    other = tmp_path / "other.pt2"
+    torch.export.save(program, other)
+
+    target = package_path(cache, hashlib.sha256(other.read_bytes()).hexdigest(), 2)
+    target.parent.mkdir(mode=0o700)
+    target.write_bytes(next(cache.glob("*/batch2.pt2")).read_bytes())
+    os.chmod(target, 0o600)
+    with pytest.raises(CompiledMismatchError, match="differ from the exported graph"):
+        aot_runner_for_file(other, (2,), cache, eager=True)
+
+
+def test_package_writable_by_others_is_refused(built, int8_pt2: Path) -> None:
+    cache, _ = built
+    package = next(cache.glob("*/batch2.pt2"))
+    os.chmod(package, 0o622)
+    try:
+        with pytest.raises(PermissionError, match="writable by others"):
+            aot_runner_for_file(int8_pt2, (2,), cache, eager=True)
+    finally:
+        os.chmod(package, 0o600)

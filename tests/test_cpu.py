@@ -1,0 +1,115 @@
+"""CPU detection and the choices made from it: injected flags for every CPU kind, and real fits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from litquant import cpu
+from litquant.cpu import CpuInfo, choose_precision, cpu_info, cpu_info_from_flags, int8_reduce_range
+
+AVX2 = ["sse4_2", "avx", "avx2", "fma"]
+AVX512 = [*AVX2, "avx512f", "avx512bw"]
+ZEN5 = [*AVX512, "avx512_vnni", "avx512_bf16"]  # AVX-512 with VNNI and BF16 (AMD Zen 4/5)
+SAPPHIRE_RAPIDS = [*ZEN5, "amx_tile", "amx_int8", "amx_bf16"]
+
+KINDS = [  # flags, isa, vnni, bf16, amx
+    (AVX2, "avx2", False, False, False),
+    ([*AVX2, "avx_vnni"], "avx2", True, False, False),  # Alder Lake: VNNI without AVX-512
+    (AVX512, "avx512", False, False, False),
+    ([*AVX512, "avx512_vnni"], "avx512-vnni", True, False, False),  # Cascade Lake
+    (ZEN5, "avx512-vnni", True, True, False),
+    (SAPPHIRE_RAPIDS, "amx", True, True, True),
+    (["sse4_2"], "other", False, False, False),
+]
+
+
+@pytest.mark.parametrize(("flags", "isa", "vnni", "bf16", "amx"), KINDS)
+def test_cpu_kind_from_flags(flags, isa, vnni, bf16, amx) -> None:
+    info = cpu_info_from_flags(flags, "test CPU")
+    assert (info.isa, info.has_vnni, info.has_bf16, info.has_amx) == (isa, vnni, bf16, amx)
+    assert int8_reduce_range(info) is not vnni
+    assert info.as_dict()["flags"] == [f for f in cpu.FLAGS if f in flags]
+
+
+def test_torch_capability_counts_without_flags() -> None:
+    assert cpu_info_from_flags([], torch_capability="AVX512").isa == "avx512"
+    assert cpu_info_from_flags([], torch_capability="AVX2").isa == "avx2"
+    assert cpu_info_from_flags([], torch_capability="DEFAULT").isa == "other"
+
+
+@pytest.mark.parametrize(("flags", "precision"), [(AVX2, "32-true"), (AVX512, "32-true"),
+                                                  ([*AVX512, "avx512_vnni"], "32-true"),
+                                                  (ZEN5, "bf16-mixed"), (SAPPHIRE_RAPIDS, "bf16-mixed")])
+def test_precision_follows_native_bf16(flags, precision) -> None:
+    choice = choose_precision(cpu_info_from_flags(flags, "test CPU"), cuda_bf16_device=None)
+    assert choice.precision == precision
+    assert choice.channels_last is (precision == "bf16-mixed")
+    assert "test CPU" in choice.reason and "\n" not in choice.reason
+
+
+def test_cuda_gpu_with_bf16_wins_unless_the_accelerator_is_the_cpu() -> None:
+    avx2 = cpu_info_from_flags(AVX2, "test CPU")
+    on_gpu = choose_precision(avx2, cuda_bf16_device="Test GPU")
+    assert (on_gpu.precision, on_gpu.channels_last) == ("bf16-mixed", True) and "Test GPU" in on_gpu.reason
+    assert choose_precision(avx2, accelerator="cpu", cuda_bf16_device="Test GPU").precision == "32-true"
+
+
+def test_this_machine_is_read_from_proc_cpuinfo() -> None:
+    info = cpu_info()
+    assert info.torch_capability == torch.backends.cpu.get_cpu_capability()
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    if "avx2" in text.split():
+        assert info.isa in ("avx2", "avx512", "avx512-vnni", "amx") and "avx2" in info.flags
+    assert info.has_bf16 is ("avx512_bf16" in text.split() or "amx_bf16" in text.split())
+
+
+def _fit(capsys, tmp_path: Path, mnist_dir: Path, *extra: str) -> tuple[int, str]:
+    from litquant.cli import main
+
+    capsys.readouterr()
+    code = main(["fit", f"--data.data_dir={mnist_dir}", "--data.train_size=128", "--data.val_size=64",
+                 "--data.batch_size=64", "--trainer.max_steps=2", "--trainer.limit_val_batches=1",
+                 f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false",
+                 "--trainer.enable_model_summary=false", *extra])
+    return code, capsys.readouterr().out
+
+
+def test_fit_prints_the_precision_it_chose_on_this_machine(capsys, tmp_path: Path, mnist_dir: Path) -> None:
+    expected = choose_precision()
+    code, out = _fit(capsys, tmp_path, mnist_dir)
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("precision "))
+    assert line.startswith(f"precision {expected.precision}") and expected.reason in line
+
+
+def test_fit_on_a_bf16_cpu_trains_bf16_channels_last(capsys, monkeypatch, tmp_path: Path, mnist_dir: Path) -> None:
+    monkeypatch.setattr(cpu, "cpu_info", lambda: cpu_info_from_flags(ZEN5, "Injected Zen 5"))
+    monkeypatch.setattr(cpu, "_cuda_bf16", lambda: None)
+    seen: dict[str, object] = {}
+
+    def spy(self, batch, split):
+        seen.update(precision=self.trainer.precision, weight=self.model.conv2.weight, dtype=self(batch[0]).dtype)
+        return original(self, batch, split)
+
+    from litquant.model import MNISTClassifier
+    original = MNISTClassifier._shared_step
+    monkeypatch.setattr(MNISTClassifier, "_shared_step", spy)
+    code, out = _fit(capsys, tmp_path, mnist_dir)
+    assert code == 0
+    assert "precision bf16-mixed + channels_last: CPU Injected Zen 5 has native bf16 (AVX512_BF16)" in out
+    assert seen["precision"] == "bf16-mixed"
+    assert seen["weight"].is_contiguous(memory_format=torch.channels_last) and seen["dtype"] == torch.bfloat16
+
+
+def test_explicit_precision_overrides_the_choice(capsys, monkeypatch, tmp_path: Path, mnist_dir: Path) -> None:
+    monkeypatch.setattr(cpu, "cpu_info", lambda: cpu_info_from_flags(ZEN5, "Injected Zen 5"))
+    code, out = _fit(capsys, tmp_path, mnist_dir, "--trainer.precision=32-true")
+    assert code == 0 and "precision " not in out
+
+
+def test_cpu_info_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        CpuInfo("x", "avx2", False, False, False).isa = "amx"  # type: ignore[misc]
