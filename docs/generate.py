@@ -16,8 +16,9 @@ process by default (the same code, imported once: generation takes a minute inst
 ``--subprocess`` runs every command as a real process instead, to check that both print the same. Any other
 command runs in ``bash``.
 
-``README.md`` and ``README.ja.md`` get the benchmark tables of ``benchmarks/results/*.md`` between
-``<!-- results:begin -->`` and ``<!-- results:end -->`` (``dev_*.md`` files only while there are no others).
+``README.md`` and ``README.ja.md`` get short tables made from ``benchmarks/results/*.json`` (test accuracy, int8
+speed and size, training speed) between ``<!-- results:begin -->`` and ``<!-- results:end -->``; the files
+themselves hold the rest.
 
 ``--check`` compares instead of writing, and fails on a difference. The comparison masks, and only there:
 durations (``12.3 ms``, ``4s``), version numbers (``2.6.6``, ``2.13.0+cpu``), in numbers with a decimal
@@ -37,6 +38,7 @@ import argparse
 import contextlib
 import difflib
 import io
+import json
 import os
 import re
 import runpy
@@ -185,25 +187,94 @@ def render_page(text: str, data_dir: Path | None, subprocess_only: bool = False)
     return "".join(out)
 
 
-# a Markdown link or image target relative to its file (no scheme, no leading slash or anchor)
-RELATIVE_LINK = re.compile(r"\]\((?![a-z]+://|/|#)([^)\s]+)\)")
+def _load_results(results_dir: Path, name: str) -> tuple[dict, str] | None:
+    """``results/<name>.json`` (else the quick run's ``<name>_quick.json``) and its path relative to the root."""
+    for stem in (name, f"{name}_quick"):
+        path = results_dir / f"{stem}.json"
+        if path.is_file():
+            return json.loads(path.read_text()), path.relative_to(ROOT).as_posix()
+    return None
+
+
+def _machine(results: dict) -> str:
+    env = results["environment"]
+    cpu = env["cpu"]
+    flags = "/".join(flag.upper() for flag in cpu["flags"]) or "no AVX2"
+    return f"{cpu['model']} CPU, {cpu['cores']} cores with {flags}, {env['torch_threads']} threads"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)]) + "\n"
+
+
+def _accuracy(results_dir: Path) -> str | None:
+    found = _load_results(results_dir, "tutorial_table")
+    inference = _load_results(results_dir, "inference")
+    if not found and not inference:
+        return None
+    rows, sources = [], []
+    if found:
+        results, link = found
+        summary, runs = results["summary"], results["runs"]
+        rows.append(("fp32", f"{runs[0]['epochs']} epochs, mean of {len(runs)} seeds",
+                     f"{summary['test_acc_final_mean']:.4f} (min {summary['test_acc_final_min']:.4f}, "
+                     f"max {summary['test_acc_final_max']:.4f})"))
+        sources.append(f"[`{Path(link).name}`]({link})")
+    if inference:
+        results, link = inference
+        epochs = results["settings"]["checkpoint_info"]["epoch"] + 1
+        for name, model in results["models"].items():
+            if name == "fp32 eager" or name.endswith("int8"):
+                rows.append((name.removesuffix(" eager"), f"{epochs} epochs", f"{model['test_acc']:.4f}"))
+        sources.append(f"[`{Path(link).name}`]({link})")
+    return ("**Test accuracy** on the 10,000 test images, for models trained on 55,000 images ("
+            + ", ".join(sources) + ")\n\n" + _table(("model", "trained", "test accuracy"), rows))
+
+
+def _int8(results_dir: Path) -> str | None:
+    found = _load_results(results_dir, "inference")
+    if not found:
+        return None
+    results, link = found
+    threads, sizes = max(results["settings"]["threads"]), results["settings"]["batch_sizes"]
+    small, large = min(sizes), max(sizes)
+    rows = []
+    for name, model in results["models"].items():
+        one, many = model[f"t{threads}_b{small}"], model[f"t{threads}_b{large}"]
+        rows.append((name, f"{model['size_bytes'] / 1e6:.2f}", f"{one['median_ms']:.2f}", f"{many['median_ms']:.1f}",
+                     f"{many['speedup_vs_eager']:.1f}x"))
+    return (f"**int8 speed and size** ({_machine(results)}; [`{Path(link).name}`]({link}))\n\n"
+            + _table(("model", "file MB", f"batch {small} ms", f"batch {large} ms", f"x fp32 eager at batch {large}"),
+                     rows))
+
+
+def _training(results_dir: Path) -> str | None:
+    found = _load_results(results_dir, "training_throughput")
+    if not found:
+        return None
+    results, link = found
+    summary = results["summary"]
+    rows = [(name, f"{entry['samples_per_s']:.0f}", f"{entry['val_acc']:.3f}") for name, entry in summary.items()]
+    overhead = _load_results(results_dir, "lightning_overhead")
+    note = ""
+    if overhead:
+        ratio, overhead_link = overhead[0]["checks"]["ratio_litquant"], overhead[1]
+        note = (f"\nOne epoch with litquant's Trainer takes {ratio:.2f}x the time of a hand-written PyTorch loop "
+                f"([`{Path(overhead_link).name}`]({overhead_link})).\n")
+    samples = results["settings"]["train_samples"]
+    return (f"**Training speed**, one epoch on {samples:,} images ({_machine(results)}; "
+            f"[`{Path(link).name}`]({link})); `tutorial-style` is the original tutorial's data pipeline and batch "
+            "size, `litquant` the default recipe\n\n"
+            + _table(("training", "samples/s", "val_acc after 1 epoch"), rows) + note)
 
 
 def results_markdown(results_dir: Path = RESULTS) -> str:
-    """The benchmark tables for the READMEs: each ``results/*.md`` with a link, headings turned into bold
-    lines so that both READMEs keep their own heading structure."""
-    files = sorted(results_dir.glob("*.md")) if results_dir.is_dir() else []
-    final = [path for path in files if not path.name.startswith("dev_")]
-    files = final or files  # development runs (dev_*.md) only while there is nothing else
-    if not files:
+    """The short results tables for the READMEs, from ``results/*.json``: test accuracy, int8 speed and size,
+    training speed, each naming the machine and linking its file (which says how it was measured)."""
+    parts = [part for part in (_accuracy(results_dir), _int8(results_dir), _training(results_dir)) if part]
+    if not parts:
         return "_No benchmark results yet: run `make bench`._\n"
-    parts = []
-    for path in files:
-        link = path.relative_to(ROOT).as_posix()
-        folder = path.parent.relative_to(ROOT).as_posix()
-        text = RELATIVE_LINK.sub(rf"]({folder}/\1)", path.read_text().strip())
-        body = [f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line for line in text.splitlines()]
-        parts.append(f"From [`{link}`]({link}):\n\n" + "\n".join(body) + "\n")
     return "\n".join(parts)
 
 

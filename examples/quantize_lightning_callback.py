@@ -4,7 +4,7 @@ callback (litquant's Lightning 2.x replacement of the callback Lightning removed
 The callback fake-quantizes the LightningModule while the Trainer fine-tunes it, and converts it to int8 when
 ``fit`` ends: the same module then runs int8 in ``trainer.test`` and in plain PyTorch::
 
-    python examples/quantize_lightning_callback.py --ckpt_path runs/ckpt/checkpoints/final.ckpt
+    python examples/quantize_lightning_callback.py --ckpt_path out/examples/ckpt/checkpoints/final.ckpt
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test_size", type=int, default=None, help="cap on test samples (default: all 10,000)")
     parser.add_argument("--max_steps", type=int, default=100, help="fine-tuning steps")
     parser.add_argument("--no_compile", action="store_true", help="reload without inductor compilation")
-    parser.add_argument("--out", default="runs/lightning-qat", help="folder for checkpoints and the .pt2")
+    parser.add_argument("--out", default="out/examples/lightning-qat", help="folder for checkpoints and the .pt2")
     return parser.parse_args(argv)
 
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
                            test_size=args.test_size, batch_size=256)
     model = MNISTClassifier.load_from_checkpoint(args.ckpt_path, map_location="cpu", weights_only=True,
                                                  lr=1e-4)  # fine-tuning: a small learning rate
-    qat = QuantizationAwareTraining(observer_type="histogram", input_compatible=True)  # the seed's arguments
+    qat = QuantizationAwareTraining(observer_type="histogram", input_compatible=True)  # as in the tutorial
     trainer = L.Trainer(max_steps=args.max_steps, callbacks=[qat], default_root_dir=args.out, logger=False,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(model, datamodule=data)  # fake-quantized fine-tuning, int8 conversion at the end

@@ -28,7 +28,7 @@ def load_generate():
 generate = load_generate()
 
 
-def test_one_page_per_chapter_in_the_seed_order() -> None:
+def test_one_page_per_chapter_in_the_tutorials_order() -> None:
     index = (DOCS / "index.md").read_text()
     assert sorted(p.name for p in DOCS.glob("[0-9][0-9]-*.md")) == CHAPTERS
     positions = [index.index(f"({page})") for page in CHAPTERS]
