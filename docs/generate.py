@@ -1,10 +1,12 @@
-"""Regenerate the outputs shown in ``docs/*.md`` and the results section of both READMEs.
+"""Regenerate the outputs shown in ``docs/*.md`` and ``docs/ja/*.md`` and the results section of both READMEs.
 
 Nothing printed in the docs is typed by hand. A page asks for generated content with HTML comments; the
 block right after each comment is rewritten:
 
 - ``<!-- run: COMMAND -->`` runs COMMAND and writes a ```` ```console ```` block holding ``$ COMMAND`` and what
-  it printed on stdout. ``<!-- run[head=N]: COMMAND -->`` keeps the first N lines (then ``...``).
+  it printed, stdout and stderr together as a terminal shows them (warnings and log lines included; only the
+  lines ``OUTPUT_FILTERS`` names are left out, and it is meant to stay empty).
+  ``<!-- run[head=N]: COMMAND -->`` keeps the first N lines (then ``...``).
 - ``<!-- include: PATH -->`` copies a file into a ```` ```python ```` block; ``from=REGEX`` / ``to=REGEX``
   (after the path) keep the lines from the first match of one to the first match of the other.
 
@@ -15,6 +17,10 @@ user's cache). ``python examples/X.py ARGS``, ``python -c CODE`` and ``litquant 
 process by default (the same code, imported once: generation takes a minute instead of several);
 ``--subprocess`` runs every command as a real process instead, to check that both print the same. Any other
 command runs in ``bash``.
+
+Every chapter exists in English (``docs/NN-*.md``) and in Japanese (``docs/ja/NN-*.md``). The two pages have
+the same directive lines in the same order; the commands run once, from the English page, and the same
+generated blocks are written into both, so the translation only carries its own prose.
 
 ``README.md`` and ``README.ja.md`` get short tables made from ``benchmarks/results/*.json`` (test accuracy, int8
 speed and size, training speed) between ``<!-- results:begin -->`` and ``<!-- results:end -->``; the files
@@ -35,10 +41,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import difflib
 import io
 import json
+import logging
 import os
 import re
 import runpy
@@ -47,11 +55,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
+DOCS_JA = DOCS / "ja"  # the same chapters in Japanese: same commands, same outputs, translated prose
 READMES = (ROOT / "README.md", ROOT / "README.ja.md")
 RESULTS = ROOT / "benchmarks" / "results"
 COLUMNS = 100  # terminal width the commands see
@@ -77,7 +87,7 @@ def find_data_dir(explicit: str | None = None) -> Path | None:
 @contextlib.contextmanager
 def _environment(workdir: Path, data_dir: Path | None) -> Iterator[dict[str, str]]:
     """The environment every command sees; applied to this process too, for in-process runs."""
-    changes = {"COLUMNS": str(COLUMNS), "PYTHONWARNINGS": "ignore", "PYTHONHASHSEED": "0"}
+    changes = {"COLUMNS": str(COLUMNS), "PYTHONHASHSEED": "0"}
     if data_dir:
         changes["LITQUANT_DATA"] = str(data_dir)
     saved = {key: os.environ.get(key) for key in changes}
@@ -107,21 +117,44 @@ def _in_process(argv: list[str]) -> str | None:
         target = lambda: runpy.run_path(argv[1], run_name="__main__")  # noqa: E731
     else:
         return None
-    stdout, saved_argv = io.StringIO(), sys.argv
+    console, saved_argv = io.StringIO(), sys.argv
     sys.argv = argv[1:] if argv[0] == "python" else argv
     try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
+        # What a terminal shows: stdout and stderr interleaved, log records included (their handlers hold the
+        # stream they were created with), and each warning once per command as in a new process.
+        with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console), \
+                _log_handlers_writing_to(console), warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # as Python prints them, whoever handled warnings before
             target()
     except SystemExit as exit_:
         if exit_.code not in (0, None):
-            raise RuntimeError(f"`{shlex.join(argv)}` exited with {exit_.code}:\n{stdout.getvalue()}") from None
+            raise RuntimeError(f"`{shlex.join(argv)}` exited with {exit_.code}:\n{console.getvalue()}") from None
     finally:
         sys.argv = saved_argv
-    return stdout.getvalue()
+    return console.getvalue()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+@contextlib.contextmanager
+def _log_handlers_writing_to(stream: io.StringIO) -> Iterator[None]:
+    """Point every logging handler that writes to the console at ``stream`` for a while."""
+    handlers = [handler for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+                if isinstance(logger, logging.Logger) for handler in logger.handlers
+                if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
+                and handler.stream in (sys.__stdout__, sys.__stderr__)]
+    saved = [handler.setStream(stream) for handler in handlers]
+    try:
+        yield
+    finally:
+        for handler, original in zip(handlers, saved, strict=True):
+            handler.setStream(original)
 
 
 def run_command(command: str, env: dict[str, str], subprocess_only: bool) -> str:
-    """What ``command`` prints on stdout (run in the current folder)."""
+    """What ``command`` prints on stdout and stderr, as a terminal shows them (run in the current folder)."""
     argv = shlex.split(command)
     if not subprocess_only and (output := _in_process(argv)) is not None:
         return output
@@ -129,9 +162,10 @@ def run_command(command: str, env: dict[str, str], subprocess_only: bool) -> str
         command = shlex.join([sys.executable, *argv[1:]])
     elif argv[0] == "litquant":
         command = shlex.join([sys.executable, "-m", "litquant.cli", *argv[1:]])
-    result = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(["bash", "-c", command], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, timeout=900)
     if result.returncode != 0:
-        raise RuntimeError(f"`{command}` exited with {result.returncode}:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"`{command}` exited with {result.returncode}:\n{result.stdout[-3000:]}")
     return result.stdout
 
 
@@ -164,27 +198,72 @@ def _include_block(spec: str) -> str:
     return "```python\n" + "\n".join(lines[start : end + 1]) + "\n```\n"
 
 
-def render_page(text: str, data_dir: Path | None, subprocess_only: bool = False) -> str:
-    """The page with every generated block rewritten."""
-    out, position = [], 0
+#: Console lines left out of the pages: ``{regex: why}``. Empty means the pages show exactly what a user sees;
+#: an entry stays only while some command still prints such a line (``tests/test_docs.py`` fails on an entry
+#: that no page needs any more).
+OUTPUT_FILTERS: dict[str, str] = {}
+#: How many lines each filter removed since this module was loaded.
+FILTER_HITS: collections.Counter[str] = collections.Counter()
+
+
+def filtered(output: str) -> str:
+    kept = []
+    for line in output.splitlines(keepends=True):
+        hit = next((pattern for pattern in OUTPUT_FILTERS if re.search(pattern, line)), None)
+        if hit:
+            FILTER_HITS[hit] += 1
+        else:
+            kept.append(line)
+    return "".join(kept)
+
+
+def run_page(text: str, data_dir: Path | None, subprocess_only: bool = False) -> list[str]:
+    """The generated block for each directive of the page, in order."""
+    blocks = []
     with tempfile.TemporaryDirectory(prefix="litquant-docs-") as tmp:
         workdir = Path(tmp)
         (workdir / "examples").symlink_to(ROOT / "examples")
         with _environment(workdir, data_dir) as env:
             for match in DIRECTIVE.finditer(text):
-                out.append(text[position : match.end()])
                 kind, options, argument = match.group(1), _options(shlex.split(match.group(2) or "")), match.group(3)
                 if kind == "run":
                     start = time.perf_counter()
                     output = run_command(argument, env, subprocess_only).replace(str(workdir) + "/", "")
                     print(f"  {time.perf_counter() - start:6.1f} s  {argument}", file=sys.stderr)
-                    out.append(_console_block(argument, output, options))
+                    blocks.append(_console_block(argument, filtered(output), options))
                 else:
-                    out.append(_include_block(argument))
-                old = FENCE.match(text, match.end())  # the previous output, replaced
-                position = old.end() if old else match.end()
+                    blocks.append(_include_block(argument))
+    return blocks
+
+
+def fill_page(text: str, blocks: Sequence[str]) -> str:
+    """The page with the block after each directive replaced by ``blocks`` (one per directive, in order)."""
+    matches = list(DIRECTIVE.finditer(text))
+    if len(matches) != len(blocks):
+        raise ValueError(f"{len(matches)} directives but {len(blocks)} generated blocks")
+    out, position = [], 0
+    for match, block in zip(matches, blocks, strict=True):
+        out.append(text[position : match.end()])
+        out.append(block)
+        old = FENCE.match(text, match.end())  # the previous output, replaced
+        position = old.end() if old else match.end()
     out.append(text[position:])
     return "".join(out)
+
+
+def render_page(text: str, data_dir: Path | None, subprocess_only: bool = False) -> str:
+    """The page with every generated block rewritten."""
+    return fill_page(text, run_page(text, data_dir, subprocess_only))
+
+
+def translation(page: Path) -> Path:
+    """The Japanese page of an English chapter: ``docs/ja/<same name>``."""
+    return DOCS_JA / page.name
+
+
+def same_directives(english: str, translated: str) -> bool:
+    """A translation runs and includes exactly what its English page does, in the same order."""
+    return [m.group() for m in DIRECTIVE.finditer(english)] == [m.group() for m in DIRECTIVE.finditer(translated)]
 
 
 def _load_results(results_dir: Path, name: str) -> tuple[dict, str] | None:
@@ -314,20 +393,23 @@ def pages(selected: Sequence[str] = ()) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pages", nargs="*", help="pages to process (default: docs/*.md and both READMEs)")
+    parser.add_argument("pages", nargs="*",
+                        help="pages to process, each with its docs/ja/ translation (default: all, and the READMEs)")
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 when something is stale")
     parser.add_argument("--subprocess", action="store_true", help="run every command as a separate process")
     parser.add_argument("--data_dir", help="folder holding MNIST/raw/ (default: see the module docstring)")
+    parser.add_argument("--blocks", metavar="FILE", help="write the pages' generated blocks and how often each "
+                        "output filter fired as JSON to FILE, and change no page (for tests/test_docs.py)")
     args = parser.parse_args(argv)
     data_dir = find_data_dir(args.data_dir)
+    if args.blocks:
+        generated = {path.name: run_page(path.read_text(), data_dir, args.subprocess) for path in pages(args.pages)}
+        Path(args.blocks).write_text(json.dumps({"pages": generated, "filter_hits": dict(FILTER_HITS)}))
+        return 0
     targets = pages(args.pages) + ([] if args.pages else list(READMES))
     stale = []
-    for path in targets:
-        if not path.is_file():
-            continue
-        text = path.read_text()
-        print(f"{'checking' if args.check else 'generating'} {path.relative_to(ROOT)}", file=sys.stderr)
-        new = render_readme(text) if path in READMES else render_page(text, data_dir, args.subprocess)
+
+    def update(path: Path, text: str, new: str) -> None:
         if args.check:
             if not same_output(text, new):
                 stale.append(path)
@@ -336,6 +418,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             from litquant.io import write_text
 
             write_text(path, new)
+
+    for path in targets:
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        print(f"{'checking' if args.check else 'generating'} {path.relative_to(ROOT)}", file=sys.stderr)
+        if path in READMES:
+            update(path, text, render_readme(text))
+            continue
+        if path.parent == DOCS_JA:  # a Japanese page is generated with its English one
+            path = DOCS / path.name
+            text = path.read_text()
+        blocks = run_page(text, data_dir, args.subprocess)
+        update(path, text, fill_page(text, blocks))
+        japanese = translation(path)
+        if japanese.is_file():
+            translated = japanese.read_text()
+            if not same_directives(text, translated):
+                raise SystemExit(f"{japanese.relative_to(ROOT)} does not run the same commands as "
+                                 f"{path.relative_to(ROOT)}: keep their <!-- run/include --> lines identical")
+            update(japanese, translated, fill_page(translated, blocks))
     if stale:
         print(f"out of date: {', '.join(str(p.relative_to(ROOT)) for p in stale)}; "
               "run `python docs/generate.py`", file=sys.stderr)

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 import lightning.pytorch as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.data import MNISTDataModule
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     model = MNISTClassifier.load_from_checkpoint(args.ckpt_path, map_location="cpu", weights_only=True,
                                                  lr=1e-4)  # fine-tuning: a small learning rate
     qat = QuantizationAwareTraining(observer_type="histogram", input_compatible=True)  # as in the tutorial
-    trainer = L.Trainer(max_steps=args.max_steps, callbacks=[qat], default_root_dir=args.out, logger=False,
+    last = ModelCheckpoint(save_last=True)  # OUT/checkpoints/last.ckpt, which ckpt_path="last" below reloads
+    trainer = L.Trainer(max_steps=args.max_steps, callbacks=[qat, last], default_root_dir=args.out, logger=False,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(model, datamodule=data)  # fake-quantized fine-tuning, int8 conversion at the end
 
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     # The same int8 model in the Trainer, from the checkpoint: it holds the fp32 layout and the observed ranges,
     # and the callback converts it to int8 again after loading.
     trainer.test(model, datamodule=data, ckpt_path="last")
+    print(f"tested {trainer.ckpt_path}")
     path = qat.save(Path(args.out) / "lightning-qat.pt2")
     print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB)")
     loaded = load_artifact(path, compile=not args.no_compile)

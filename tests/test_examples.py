@@ -135,6 +135,14 @@ def test_quantization_examples_run_int8_with_pytorch_and_a_trainer(second, workd
     assert path.stat().st_size < 0.35 * fp32_weights  # int8 weights, fp32 copies stripped
 
 
+def test_qat_callback_example_tests_the_reloaded_last_checkpoint(second, workdir: Path) -> None:
+    result = second["lightning_qat"]
+    assert re.search(r"^tested .*lightning-qat/checkpoints/last\.ckpt$", result.stdout, re.M), result.stdout
+    assert "no last checkpoint" not in result.stdout + result.stderr
+    before, after = accuracies(result.stdout)[:2]  # plain PyTorch on the converted module; the Trainer after reload
+    assert abs(before - after) < 1e-3  # reloaded from last.ckpt and converted again: the same int8 model
+
+
 def test_examples_write_nothing_outside_their_output_folders(first, second, workdir: Path) -> None:
     # Only the folders named with --out on the command lines above, and out/ (ignored by git) for the defaults.
     assert sorted(p.name for p in workdir.iterdir()) == ["basic", "ckpt", "lightning-qat", "onnx", "out", "ptq", "qat"]
