@@ -10,7 +10,7 @@ SHARED_DATA ?= $(abspath ../shared/data)
 TEST_WORKERS ?= 2
 DATA_ARG := $(if $(wildcard $(SHARED_DATA)/MNIST/raw/*.gz),--data.data_dir $(SHARED_DATA),)
 
-.PHONY: demo test lint bench bench-reproduce clean
+.PHONY: demo shell test lint bench bench-reproduce clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/litquant demo --out demo $(DATA_ARG) $(DEMO_ARGS)
+	@echo
+	@echo "Done: the report is demo/report.md. litquant is installed in $(VENV); to type litquant commands:"
+	@echo "  source $(VENV)/bin/activate     (or: make shell)"
+	@echo "Then try:"
+	@echo "  litquant --help"
+	@echo "  litquant evaluate demo/ptq.pt2"
+	@echo "  litquant predict --model demo/ptq.pt2 digit.png"
+	@echo "  litquant fit --trainer.max_epochs 3"
+	@echo "The README's Tour and docs/index.md walk through the rest."
+
+# A shell with .venv on PATH (litquant, python, pytest); leave it with exit.
+shell: $(STAMP)
+	@echo "litquant is on PATH in this shell; type exit to leave it."
+	@VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" $${SHELL:-bash}
 
 test: $(STAMP)
 	LITQUANT_TEST_DATA=$(SHARED_DATA) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
@@ -35,7 +49,7 @@ bench: $(STAMP)
 REPRODUCE_ARGS ?= --seeds 42 43 44
 
 bench-reproduce: $(STAMP)
-	$(BIN)/python benchmarks/reproduce_seed_table.py $(DATA_ARG) $(REPRODUCE_ARGS)
+	$(BIN)/python benchmarks/reproduce_tutorial_table.py $(DATA_ARG) $(REPRODUCE_ARGS)
 
 clean:
 	rm -rf $(VENV) demo runs .pytest_cache

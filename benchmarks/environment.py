@@ -6,13 +6,16 @@ import datetime as _dt
 import importlib.metadata
 import os
 import platform
+import re
 import shlex
+import site
 import sys
 from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 LIBRARIES = ("torch", "lightning", "torchmetrics", "torchao", "onnxruntime", "onnx", "numpy")
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "avx512_bf16", "fma")
 
@@ -31,6 +34,30 @@ def cpu_info() -> dict:
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
+_ABSOLUTE = re.compile(r"(?<![\w.])/[^\s'\"`:;,()]+")
+
+
+def portable(text: str) -> str:
+    """``text`` with no path of this machine in it: installed libraries as ``torch/optim/adam.py``, everything
+    else relative to the repository root (``benchmarks/inference.py``, ``../shared/data``)."""
+    found = [*site.getsitepackages(), site.getusersitepackages()]
+    prefixes = sorted({*found, *map(os.path.realpath, found)}, key=len, reverse=True)
+
+    def relative(match: re.Match) -> str:
+        path = match.group()
+        for prefix in prefixes:
+            if path.startswith(prefix.rstrip("/") + "/"):
+                return path[len(prefix.rstrip("/")) + 1:]
+        return os.path.relpath(path, ROOT)
+
+    return _ABSOLUTE.sub(relative, text)
+
+
+def command_line() -> str:
+    """How this benchmark was started, with paths relative to the repository root."""
+    return portable(shlex.join(["python", *sys.argv]))
+
+
 def environment() -> dict:
     versions = {}
     for name in LIBRARIES:
@@ -40,7 +67,7 @@ def environment() -> dict:
             versions[name] = None
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "cpu": cpu_info(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

@@ -50,7 +50,7 @@ def train_checkpoint(dm: MNISTDataModule, epochs: int, seed: int, root: Path) ->
 def checkpoint_info(ckpt: Path) -> dict:
     """Where the fp32 model came from: epochs, steps and the data and model hyper-parameters it was trained with."""
     checkpoint = load_checkpoint(ckpt)
-    return {"path": str(ckpt), "epoch": checkpoint.get("epoch"), "global_step": checkpoint.get("global_step"),
+    return {"path": ckpt.name, "epoch": checkpoint.get("epoch"), "global_step": checkpoint.get("global_step"),
             "model": dict(checkpoint.get("hyper_parameters", {})),
             "data": dict(checkpoint.get("datamodule_hyper_parameters", {}))}
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import torch
-from environment import environment, save_results
+from environment import environment, portable, save_results
 from harness import add_data_arguments, alternate, datamodule, markdown_table, median, write_markdown
 from lightning.pytorch.callbacks import Callback
 from torch.nn import functional as F
@@ -157,7 +157,7 @@ def profile_fit(dm: MNISTDataModule, seed: int, top: int = 20) -> dict:
     framework = sum(groups[name] for name in ("lightning", "lightning_utilities", "torchmetrics", "tqdm"))
     return {"own_seconds_by_library": dict(groups.most_common()), "total_s": stats.total_tt,
             "framework_s": framework, "framework_fraction": framework / stats.total_tt,
-            "top_functions": out.getvalue()}
+            "top_functions": portable(out.getvalue())}
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
-"""Training throughput: litquant's default training against a seed-style baseline, at equal accuracy.
+"""Training throughput: litquant's default training against a tutorial-style baseline, at equal accuracy.
 
 Both train :class:`~litquant.model.MNISTClassifier` (same recipe: AdamW, one-cycle schedule) in a Lightning
 ``Trainer`` for one epoch over the same training samples and report the validation accuracy reached on the
-same validation split. What differs is what the seed did:
+same validation split. What differs is what the original tutorial did:
 
-- ``seed-style``: a per-sample ``Dataset`` that turns each image into a PIL image, then a normalised float
+- ``tutorial-style``: a per-sample ``Dataset`` that turns each image into a PIL image, then a normalised float
   tensor (torchvision's ``ToTensor`` + ``Normalize``), batch 64, the default collation, no augmentation.
 - ``litquant``: the Trainer as ``litquant fit`` builds it, the data module's in-memory batches (uint8,
   sliced whole, normalised per batch), its default batch size and augmentation.
@@ -47,7 +47,7 @@ TARGET_SPEEDUP = 1.5
 FMA_FLOPS_PER_CYCLE = 32  # AVX2: two 256-bit FMA units x 8 fp32 lanes x 2 FLOPs
 
 
-class SeedStyleMNIST(Dataset):
+class TutorialStyleMNIST(Dataset):
     """One sample at a time, as torchvision's ``MNIST`` with ``ToTensor()`` and ``Normalize`` gives it."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean: float, std: float) -> None:
@@ -62,9 +62,9 @@ class SeedStyleMNIST(Dataset):
         return (tensor - self.mean) / self.std, self.labels[index]
 
 
-def seed_style_loader(dm: MNISTDataModule, split: str, batch_size: int = 64, shuffle: bool = False) -> DataLoader:
+def tutorial_style_loader(dm: MNISTDataModule, split: str, batch_size: int = 64, shuffle: bool = False) -> DataLoader:
     data = dm.split(split)
-    dataset = SeedStyleMNIST(data.images, data.labels, dm.spec.mean, dm.spec.std)
+    dataset = TutorialStyleMNIST(data.images, data.labels, dm.spec.mean, dm.spec.std)
     generator = torch.Generator().manual_seed(dm.seed) if shuffle else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
@@ -97,13 +97,13 @@ def fit_epoch(build: Callable[[Path, EpochTimer], tuple], seed: int) -> dict:
             "samples": timer.samples, "val_acc": float(trainer.callback_metrics["val_acc"])}
 
 
-def seed_style(dm: MNISTDataModule) -> Callable:
+def tutorial_style(dm: MNISTDataModule) -> Callable:
     def build(root: Path, timer: EpochTimer, seed: int):
         L.seed_everything(seed, verbose=False)
         trainer = L.Trainer(max_epochs=1, default_root_dir=root, callbacks=[timer], enable_progress_bar=False,
                             enable_model_summary=False, logger=False, enable_checkpointing=False)
-        loaders = {"train_dataloaders": seed_style_loader(dm, "train", shuffle=True),
-                   "val_dataloaders": seed_style_loader(dm, "val")}
+        loaders = {"train_dataloaders": tutorial_style_loader(dm, "train", shuffle=True),
+                   "val_dataloaders": tutorial_style_loader(dm, "val")}
         return trainer, MNISTClassifier(), loaders
     return build
 
@@ -146,7 +146,7 @@ def step_rate(dm: MNISTDataModule, batch_size: int, samples: int, *, per_sample:
             while True:
                 yield ready, labels
         if per_sample:
-            for images, labels in seed_style_loader(dm, "train", batch_size, shuffle=True):
+            for images, labels in tutorial_style_loader(dm, "train", batch_size, shuffle=True):
                 yield images, labels
             return
         loader = DataLoader(dm.split("train"), batch_size=batch_size, shuffle=True, collate_fn=lambda b: b,
@@ -239,12 +239,12 @@ def main() -> None:
     args = parser.parse_args()
     dm = datamodule(args)
 
-    runs = alternate({"seed-style": lambda: fit_epoch(seed_style(dm), args.seed),
+    runs = alternate({"tutorial-style": lambda: fit_epoch(tutorial_style(dm), args.seed),
                       "litquant": lambda: fit_epoch(litquant_default(dm), args.seed)}, args.rounds)
     summary = {name: {"samples_per_s": median(r["samples_per_s"] for r in results),
                       "val_acc": median(r["val_acc"] for r in results),
                       "samples": results[0]["samples"]} for name, results in runs.items()}
-    speedup = summary["litquant"]["samples_per_s"] / summary["seed-style"]["samples_per_s"]
+    speedup = summary["litquant"]["samples_per_s"] / summary["tutorial-style"]["samples_per_s"]
 
     n, b = args.factor_samples, dm.batch_size
     factors = {
@@ -269,7 +269,7 @@ def main() -> None:
         entry["gflops"] = entry["samples_per_s"] * flops["training"] / 1e9
         entry["fraction_of_peak"] = entry["gflops"] / peak["peak_gflops"] if peak["peak_gflops"] else None
     checks = {"speedup": speedup, "target_speedup": TARGET_SPEEDUP, "met": speedup >= TARGET_SPEEDUP,
-              "val_acc_difference": summary["litquant"]["val_acc"] - summary["seed-style"]["val_acc"]}
+              "val_acc_difference": summary["litquant"]["val_acc"] - summary["tutorial-style"]["val_acc"]}
     result = {
         "settings": {"train_samples": len(dm.split("train")), "val_samples": len(dm.split("val")),
                      "batch_size": b, "seed": args.seed, "threads": torch.get_num_threads(), "rounds": args.rounds,
@@ -292,17 +292,17 @@ def main() -> None:
     ceiling = next((s["samples_per_s"] for name, s in factor_summary.items() if name.startswith("no data")), None)
     ceiling_line = ""
     if ceiling:
-        ceiling_ratio = ceiling / summary["seed-style"]["samples_per_s"]
+        ceiling_ratio = ceiling / summary["tutorial-style"]["samples_per_s"]
         conv_share = breakdown["convolution forward"] + breakdown["convolution backward"]
         ceiling_line = (f"With no data pipeline at all, a bare training step runs {ceiling:.0f} samples/s, "
-                        f"{ceiling_ratio:.2f}x the seed-style training"
+                        f"{ceiling_ratio:.2f}x the tutorial-style training"
                         + (f": below the target, so no change to data loading can reach it here; the convolutions "
                            f"take {conv_share:.0%} of each step." if ceiling_ratio < TARGET_SPEEDUP else ".")
                         + "\n")
     verdict = "met" if checks["met"] else "missed"
     body = (f"One epoch over {result['settings']['train_samples']} training samples, val_acc on "
             f"{result['settings']['val_samples']}; medians of {args.rounds} alternating rounds.\n\n{table}\n"
-            f"Speed-up litquant / seed-style: **{speedup:.2f}x** (target >= {TARGET_SPEEDUP}: **{verdict}**), "
+            f"Speed-up litquant / tutorial-style: **{speedup:.2f}x** (target >= {TARGET_SPEEDUP}: **{verdict}**), "
             f"val_acc difference {checks['val_acc_difference']:+.4f}.\n\n"
             f"Factors one at a time ({n} samples each, plain training steps, medians):\n\n{factor_table}\n"
             f"FLOPs per sample (FlopCounterMode): forward {flops['forward'] / 1e6:.1f} M, training step "

@@ -1,10 +1,12 @@
-"""Regenerate the outputs shown in ``docs/*.md`` and the results section of both READMEs.
+"""Regenerate the outputs shown in ``docs/*.md`` and ``docs/ja/*.md`` and the results section of both READMEs.
 
 Nothing printed in the docs is typed by hand. A page asks for generated content with HTML comments; the
 block right after each comment is rewritten:
 
 - ``<!-- run: COMMAND -->`` runs COMMAND and writes a ```` ```console ```` block holding ``$ COMMAND`` and what
-  it printed on stdout. ``<!-- run[head=N]: COMMAND -->`` keeps the first N lines (then ``...``).
+  it printed, stdout and stderr together as a terminal shows them (warnings and log lines included; only the
+  lines ``OUTPUT_FILTERS`` names are left out, and it is meant to stay empty).
+  ``<!-- run[head=N]: COMMAND -->`` keeps the first N lines (then ``...``).
 - ``<!-- include: PATH -->`` copies a file into a ```` ```python ```` block; ``from=REGEX`` / ``to=REGEX``
   (after the path) keep the lines from the first match of one to the first match of the other.
 
@@ -16,8 +18,13 @@ process by default (the same code, imported once: generation takes a minute inst
 ``--subprocess`` runs every command as a real process instead, to check that both print the same. Any other
 command runs in ``bash``.
 
-``README.md`` and ``README.ja.md`` get the benchmark tables of ``benchmarks/results/*.md`` between
-``<!-- results:begin -->`` and ``<!-- results:end -->`` (``dev_*.md`` files only while there are no others).
+Every chapter exists in English (``docs/NN-*.md``) and in Japanese (``docs/ja/NN-*.md``). The two pages have
+the same directive lines in the same order; the commands run once, from the English page, and the same
+generated blocks are written into both, so the translation only carries its own prose.
+
+``README.md`` and ``README.ja.md`` get short tables made from ``benchmarks/results/*.json`` (test accuracy, int8
+speed and size, training speed) between ``<!-- results:begin -->`` and ``<!-- results:end -->``; the files
+themselves hold the rest.
 
 ``--check`` compares instead of writing, and fails on a difference. The comparison masks, and only there:
 durations (``12.3 ms``, ``4s``), version numbers (``2.6.6``, ``2.13.0+cpu``), in numbers with a decimal
@@ -34,9 +41,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import difflib
 import io
+import json
+import logging
 import os
 import re
 import runpy
@@ -45,11 +55,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
+DOCS_JA = DOCS / "ja"  # the same chapters in Japanese: same commands, same outputs, translated prose
 READMES = (ROOT / "README.md", ROOT / "README.ja.md")
 RESULTS = ROOT / "benchmarks" / "results"
 COLUMNS = 100  # terminal width the commands see
@@ -75,7 +87,7 @@ def find_data_dir(explicit: str | None = None) -> Path | None:
 @contextlib.contextmanager
 def _environment(workdir: Path, data_dir: Path | None) -> Iterator[dict[str, str]]:
     """The environment every command sees; applied to this process too, for in-process runs."""
-    changes = {"COLUMNS": str(COLUMNS), "PYTHONWARNINGS": "ignore", "PYTHONHASHSEED": "0"}
+    changes = {"COLUMNS": str(COLUMNS), "PYTHONHASHSEED": "0"}
     if data_dir:
         changes["LITQUANT_DATA"] = str(data_dir)
     saved = {key: os.environ.get(key) for key in changes}
@@ -105,21 +117,44 @@ def _in_process(argv: list[str]) -> str | None:
         target = lambda: runpy.run_path(argv[1], run_name="__main__")  # noqa: E731
     else:
         return None
-    stdout, saved_argv = io.StringIO(), sys.argv
+    console, saved_argv = io.StringIO(), sys.argv
     sys.argv = argv[1:] if argv[0] == "python" else argv
     try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
+        # What a terminal shows: stdout and stderr interleaved, log records included (their handlers hold the
+        # stream they were created with), and each warning once per command as in a new process.
+        with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console), \
+                _log_handlers_writing_to(console), warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # as Python prints them, whoever handled warnings before
             target()
     except SystemExit as exit_:
         if exit_.code not in (0, None):
-            raise RuntimeError(f"`{shlex.join(argv)}` exited with {exit_.code}:\n{stdout.getvalue()}") from None
+            raise RuntimeError(f"`{shlex.join(argv)}` exited with {exit_.code}:\n{console.getvalue()}") from None
     finally:
         sys.argv = saved_argv
-    return stdout.getvalue()
+    return console.getvalue()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+@contextlib.contextmanager
+def _log_handlers_writing_to(stream: io.StringIO) -> Iterator[None]:
+    """Point every logging handler that writes to a stream at ``stream`` for a while (a handler created during an
+    earlier command holds that command's buffer, one created at import the real console)."""
+    handlers = [handler for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+                if isinstance(logger, logging.Logger) for handler in logger.handlers
+                if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)]
+    saved = [handler.setStream(stream) for handler in handlers]
+    try:
+        yield
+    finally:
+        for handler, original in zip(handlers, saved, strict=True):
+            handler.setStream(original)
 
 
 def run_command(command: str, env: dict[str, str], subprocess_only: bool) -> str:
-    """What ``command`` prints on stdout (run in the current folder)."""
+    """What ``command`` prints on stdout and stderr, as a terminal shows them (run in the current folder)."""
     argv = shlex.split(command)
     if not subprocess_only and (output := _in_process(argv)) is not None:
         return output
@@ -127,9 +162,10 @@ def run_command(command: str, env: dict[str, str], subprocess_only: bool) -> str
         command = shlex.join([sys.executable, *argv[1:]])
     elif argv[0] == "litquant":
         command = shlex.join([sys.executable, "-m", "litquant.cli", *argv[1:]])
-    result = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(["bash", "-c", command], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, timeout=900)
     if result.returncode != 0:
-        raise RuntimeError(f"`{command}` exited with {result.returncode}:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"`{command}` exited with {result.returncode}:\n{result.stdout[-3000:]}")
     return result.stdout
 
 
@@ -162,48 +198,174 @@ def _include_block(spec: str) -> str:
     return "```python\n" + "\n".join(lines[start : end + 1]) + "\n```\n"
 
 
-def render_page(text: str, data_dir: Path | None, subprocess_only: bool = False) -> str:
-    """The page with every generated block rewritten."""
-    out, position = [], 0
+#: Console lines left out of the pages: ``{regex: why}``. Empty means the pages show exactly what a user sees;
+#: an entry stays only while some command still prints such a line (``tests/test_docs.py`` fails on an entry
+#: that no page needs any more).
+OUTPUT_FILTERS: dict[str, str] = {
+    # Library warnings that litquant still lets through, printed with the path of the installed file (a path
+    # of the machine that generated the page). Each goes once litquant keeps such noise out of normal output.
+    r"site-packages/lightning/pytorch/utilities/_pytree\.py:\d+: `isinstance\(treespec, LeafSpec\)` is deprecated":
+        "Lightning calls a deprecated torch pytree API",
+    r"site-packages/lightning/pytorch/cli\.py:\d+: LightningCLI's args parameter is intended":
+        "litquant passes its arguments to LightningCLI as args=",
+    r"site-packages/lightning/pytorch/trainer/connectors/checkpoint_connector\.py:\d+: "
+    r"(`\.fit\(ckpt_path=None\)` was called without a model|\.fit\(ckpt_path=\"last\"\) is set, but there is no last)":
+        "a plain `litquant fit` is turned into a resume by Lightning (on-exception checkpoint callback)",
+    r"site-packages/lightning/pytorch/loops/fit_loop\.py:\d+: The number of training batches \(\d+\) is smaller":
+        "Lightning's hint for the docs' tiny training sets, printed with its file path",
+}
+#: How many lines each filter removed since this module was loaded.
+FILTER_HITS: collections.Counter[str] = collections.Counter()
+
+
+def filtered(output: str) -> str:
+    kept = []
+    for line in output.splitlines(keepends=True):
+        hit = next((pattern for pattern in OUTPUT_FILTERS if re.search(pattern, line)), None)
+        if hit:
+            FILTER_HITS[hit] += 1
+        else:
+            kept.append(line)
+    return "".join(kept)
+
+
+def run_page(text: str, data_dir: Path | None, subprocess_only: bool = False) -> list[str]:
+    """The generated block for each directive of the page, in order."""
+    blocks = []
     with tempfile.TemporaryDirectory(prefix="litquant-docs-") as tmp:
         workdir = Path(tmp)
         (workdir / "examples").symlink_to(ROOT / "examples")
         with _environment(workdir, data_dir) as env:
             for match in DIRECTIVE.finditer(text):
-                out.append(text[position : match.end()])
                 kind, options, argument = match.group(1), _options(shlex.split(match.group(2) or "")), match.group(3)
                 if kind == "run":
                     start = time.perf_counter()
                     output = run_command(argument, env, subprocess_only).replace(str(workdir) + "/", "")
                     print(f"  {time.perf_counter() - start:6.1f} s  {argument}", file=sys.stderr)
-                    out.append(_console_block(argument, output, options))
+                    blocks.append(_console_block(argument, filtered(output), options))
                 else:
-                    out.append(_include_block(argument))
-                old = FENCE.match(text, match.end())  # the previous output, replaced
-                position = old.end() if old else match.end()
+                    blocks.append(_include_block(argument))
+    return blocks
+
+
+def fill_page(text: str, blocks: Sequence[str]) -> str:
+    """The page with the block after each directive replaced by ``blocks`` (one per directive, in order)."""
+    matches = list(DIRECTIVE.finditer(text))
+    if len(matches) != len(blocks):
+        raise ValueError(f"{len(matches)} directives but {len(blocks)} generated blocks")
+    out, position = [], 0
+    for match, block in zip(matches, blocks, strict=True):
+        out.append(text[position : match.end()])
+        out.append(block)
+        old = FENCE.match(text, match.end())  # the previous output, replaced
+        position = old.end() if old else match.end()
     out.append(text[position:])
     return "".join(out)
 
 
-# a Markdown link or image target relative to its file (no scheme, no leading slash or anchor)
-RELATIVE_LINK = re.compile(r"\]\((?![a-z]+://|/|#)([^)\s]+)\)")
+def render_page(text: str, data_dir: Path | None, subprocess_only: bool = False) -> str:
+    """The page with every generated block rewritten."""
+    return fill_page(text, run_page(text, data_dir, subprocess_only))
+
+
+def translation(page: Path) -> Path:
+    """The Japanese page of an English chapter: ``docs/ja/<same name>``."""
+    return DOCS_JA / page.name
+
+
+def same_directives(english: str, translated: str) -> bool:
+    """A translation runs and includes exactly what its English page does, in the same order."""
+    return [m.group() for m in DIRECTIVE.finditer(english)] == [m.group() for m in DIRECTIVE.finditer(translated)]
+
+
+def _load_results(results_dir: Path, name: str) -> tuple[dict, str] | None:
+    """``results/<name>.json`` (else the quick run's ``<name>_quick.json``) and its path relative to the root."""
+    for stem in (name, f"{name}_quick"):
+        path = results_dir / f"{stem}.json"
+        if path.is_file():
+            return json.loads(path.read_text()), path.relative_to(ROOT).as_posix()
+    return None
+
+
+def _machine(results: dict) -> str:
+    env = results["environment"]
+    cpu = env["cpu"]
+    flags = "/".join(flag.upper() for flag in cpu["flags"]) or "no AVX2"
+    return f"{cpu['model']} CPU, {cpu['cores']} cores with {flags}, {env['torch_threads']} threads"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)]) + "\n"
+
+
+def _accuracy(results_dir: Path) -> str | None:
+    found = _load_results(results_dir, "tutorial_table")
+    inference = _load_results(results_dir, "inference")
+    if not found and not inference:
+        return None
+    rows, sources = [], []
+    if found:
+        results, link = found
+        summary, runs = results["summary"], results["runs"]
+        rows.append(("fp32", f"{runs[0]['epochs']} epochs, mean of {len(runs)} seeds",
+                     f"{summary['test_acc_final_mean']:.4f} (min {summary['test_acc_final_min']:.4f}, "
+                     f"max {summary['test_acc_final_max']:.4f})"))
+        sources.append(f"[`{Path(link).name}`]({link})")
+    if inference:
+        results, link = inference
+        epochs = results["settings"]["checkpoint_info"]["epoch"] + 1
+        for name, model in results["models"].items():
+            if name == "fp32 eager" or name.endswith("int8"):
+                rows.append((name.removesuffix(" eager"), f"{epochs} epochs", f"{model['test_acc']:.4f}"))
+        sources.append(f"[`{Path(link).name}`]({link})")
+    return ("**Test accuracy** on the 10,000 test images, for models trained on 55,000 images ("
+            + ", ".join(sources) + ")\n\n" + _table(("model", "trained", "test accuracy"), rows))
+
+
+def _int8(results_dir: Path) -> str | None:
+    found = _load_results(results_dir, "inference")
+    if not found:
+        return None
+    results, link = found
+    threads, sizes = max(results["settings"]["threads"]), results["settings"]["batch_sizes"]
+    small, large = min(sizes), max(sizes)
+    rows = []
+    for name, model in results["models"].items():
+        one, many = model[f"t{threads}_b{small}"], model[f"t{threads}_b{large}"]
+        rows.append((name, f"{model['size_bytes'] / 1e6:.2f}", f"{one['median_ms']:.2f}", f"{many['median_ms']:.1f}",
+                     f"{many['speedup_vs_eager']:.1f}x"))
+    return (f"**int8 speed and size** ({_machine(results)}; [`{Path(link).name}`]({link}))\n\n"
+            + _table(("model", "file MB", f"batch {small} ms", f"batch {large} ms", f"x fp32 eager at batch {large}"),
+                     rows))
+
+
+def _training(results_dir: Path) -> str | None:
+    found = _load_results(results_dir, "training_throughput")
+    if not found:
+        return None
+    results, link = found
+    summary = results["summary"]
+    rows = [(name, f"{entry['samples_per_s']:.0f}", f"{entry['val_acc']:.3f}") for name, entry in summary.items()]
+    overhead = _load_results(results_dir, "lightning_overhead")
+    note = ""
+    if overhead:
+        ratio, overhead_link = overhead[0]["checks"]["ratio_litquant"], overhead[1]
+        note = (f"\nOne epoch with litquant's Trainer takes {ratio:.2f}x the time of a hand-written PyTorch loop "
+                f"([`{Path(overhead_link).name}`]({overhead_link})).\n")
+    samples = results["settings"]["train_samples"]
+    return (f"**Training speed**, one epoch on {samples:,} images ({_machine(results)}; "
+            f"[`{Path(link).name}`]({link})); `tutorial-style` is the original tutorial's data pipeline and batch "
+            "size, `litquant` the default recipe\n\n"
+            + _table(("training", "samples/s", "val_acc after 1 epoch"), rows) + note)
 
 
 def results_markdown(results_dir: Path = RESULTS) -> str:
-    """The benchmark tables for the READMEs: each ``results/*.md`` with a link, headings turned into bold
-    lines so that both READMEs keep their own heading structure."""
-    files = sorted(results_dir.glob("*.md")) if results_dir.is_dir() else []
-    final = [path for path in files if not path.name.startswith("dev_")]
-    files = final or files  # development runs (dev_*.md) only while there is nothing else
-    if not files:
+    """The short results tables for the READMEs, from ``results/*.json``: test accuracy, int8 speed and size,
+    training speed, each naming the machine and linking its file (which says how it was measured)."""
+    parts = [part for part in (_accuracy(results_dir), _int8(results_dir), _training(results_dir)) if part]
+    if not parts:
         return "_No benchmark results yet: run `make bench`._\n"
-    parts = []
-    for path in files:
-        link = path.relative_to(ROOT).as_posix()
-        folder = path.parent.relative_to(ROOT).as_posix()
-        text = RELATIVE_LINK.sub(rf"]({folder}/\1)", path.read_text().strip())
-        body = [f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line for line in text.splitlines()]
-        parts.append(f"From [`{link}`]({link}):\n\n" + "\n".join(body) + "\n")
     return "\n".join(parts)
 
 
@@ -243,20 +405,23 @@ def pages(selected: Sequence[str] = ()) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pages", nargs="*", help="pages to process (default: docs/*.md and both READMEs)")
+    parser.add_argument("pages", nargs="*",
+                        help="pages to process, each with its docs/ja/ translation (default: all, and the READMEs)")
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 when something is stale")
     parser.add_argument("--subprocess", action="store_true", help="run every command as a separate process")
     parser.add_argument("--data_dir", help="folder holding MNIST/raw/ (default: see the module docstring)")
+    parser.add_argument("--blocks", metavar="FILE", help="write the pages' generated blocks and how often each "
+                        "output filter fired as JSON to FILE, and change no page (for tests/test_docs.py)")
     args = parser.parse_args(argv)
     data_dir = find_data_dir(args.data_dir)
+    if args.blocks:
+        generated = {path.name: run_page(path.read_text(), data_dir, args.subprocess) for path in pages(args.pages)}
+        Path(args.blocks).write_text(json.dumps({"pages": generated, "filter_hits": dict(FILTER_HITS)}))
+        return 0
     targets = pages(args.pages) + ([] if args.pages else list(READMES))
     stale = []
-    for path in targets:
-        if not path.is_file():
-            continue
-        text = path.read_text()
-        print(f"{'checking' if args.check else 'generating'} {path.relative_to(ROOT)}", file=sys.stderr)
-        new = render_readme(text) if path in READMES else render_page(text, data_dir, args.subprocess)
+
+    def update(path: Path, text: str, new: str) -> None:
         if args.check:
             if not same_output(text, new):
                 stale.append(path)
@@ -265,6 +430,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             from litquant.io import write_text
 
             write_text(path, new)
+
+    for path in targets:
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        print(f"{'checking' if args.check else 'generating'} {path.relative_to(ROOT)}", file=sys.stderr)
+        if path in READMES:
+            update(path, text, render_readme(text))
+            continue
+        if path.parent == DOCS_JA:  # a Japanese page is generated with its English one
+            path = DOCS / path.name
+            text = path.read_text()
+        blocks = run_page(text, data_dir, args.subprocess)
+        update(path, text, fill_page(text, blocks))
+        japanese = translation(path)
+        if japanese.is_file():
+            translated = japanese.read_text()
+            if not same_directives(text, translated):
+                raise SystemExit(f"{japanese.relative_to(ROOT)} does not run the same commands as "
+                                 f"{path.relative_to(ROOT)}: keep their <!-- run/include --> lines identical")
+            update(japanese, translated, fill_page(translated, blocks))
     if stale:
         print(f"out of date: {', '.join(str(p.relative_to(ROOT)) for p in stale)}; "
               "run `python docs/generate.py`", file=sys.stderr)

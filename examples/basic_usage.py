@@ -2,11 +2,11 @@
 
 Train, test and save the weights (``torch.save(model.state_dict(), PATH)``)::
 
-    python examples/basic_usage.py --max_epochs 1 --out runs/basic
+    python examples/basic_usage.py --max_epochs 1 --out out/examples/basic
 
-Reload the saved weights and only test (the seed's ``--load_model MODEL_PATH``)::
+Reload the saved weights and only test (the original tutorial's ``--load_model MODEL_PATH``)::
 
-    python examples/basic_usage.py --load_model runs/basic/model.pt
+    python examples/basic_usage.py --load_model out/examples/basic/model.pt
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max_epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", default="runs/basic", help="folder for the logs and model.pt")
+    parser.add_argument("--out", default="out/examples/basic", help="folder for the logs and model.pt")
     parser.add_argument("--load_model", metavar="MODEL_PATH", help="skip training: load this state_dict and test")
     return parser.parse_args(argv)
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
 
     # 1. Model design: the LightningModule wraps the plain nn.Module `Net` as `self.model`; the data lives in
-    #    a LightningDataModule (the seed's train/val/test_dataloader methods, in their own class).
+    #    a LightningDataModule (the original tutorial's train/val/test_dataloader methods, in their own class).
     model = MNISTClassifier(lr=args.lr)
     data = MNISTDataModule(data_dir=args.data_dir, train_size=args.train_size, val_size=args.val_size,
                            test_size=args.test_size, batch_size=args.batch_size, seed=args.seed)

@@ -3,7 +3,7 @@
 Lightning calls a callback's hooks (``on_validation_epoch_end``, ``on_fit_end``...) at fixed points of the
 loop, so behaviour is added to a Trainer without touching the model::
 
-    python examples/callbacks_catalog.py --catalog_out callbacks_info --max_epochs 3
+    python examples/callbacks_catalog.py --catalog_out out/examples/callbacks_info --max_epochs 3
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ class PrintValidation(Callback):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--catalog_out", default="callbacks_info", help="folder for callbacks.md and .json")
+    parser.add_argument("--catalog_out", default="out/examples/callbacks_info", help="folder for callbacks.md, .json")
     parser.add_argument("--data_dir", default=None, help="folder with the MNIST .gz files (default: the cache)")
     parser.add_argument("--train_size", type=int, default=None, help="cap on training samples (default: all)")
     parser.add_argument("--val_size", type=int, default=5000)
     parser.add_argument("--max_epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", default="runs/callbacks", help="folder for logs and checkpoints")
+    parser.add_argument("--out", default="out/examples/callbacks", help="folder for logs and checkpoints")
     return parser.parse_args(argv)
 
 

@@ -1,9 +1,9 @@
 """Chapter 4b: load a ``.ckpt`` with ``load_from_checkpoint`` and test it with a Trainer.
 
 ``MNISTClassifier`` calls ``save_hyperparameters()``, so the checkpoint holds its constructor arguments:
-``load_from_checkpoint(path)`` needs none (the seed had to pass them again)::
+``load_from_checkpoint(path)`` needs none (the original tutorial had to pass them again)::
 
-    python examples/checkpoint_load.py --ckpt_path runs/ckpt/checkpoints/final.ckpt
+    python examples/checkpoint_load.py --ckpt_path out/examples/ckpt/checkpoints/final.ckpt
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     model.eval()
     print(f"restored hyper-parameters: {dict(model.hparams)}")
 
-    # The seed's gotcha, as Lightning 2.x reports it: calling it on an instance is an error.
+    # The original tutorial's gotcha, as Lightning 2.x reports it: calling it on an instance is an error.
     try:
         MNISTClassifier(lr=0.1).load_from_checkpoint(args.ckpt_path, map_location="cpu", weights_only=True)
     except TypeError as error:

@@ -3,7 +3,7 @@
 One callback keeps the 3 lowest ``val_loss``, one the 3 highest ``val_acc``, one saves the weights only
 (no optimizer state) every epoch; ``trainer.save_checkpoint`` writes one last file by hand::
 
-    python examples/checkpoint_save.py --max_epochs 3 --out runs/ckpt
+    python examples/checkpoint_save.py --max_epochs 3 --out out/examples/ckpt
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--max_epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", default="runs/ckpt", help="the checkpoints go to OUT/checkpoints")
+    parser.add_argument("--out", default="out/examples/ckpt", help="the checkpoints go to OUT/checkpoints")
     return parser.parse_args(argv)
 
 

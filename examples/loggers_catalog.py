@@ -3,7 +3,7 @@
 A logger is given to the Trainer like a callback (``Trainer(logger=...)``, or a list of them); every
 ``self.log(...)`` in the model goes to each of them::
 
-    python examples/loggers_catalog.py --catalog_out loggers_info --max_epochs 3
+    python examples/loggers_catalog.py --catalog_out out/examples/loggers_info --max_epochs 3
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from litquant.model import MNISTClassifier
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--catalog_out", default="loggers_info", help="folder for loggers.md and .json")
+    parser.add_argument("--catalog_out", default="out/examples/loggers_info", help="folder for loggers.md and .json")
     parser.add_argument("--data_dir", default=None, help="folder with the MNIST .gz files (default: the cache)")
     parser.add_argument("--train_size", type=int, default=None, help="cap on training samples (default: all)")
     parser.add_argument("--val_size", type=int, default=5000)
     parser.add_argument("--max_epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", default="runs/loggers", help="folder for the logs")
+    parser.add_argument("--out", default="out/examples/loggers", help="folder for the logs")
     return parser.parse_args(argv)
 
 

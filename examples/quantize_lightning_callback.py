@@ -4,7 +4,7 @@ callback (litquant's Lightning 2.x replacement of the callback Lightning removed
 The callback fake-quantizes the LightningModule while the Trainer fine-tunes it, and converts it to int8 when
 ``fit`` ends: the same module then runs int8 in ``trainer.test`` and in plain PyTorch::
 
-    python examples/quantize_lightning_callback.py --ckpt_path runs/ckpt/checkpoints/final.ckpt
+    python examples/quantize_lightning_callback.py --ckpt_path out/examples/ckpt/checkpoints/final.ckpt
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 import lightning.pytorch as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.data import MNISTDataModule
@@ -29,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test_size", type=int, default=None, help="cap on test samples (default: all 10,000)")
     parser.add_argument("--max_steps", type=int, default=100, help="fine-tuning steps")
     parser.add_argument("--no_compile", action="store_true", help="reload without inductor compilation")
-    parser.add_argument("--out", default="runs/lightning-qat", help="folder for checkpoints and the .pt2")
+    parser.add_argument("--out", default="out/examples/lightning-qat", help="folder for checkpoints and the .pt2")
     return parser.parse_args(argv)
 
 
@@ -40,8 +41,9 @@ def main(argv: list[str] | None = None) -> None:
                            test_size=args.test_size, batch_size=256)
     model = MNISTClassifier.load_from_checkpoint(args.ckpt_path, map_location="cpu", weights_only=True,
                                                  lr=1e-4)  # fine-tuning: a small learning rate
-    qat = QuantizationAwareTraining(observer_type="histogram", input_compatible=True)  # the seed's arguments
-    trainer = L.Trainer(max_steps=args.max_steps, callbacks=[qat], default_root_dir=args.out, logger=False,
+    qat = QuantizationAwareTraining(observer_type="histogram", input_compatible=True)  # as in the tutorial
+    last = ModelCheckpoint(save_last=True)  # OUT/checkpoints/last.ckpt, which ckpt_path="last" below reloads
+    trainer = L.Trainer(max_steps=args.max_steps, callbacks=[qat, last], default_root_dir=args.out, logger=False,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(model, datamodule=data)  # fake-quantized fine-tuning, int8 conversion at the end
 
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     # The same int8 model in the Trainer, from the checkpoint: it holds the fp32 layout and the observed ranges,
     # and the callback converts it to int8 again after loading.
     trainer.test(model, datamodule=data, ckpt_path="last")
+    print(f"tested {trainer.ckpt_path}")
     path = qat.save(Path(args.out) / "lightning-qat.pt2")
     print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB)")
     loaded = load_artifact(path, compile=not args.no_compile)

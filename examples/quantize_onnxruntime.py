@@ -4,7 +4,7 @@ Export the fp32 network to ONNX, quantize it with ONNX Runtime (QDQ format, cali
 the weight format is chosen by a check against fp32, so accuracy holds on CPUs without VNNI too), then run
 the ``.onnx`` file with plain PyTorch tensors and with a Trainer::
 
-    python examples/quantize_onnxruntime.py --ckpt_path runs/ckpt/checkpoints/final.ckpt --out runs/onnx
+    python examples/quantize_onnxruntime.py --ckpt_path out/examples/ckpt/checkpoints/final.ckpt --out out/examples/onnx
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train_size", type=int, default=None, help="cap on training samples (default: all)")
     parser.add_argument("--test_size", type=int, default=None, help="cap on test samples (default: all 10,000)")
     parser.add_argument("--calibration_batches", type=int, default=32, help="training batches to calibrate on")
-    parser.add_argument("--out", default="runs/onnx", help="folder for the .onnx files and their sidecars")
+    parser.add_argument("--out", default="out/examples/onnx", help="folder for the .onnx files and their sidecars")
     return parser.parse_args(argv)
 
 

@@ -3,7 +3,7 @@
 Capture the trained fp32 network with ``torch.export``, insert observers for torchao's x86 quantizer, run a
 few training batches through it (calibration), convert to int8, then save, reload and run it::
 
-    python examples/quantize_pytorch_ptq.py --ckpt_path runs/ckpt/checkpoints/final.ckpt --out runs/ptq
+    python examples/quantize_pytorch_ptq.py --ckpt_path out/examples/ckpt/checkpoints/final.ckpt --out out/examples/ptq
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test_size", type=int, default=None, help="cap on test samples (default: all 10,000)")
     parser.add_argument("--calibration_batches", type=int, default=32, help="training batches to calibrate on")
     parser.add_argument("--no_compile", action="store_true", help="run the exported graph without inductor")
-    parser.add_argument("--out", default="runs/ptq", help="folder for ptq.pt2 and ptq.json")
+    parser.add_argument("--out", default="out/examples/ptq", help="folder for ptq.pt2 and ptq.json")
     return parser.parse_args(argv)
 
 

@@ -3,7 +3,7 @@
 Capture the fp32 network in training mode, insert fake quantization, fine-tune a few steps so the weights
 adapt to int8 rounding, convert to int8, then save, reload and run it::
 
-    python examples/quantize_pytorch_qat.py --ckpt_path runs/ckpt/checkpoints/final.ckpt --out runs/qat
+    python examples/quantize_pytorch_qat.py --ckpt_path out/examples/ckpt/checkpoints/final.ckpt --out out/examples/qat
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max_steps", type=int, default=100, help="fine-tuning steps (batches of 256)")
     parser.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate")
     parser.add_argument("--no_compile", action="store_true", help="run the exported graph without inductor")
-    parser.add_argument("--out", default="runs/qat", help="folder for qat.pt2 and qat.json")
+    parser.add_argument("--out", default="out/examples/qat", help="folder for qat.pt2 and qat.json")
     return parser.parse_args(argv)
 
 

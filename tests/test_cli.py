@@ -69,7 +69,7 @@ def test_fit_writes_checkpoints_logs_table_and_plots(fitted: Path) -> None:
     assert [int(row["epoch"]) for row in rows] == [0, 1]
 
 
-def test_test_command_is_the_seeds_load_model(fitted: Path, mnist_dir: Path) -> None:
+def test_test_command_is_the_tutorials_load_model(fitted: Path, mnist_dir: Path) -> None:
     best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_loss=*.ckpt"))
     result = litquant("test", f"--ckpt_path={best}", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
     assert "test_acc" in result.stdout

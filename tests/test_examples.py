@@ -48,10 +48,9 @@ def first(workdir: Path, mnist_dir: Path) -> dict[str, subprocess.CompletedProce
     return run_examples({
         "checkpoint_save": ["checkpoint_save.py", *data, *TINY, "--max_epochs", "2", "--out", "ckpt"],
         "basic_usage": ["basic_usage.py", *data, *TINY, "--test_size", "256", "--max_epochs", "1", "--out", "basic"],
-        "callbacks_catalog": ["callbacks_catalog.py", *data, *TINY, "--max_epochs", "2", "--out", "callbacks",
-                              "--catalog_out", "callbacks_info"],
-        "loggers_catalog": ["loggers_catalog.py", *data, *TINY, "--max_epochs", "2", "--out", "loggers",
-                            "--catalog_out", "loggers_info"],
+        # these two write where a user's run would: their default folders, under out/examples/
+        "callbacks_catalog": ["callbacks_catalog.py", *data, *TINY, "--max_epochs", "2"],
+        "loggers_catalog": ["loggers_catalog.py", *data, *TINY, "--max_epochs", "2"],
     }, workdir)
 
 
@@ -95,18 +94,18 @@ def test_checkpoint_save_keeps_top_k_per_monitor_and_weights_only_files(first, w
 def test_checkpoint_load_needs_no_constructor_arguments(second) -> None:
     out = second["checkpoint_load"].stdout
     assert "restored hyper-parameters: {'lr': 0.003" in out
-    assert "cannot be called on an instance" in out  # the seed's gotcha, reported by Lightning
+    assert "cannot be called on an instance" in out  # the original tutorial's gotcha, reported by Lightning
     assert len(accuracies(out)) == 1
 
 
 def test_callbacks_catalog_writes_catalog_and_runs_callbacks(first, workdir: Path) -> None:
     out = first["callbacks_catalog"].stdout
-    catalog = json.loads((workdir / "callbacks_info" / "callbacks.json").read_text())
+    catalog = json.loads((workdir / "out" / "examples" / "callbacks_info" / "callbacks.json").read_text())
     assert {"ModelCheckpoint", "EarlyStopping", "LearningRateMonitor"} <= {entry["name"] for entry in catalog}
     assert f"{len(catalog)} callbacks described" in out
     assert re.findall(r"^epoch (\d): val_loss", out, re.M) == ["0", "1"]  # the custom callback's hook ran
     assert "report: acc.png, loss.png, metrics_table.csv, metrics_table.md" in out
-    metrics = (workdir / "callbacks" / "logs" / "version_0" / "metrics.csv").read_text()
+    metrics = (workdir / "out" / "examples" / "callbacks" / "logs" / "version_0" / "metrics.csv").read_text()
     assert "lr-AdamW" in metrics.splitlines()[0]  # LearningRateMonitor logged
 
 
@@ -114,8 +113,8 @@ def test_loggers_catalog_lists_backends_and_prints_the_epoch_table(first, workdi
     out = first["loggers_catalog"].stdout
     assert re.search(r"^CSVLogger\s+built in \(installed\)$", out, re.M)
     assert re.search(r"^\| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|$", out, re.M)
-    assert (workdir / "loggers" / "csv" / "version_0" / "loss.png").stat().st_size > 1000
-    assert "CSVLogger" in (workdir / "loggers_info" / "loggers.md").read_text()
+    assert (workdir / "out" / "examples" / "loggers" / "csv" / "version_0" / "loss.png").stat().st_size > 1000
+    assert "CSVLogger" in (workdir / "out" / "examples" / "loggers_info" / "loggers.md").read_text()
 
 
 @pytest.mark.parametrize(("name", "artifact"), [("ptq", "ptq/ptq.pt2"), ("qat", "qat/qat.pt2"),
@@ -134,3 +133,17 @@ def test_quantization_examples_run_int8_with_pytorch_and_a_trainer(second, workd
     assert sidecar["precision"] == "int8" and sidecar["size_bytes"] == path.stat().st_size
     fp32_weights = (workdir / "ckpt" / "checkpoints" / "weights-epoch=01.ckpt").stat().st_size
     assert path.stat().st_size < 0.35 * fp32_weights  # int8 weights, fp32 copies stripped
+
+
+def test_qat_callback_example_tests_the_reloaded_last_checkpoint(second, workdir: Path) -> None:
+    result = second["lightning_qat"]
+    assert re.search(r"^tested .*lightning-qat/checkpoints/last\.ckpt$", result.stdout, re.M), result.stdout
+    assert "no last checkpoint" not in result.stdout + result.stderr
+    before, after = accuracies(result.stdout)[:2]  # plain PyTorch on the converted module; the Trainer after reload
+    assert abs(before - after) < 1e-3  # reloaded from last.ckpt and converted again: the same int8 model
+
+
+def test_examples_write_nothing_outside_their_output_folders(first, second, workdir: Path) -> None:
+    # Only the folders named with --out on the command lines above, and out/ (ignored by git) for the defaults.
+    assert sorted(p.name for p in workdir.iterdir()) == ["basic", "ckpt", "lightning-qat", "onnx", "out", "ptq", "qat"]
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == ["examples"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -76,12 +78,15 @@ def test_same_commands(texts) -> None:
 
 def test_same_links_and_every_link_exists(texts) -> None:
     english, japanese = (links(text) for text in texts)
-    assert sorted(english) == sorted(japanese)  # the order may follow each language's word order
-    for target in english:
+    # the same targets (the order may follow each language's word order); each README's tutorial links lead to
+    # the pages in its language, and each also names the other language's index
+    assert sorted({t.replace("docs/ja/", "docs/") for t in english}) == \
+        sorted({t.replace("docs/ja/", "docs/") for t in japanese})
+    for target in english + japanese:
         if not target.startswith("http"):
             assert (ROOT / target).exists(), target
     for page in sorted((ROOT / "docs").glob("[0-9][0-9]-*.md")):
-        assert f"docs/{page.name}" in english
+        assert f"docs/{page.name}" in english and f"docs/ja/{page.name}" in japanese
 
 
 def test_results_section_is_generated_and_identical_in_both(texts) -> None:
@@ -99,3 +104,42 @@ def test_a_missing_command_in_one_readme_is_detected(texts) -> None:
     assert code_blocks(dropped) != code_blocks(english)
     renamed = japanese.replace("## 信頼モデル", "### 信頼モデル", 1)
     assert headings(renamed) != headings(english)
+
+
+def test_both_say_how_to_put_litquant_on_path_and_make_demo_prints_next_steps(texts) -> None:
+    for text in texts:
+        intro = text.split("\n## ", 1)[0]  # before the first section: read before any `litquant` command
+        assert "`source .venv/bin/activate`" in intro and "`make shell`" in intro
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^shell: ", makefile, re.M)
+    demo = re.search(r"^demo: .*?(?=^\S)", makefile, re.M | re.S).group()
+    assert "source $(VENV)/bin/activate" in demo and "make shell" in demo
+    assert re.search(r'@echo "  litquant \w+', demo)  # the next commands to try
+
+
+def test_the_original_tutorial_is_named_and_linked(texts) -> None:
+    for text in texts:
+        assert "(https://github.com/Hikaru-13915/Pytorch-Lightning-Introduction)" in text
+        assert not re.search(r"\bthe seed\b|seed's|seed-style|シードの", text, re.I)
+
+
+def test_results_are_short_tables_from_the_json_files(texts) -> None:
+    section = re.search(r"<!-- results:begin -->(.*?)<!-- results:end -->", texts[0], re.S).group(1)
+    assert len(section.splitlines()) <= 45
+    for topic in ("Test accuracy", "int8 speed and size", "Training speed"):
+        assert f"**{topic}**" in section
+    assert "CPU, 2 cores with" in section and "(benchmarks/results/inference.json)" in section
+    assert not re.search(r"target|missed|\bmet\b", section)
+    inference = json.loads((ROOT / "benchmarks" / "results" / "inference.json").read_text())
+    size_mb = inference["models"]["ptq int8"]["size_bytes"] / 1e6
+    assert re.search(rf"^\| ptq int8 \| {size_mb:.2f} \|", section, re.M)  # numbers come from the JSON
+
+
+def test_no_committed_text_holds_a_path_of_the_machine_that_wrote_it() -> None:
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    absolute = re.compile(r"(?<![\w.:/])/(?:home|tmp|work|root|Users|mnt|opt|var)/\w")
+    for name in tracked.splitlines():
+        path = ROOT / name
+        if path.suffix in {".md", ".json", ".py", ".txt", ".toml", ".yaml", ".csv"} or path.name == "Makefile":
+            hits = [line for line in path.read_text(errors="replace").splitlines() if absolute.search(line)]
+            assert not hits, f"{name}: {hits[0][:200]}"

@@ -2,7 +2,7 @@
 
 ``fit | validate | test | predict`` are :class:`~lightning.pytorch.cli.LightningCLI` subcommands: every Trainer, model
 and data option is a flag (``--trainer.max_epochs 3``, ``--model.lr 1e-3``, ``--data.data_dir DIR``) or a YAML entry
-(``--config run.yaml``). ``litquant test --ckpt_path BEST`` is the seed's ``--load_model``.
+(``--config run.yaml``). ``litquant test --ckpt_path BEST`` is the original tutorial's ``--load_model``.
 
 The other commands use the same ``--data.*`` flags:
 
@@ -272,7 +272,7 @@ Lightning on MNIST end to end, and fast int8 models from it.
 
   fit        train (every option: litquant fit --help)       e.g. litquant fit --trainer.max_epochs 3
   validate   validate a checkpoint                             litquant validate --ckpt_path CKPT
-  test       test a checkpoint (the seed's --load_model)       litquant test --ckpt_path CKPT
+  test       test a checkpoint (the tutorial's --load_model)   litquant test --ckpt_path CKPT
   predict    classify image files, or the test set             litquant predict --ckpt_path CKPT digit.png
   demo       fit, test, quantize four ways, report             litquant demo --out demo
   quantize   int8 artifact from a checkpoint                   litquant quantize --ckpt_path CKPT --method ptq

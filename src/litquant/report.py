@@ -3,7 +3,7 @@
 :func:`build_report` exports the fp32 model, quantizes it with each method, and for each model (fp32 first)
 evaluates it with a plain PyTorch loop and with a Lightning ``Trainer``, times it at batch 1 and 256,
 reloads it in a fresh Python process, and writes ``report.json`` (a list, one entry per model) and
-``report.md`` (the seed's compatibility table with the numbers added). A method that fails gets ``false``
+``report.md`` (the original tutorial's compatibility table with the numbers added). A method that fails gets ``false``
 booleans and an ``error`` string; the others still run.
 
 Example::
@@ -40,7 +40,7 @@ from litquant.runtime import (
 
 __all__ = ["LABELS", "REPORT_KEYS", "build_report", "render_markdown"]
 
-#: The seed's names of the methods, for the table.
+#: The original tutorial's names of the methods, for the table.
 LABELS = {
     "fp32": "fp32 (not quantized)",
     "ptq": "PyTorch PTQ (PT2E, X86InductorQuantizer)",
@@ -201,7 +201,7 @@ def _number(value: Any, fmt: str) -> str:
 
 
 def render_markdown(rows: Sequence[dict[str, Any]]) -> str:
-    """The seed's compatibility table, with accuracy, size and latency added."""
+    """The original tutorial's compatibility table, with accuracy, size and latency added."""
     fp32_size = rows[0].get("size_bytes") if rows and rows[0]["method"] == "fp32" else None
     lines = [
         "# Quantization report",

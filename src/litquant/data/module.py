@@ -118,7 +118,7 @@ class MNISTDataModule(L.LightningDataModule):
             ``~/.cache/litquant``), the only case where the offline fallback may step in.
         dataset: ``"mnist"`` or ``"fashion-mnist"``.
         batch_size: samples per batch for every split.
-        val_size: training samples held out for validation (the seed used 5,000).
+        val_size: training samples held out for validation (the original tutorial used 5,000).
         train_size: cap on the training samples after the split, for quick runs (``None``: all).
         test_size: cap on the test samples (``None``: all 10,000).
         num_workers: ``DataLoader`` worker processes (0 is fastest for in-memory data).

@@ -1,13 +1,14 @@
-"""Reproduce the seed's 15-epoch MNIST table with litquant's default recipe.
+"""Reproduce the original tutorial's 15-epoch MNIST table with litquant's default recipe.
 
 Trains with ``litquant``'s defaults on full MNIST for each seed, tests the final and the best-``val_acc`` models,
 and commits the per-epoch table, ``loss.png`` / ``acc.png`` (first seed) and the test accuracies. Seeds can
 train side by side (``--workers``, each worker with its share of the cores), and ``--add`` merges new seeds into
-the committed results instead of replacing them (each run keeps the command and date that made it). Workers pay
-only with cores to spare: on 2 cores, two 1-thread workers trained 3x slower than one 2-thread run::
+the committed results instead of replacing them (each run keeps the command and date that made it; a ``note``
+added by hand to a run in the JSON file, such as why its time is not comparable, is shown under the table).
+Workers pay only with cores to spare: on 2 cores, two 1-thread workers trained 3x slower than one 2-thread run::
 
-    python benchmarks/reproduce_seed_table.py --data_dir ../shared/data --epochs 15 --seeds 42 43 44
-    python benchmarks/reproduce_seed_table.py --data_dir ../shared/data --seeds 43 44 --add
+    python benchmarks/reproduce_tutorial_table.py --data_dir ../shared/data --epochs 15 --seeds 42 43 44
+    python benchmarks/reproduce_tutorial_table.py --data_dir ../shared/data --seeds 43 44 --add
 """
 
 from __future__ import annotations
@@ -17,17 +18,15 @@ import datetime
 import json
 import multiprocessing
 import os
-import shlex
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
-from environment import RESULTS, save_results
+from environment import RESULTS, command_line, save_results
 from harness import default_data_dir, write_markdown
 
 from litquant.cli import LitquantCLI
@@ -53,14 +52,14 @@ def train_and_test(data_dir: str, epochs: int, seed: int, root: Path, threads: i
     rows = epoch_table(log_dir / "metrics.csv")
     return {
         "seed": seed, "epochs": epochs, "fit_seconds": round(fit_seconds, 1), "torch_threads": torch.get_num_threads(),
-        "command": shlex.join(["python", *sys.argv]), "date": datetime.datetime.now(datetime.UTC).isoformat(),
+        "command": command_line(), "date": datetime.datetime.now(datetime.UTC).isoformat(),
         "test_acc_final": final["test_acc"], "test_acc_best_val_acc": best["test_acc"],
         "best_val_acc": float(acc_callback.best_model_score), "log_dir": log_dir, "epoch_table": rows,
     }
 
 
 def render_markdown(results: dict) -> None:
-    """``results/seed_table.md`` from ``results/seed_table.json``: the summary, then the first seed's table."""
+    """``results/tutorial_table.md`` from ``results/tutorial_table.json``: the summary, then the first seed's table."""
     summary, runs = results["summary"], results["runs"]
     seeds = ", ".join(str(r["seed"]) for r in runs)
     lines = [
@@ -69,23 +68,24 @@ def render_markdown(results: dict) -> None:
         "| seed | test_acc (final model) | test_acc (best val_acc model) | best val_acc | fit s | threads | date |",
         "|---|---|---|---|---|---|---|",
         *(f"| {r['seed']} | {r['test_acc_final']:.4f} | {r['test_acc_best_val_acc']:.4f} | "
-          f"{r['best_val_acc']:.4f} | {r['fit_seconds']} | {r.get('torch_threads', '')} | {r.get('date', '')[:10]} |"
-          for r in runs),
+          f"{r['best_val_acc']:.4f} | {r['fit_seconds']}{' *' if r.get('note') else ''} | "
+          f"{r.get('torch_threads', '')} | {r.get('date', '')[:10]} |" for r in runs),
         "",
+        *(f"\\* Seed {r['seed']}: {r['note']}\n" for r in runs if r.get("note")),
         "Commands: " + "; ".join(dict.fromkeys(f"`{r['command']}`" for r in runs if r.get("command"))) + "\n",
         f"Mean final test accuracy {summary['test_acc_final_mean']:.4f} over {len(runs)} seed(s), standard deviation "
         f"{summary['test_acc_final_stdev']:.4f} (min {summary['test_acc_final_min']:.4f}, "
         f"max {summary['test_acc_final_max']:.4f}); target {summary['target_test_acc']}: "
         f"**{'met' if summary['test_acc_final_mean'] >= summary['target_test_acc'] else 'missed'}**.\n",
-        f"Per-epoch table of seed {runs[0]['seed']} ([CSV](seed_table/metrics_table.csv)), "
-        "as the seed's table:\n",
+        f"Per-epoch table of seed {runs[0]['seed']} ([CSV](tutorial_table/metrics_table.csv)), "
+        "as the original tutorial's table:\n",
         "| epoch | train_loss / val_loss | train_acc / val_acc |",
         "| :-: | :-: | :-: |",
         *(f"| {row['epoch']} | {row['train_loss']:.6f} / {row['val_loss']:.6f} | "
           f"{row['train_acc']:.6f} / {row['val_acc']:.6f} |" for row in runs[0]["epoch_table"]),
-        "| Graph | ![](seed_table/loss.png) | ![](seed_table/acc.png) |",
+        "| Graph | ![](tutorial_table/loss.png) | ![](tutorial_table/acc.png) |",
     ]
-    write_markdown("seed_table", "Reproduction of the seed's 15-epoch table", "\n".join(lines) + "\n",
+    write_markdown("tutorial_table", "Reproduction of the original tutorial's 15-epoch table", "\n".join(lines) + "\n",
                    results["environment"])
 
 
@@ -97,17 +97,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--workers", type=int, default=1, help="seeds trained side by side (default: one at a time)")
     parser.add_argument("--add", action="store_true",
-                        help="merge into results/seed_table.json (same seeds replaced) instead of replacing it")
+                        help="merge into results/tutorial_table.json (same seeds replaced) instead of replacing it")
     parser.add_argument("--markdown_only", action="store_true",
-                        help="only re-render results/seed_table.md from results/seed_table.json")
+                        help="only re-render results/tutorial_table.md from results/tutorial_table.json")
     args = parser.parse_args()
     if args.markdown_only:
-        render_markdown(json.loads((RESULTS / "seed_table.json").read_text()))
+        render_markdown(json.loads((RESULTS / "tutorial_table.json").read_text()))
         return
-    out = RESULTS / "seed_table"
+    out = RESULTS / "tutorial_table"
     previous = []
     if args.add:
-        committed = json.loads((RESULTS / "seed_table.json").read_text())
+        committed = json.loads((RESULTS / "tutorial_table.json").read_text())
         previous = [{"command": committed["environment"]["command"], "date": committed["environment"]["date"],
                      "torch_threads": committed["environment"]["torch_threads"], **run} for run in committed["runs"]]
     runs_by_seed = {run["seed"]: run for run in previous}  # a new run of a seed takes its old place
@@ -125,7 +125,7 @@ def main() -> None:
                 out.mkdir(parents=True, exist_ok=True)
                 for name in ("metrics.csv", "metrics_table.csv", "metrics_table.md", "loss.png", "acc.png"):
                     shutil.copy(run["log_dir"] / name, out / name)
-            run["log_dir"] = str(run["log_dir"])
+            run["log_dir"] = run["log_dir"].relative_to(Path(work)).as_posix()  # within the run's own folder
             runs_by_seed[run["seed"]] = run
     runs = list(runs_by_seed.values())
     finals = [r["test_acc_final"] for r in runs]
@@ -137,7 +137,7 @@ def main() -> None:
         "target_test_acc": 0.993,
     }
     print(f"mean test_acc over {len(runs)} seed(s): {summary['test_acc_final_mean']:.4f}")
-    path = save_results("seed_table", {"summary": summary, "runs": runs})
+    path = save_results("tutorial_table", {"summary": summary, "runs": runs})
     render_markdown(json.loads(path.read_text()))
 
 
