@@ -182,6 +182,7 @@ def cmd_quantize(argv: list[str]) -> None:
     parser.add_argument("--calibration_batches", type=int, default=32, help="training batches for calibration")
     parser.add_argument("--qat_epochs", type=int, default=1, help="fine-tuning epochs of the QAT methods")
     parser.add_argument("--qat_max_steps", type=int, default=None, help="cap on QAT fine-tuning steps")
+    _add_calibration_arguments(parser)
     config = parser.parse_args(argv)
     if config.method not in METHODS:
         raise UserError(f"unknown --method {config.method!r}: choose one of {', '.join(METHODS)}")
@@ -189,9 +190,32 @@ def cmd_quantize(argv: list[str]) -> None:
     artifact = quantize(
         config.method, config.ckpt_path, _datamodule(config), config.out,
         calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
-        qat_max_steps=config.qat_max_steps,
+        qat_max_steps=config.qat_max_steps, calibration=_calibration(config),
     )
     print(f"wrote {artifact}")
+
+
+def _add_calibration_arguments(parser: LightningArgumentParser) -> None:
+    from litquant.quantization.calibration import OBSERVERS
+
+    parser.add_argument("--quant.observer", default=None,
+                        help=f"activation observer: {'|'.join(OBSERVERS)} (default: the method's own: "
+                             "histogram for ptq, moving_average for the QAT methods, minmax for onnxruntime)")
+    parser.add_argument("--quant.percentile", type=float, default=99.99,
+                        help="percentile kept by --quant.observer percentile")
+    parser.add_argument("--quant.per_channel", type=bool, default=True,
+                        help="weights with one scale per output channel (true) or per tensor (false)")
+
+
+def _calibration(config):
+    from litquant.quantization.calibration import OBSERVERS, CalibrationConfig
+
+    quant = config.quant
+    if quant.observer is not None and quant.observer not in OBSERVERS:
+        raise UserError(f"unknown --quant.observer {quant.observer!r}: choose one of {', '.join(OBSERVERS)}")
+    if not 50 < quant.percentile <= 100:
+        raise UserError(f"--quant.percentile must be in (50, 100], got {quant.percentile}")
+    return CalibrationConfig(observer=quant.observer, percentile=quant.percentile, per_channel=quant.per_channel)
 
 
 def cmd_info(argv: list[str]) -> None:

@@ -26,21 +26,24 @@ from torchao.quantization.pt2e import move_exported_model_to_train
 from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 from tqdm import tqdm
 
-from litquant.quantization.pt2e import capture, convert_to_program, quantizer_for
+from litquant.quantization.calibration import CalibrationConfig, quantizer_for
+from litquant.quantization.pt2e import capture, convert_to_program
 from litquant.runtime import normalized_batches
 
 __all__ = ["quantize_qat"]
 
 
 def quantize_qat(net: nn.Module, datamodule: Any, *, epochs: int = 1, max_steps: int | None = None,
-                 lr: float = 1e-4, weight_decay: float = 1e-4, progress: bool = True) -> ExportedProgram:
-    """Fine-tune ``net`` with fake quantization for ``epochs`` (at most ``max_steps`` steps), return int8."""
+                 lr: float = 1e-4, weight_decay: float = 1e-4, calibration: CalibrationConfig | None = None,
+                 progress: bool = True) -> ExportedProgram:
+    """Fine-tune ``net`` with fake quantization for ``epochs`` (at most ``max_steps`` steps), return int8.
+    ``calibration`` chooses the observers inside the fake-quant modules and the weight granularity."""
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     device = next(net.parameters()).device
     images, _ = next(normalized_batches(datamodule, "train", limit=1, device=device))
     example = (images[:2].clone(),)  # a copy: the saved example holds no whole batch
-    prepared = prepare_qat_pt2e(capture(net, example, train=True), quantizer_for(is_qat=True))
+    prepared = prepare_qat_pt2e(capture(net, example, train=True), quantizer_for(calibration, is_qat=True))
     move_exported_model_to_train(prepared)
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=lr, weight_decay=weight_decay)
     criterion = nn.CrossEntropyLoss()
