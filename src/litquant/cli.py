@@ -187,11 +187,12 @@ def cmd_quantize(argv: list[str]) -> None:
     config = parser.parse_args(argv)
     if config.method not in METHODS:
         raise UserError(f"unknown --method {config.method!r}: choose one of {', '.join(METHODS)}")
+    calibration = _calibration(config)
     _require_file(config.ckpt_path, "checkpoint")
     artifact = quantize(
         config.method, config.ckpt_path, _datamodule(config), config.out,
         calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
-        qat_max_steps=config.qat_max_steps, calibration=_calibration(config),
+        qat_max_steps=config.qat_max_steps, calibration=calibration,
     )
     print(f"wrote {artifact}")
 
