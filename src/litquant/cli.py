@@ -9,6 +9,7 @@ The other commands use the same ``--data.*`` flags:
 - ``litquant predict --ckpt_path CKPT|--model ARTIFACT IMAGE_OR_FOLDER...`` classifies image files.
 - ``litquant quantize --ckpt_path CKPT --method ptq|qat|lightning-qat|onnxruntime --out DIR`` writes an int8 artifact.
 - ``litquant evaluate ARTIFACT_OR_CKPT`` prints its test accuracy (plain PyTorch, no Trainer).
+- ``litquant inspect ARTIFACT --ckpt_path CKPT --out DIR`` compares each int8 layer with fp32 (SQNR, scales).
 - ``litquant info callbacks|loggers`` lists what Lightning ships.
 - ``litquant demo --out DIR`` runs the whole workflow: fit, test, quantize four ways, report.
 """
@@ -33,7 +34,7 @@ from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-OWN_COMMANDS = ("demo", "quantize", "evaluate", "info", "bench")
+OWN_COMMANDS = ("demo", "quantize", "evaluate", "inspect", "bench", "info")
 DEFAULT_ROOT_DIR = "runs"
 
 CHECKPOINT_DEFAULTS = {
@@ -196,16 +197,68 @@ def cmd_quantize(argv: list[str]) -> None:
     parser.add_argument("--calibration_batches", type=int, default=32, help="training batches for calibration")
     parser.add_argument("--qat_epochs", type=int, default=1, help="fine-tuning epochs of the QAT methods")
     parser.add_argument("--qat_max_steps", type=int, default=None, help="cap on QAT fine-tuning steps")
+    _add_calibration_arguments(parser)
     config = parser.parse_args(argv)
     if config.method not in METHODS:
         raise UserError(f"unknown --method {config.method!r}: choose one of {', '.join(METHODS)}")
+    calibration = _calibration(config)
     _require_file(config.ckpt_path, "checkpoint")
     artifact = quantize(
         config.method, config.ckpt_path, _datamodule(config), config.out,
         calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
-        qat_max_steps=config.qat_max_steps,
+        qat_max_steps=config.qat_max_steps, calibration=calibration,
     )
     print(f"wrote {artifact}")
+
+
+def _add_calibration_arguments(parser: LightningArgumentParser) -> None:
+    from litquant.quantization.calibration import OBSERVERS
+
+    parser.add_argument("--quant.observer", default=None,
+                        help=f"activation observer: {'|'.join(OBSERVERS)} (default: the method's own: "
+                             "histogram for ptq, moving_average for the QAT methods, minmax for onnxruntime)")
+    parser.add_argument("--quant.percentile", type=float, default=99.99,
+                        help="percentile kept by --quant.observer percentile")
+    parser.add_argument("--quant.per_channel", type=bool, default=True,
+                        help="weights with one scale per output channel (true) or per tensor (false)")
+
+
+def _calibration(config):
+    from litquant.quantization.calibration import OBSERVERS, CalibrationConfig
+
+    quant = config.quant
+    if quant.observer is not None and quant.observer not in OBSERVERS:
+        raise UserError(f"unknown --quant.observer {quant.observer!r}: choose one of {', '.join(OBSERVERS)}")
+    if not 50 < quant.percentile <= 100:
+        raise UserError(f"--quant.percentile must be in (50, 100], got {quant.percentile}")
+    return CalibrationConfig(observer=quant.observer, percentile=quant.percentile, per_channel=quant.per_channel)
+
+
+def cmd_inspect(argv: list[str]) -> None:
+    from litquant.quantization.inspect import DEFAULT_THRESHOLD_DB, format_table, inspect_artifact, write_inspection
+
+    parser = _data_parser("litquant inspect", "Per-layer numeric report of a PT2E int8 artifact (.pt2) against "
+                          "its fp32 checkpoint: output SQNR, activation and weight scales and ranges, saturated "
+                          "share; layers below --threshold are flagged with their likely cause. Writes "
+                          "inspect.md, inspect.json and layer_sqnr.png into --out.")
+    parser.add_argument("artifact", help="the int8 .pt2 artifact (ptq, qat or lightning-qat)")
+    parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint it was made from")
+    parser.add_argument("--out", default="inspect", help="output folder (default: inspect)")
+    parser.add_argument("--batches", type=int, default=4, help="validation batches of 256 compared")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD_DB,
+                        help="flag layers whose output SQNR is below this many dB")
+    config = parser.parse_args(argv)
+    _require_file(config.artifact, "artifact")
+    _require_file(config.ckpt_path, "checkpoint")
+    if config.batches < 1:
+        raise UserError(f"--batches must be at least 1, got {config.batches}")
+    datamodule = _datamodule(config)
+    datamodule.setup("fit")
+    report = inspect_artifact(config.artifact, config.ckpt_path, datamodule, batches=config.batches,
+                              threshold_db=config.threshold)
+    paths = write_inspection(report, config.out)
+    print(format_table(report))
+    print(f"wrote {paths['markdown']}, {paths['json']}, {paths['plot']}")
 
 
 def cmd_info(argv: list[str]) -> None:
@@ -263,10 +316,10 @@ def cmd_bench(argv: list[str]) -> None:
     bench(argv)
 
 
-COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "info": cmd_info,
-            "bench": cmd_bench}
+COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "inspect": cmd_inspect,
+            "bench": cmd_bench, "info": cmd_info}
 
-USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,bench,info} [options]
+USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,inspect,bench,info} [options]
 
 Lightning on MNIST end to end, and fast int8 models from it.
 
@@ -277,6 +330,7 @@ Lightning on MNIST end to end, and fast int8 models from it.
   demo       fit, test, quantize four ways, report             litquant demo --out demo
   quantize   int8 artifact from a checkpoint                   litquant quantize --ckpt_path CKPT --method ptq
   evaluate   test accuracy of an artifact or checkpoint        litquant evaluate quantized/ptq.pt2
+  inspect    per-layer int8 error against fp32                 litquant inspect quantized/ptq.pt2 --ckpt_path CKPT
   bench      latency, cold start, memory of models             litquant bench quantized/ptq.pt2 --threads 1 2
   info       list Lightning's callbacks or loggers             litquant info callbacks
 

@@ -76,8 +76,9 @@ class QuantizationAwareTraining(Callback):
     Args:
         qconfig: ``"x86"`` (alias ``"fbgemm"``): torchao's default x86 inductor QAT config, or a torchao
             ``QuantizationConfig`` applied globally.
-        observer_type: ``"average"`` (moving-average min/max of activations, the default) or
-            ``"histogram"`` (histogram observer for activations). Ignored when ``qconfig`` is a config.
+        observer_type: the activation observer inside the fake-quant modules, named as ``litquant quantize
+            --quant.observer``: ``"moving_average"`` (alias ``"average"``, the default), ``"minmax"``,
+            ``"histogram"`` or ``"percentile"``. Ignored when ``qconfig`` is a config.
         modules_to_fuse: accepted for compatibility and ignored: PT2E fuses by pattern on its own.
         input_compatible: ``True``: after conversion the module's ``forward`` runs the int8 model with the
             same float inputs and outputs. ``False``: ``forward`` is restored to fp32 after fit; the int8
@@ -89,12 +90,14 @@ class QuantizationAwareTraining(Callback):
         example_inputs: inputs to capture ``forward`` with; default: the module's ``example_input_array``.
         quantizer: a torchao PT2E ``Quantizer`` to use instead of the x86 one built from ``qconfig``.
         reduce_range: 7-bit activations, for int8 kernels that saturate on CPUs without VNNI.
+        percentile: the percentile the ``"percentile"`` observer keeps.
+        per_channel: weights with one scale per output channel (``True``) or one per tensor.
     """
 
     def __init__(
         self,
         qconfig: str | QuantizationConfig = "x86",
-        observer_type: Literal["average", "histogram"] = "average",
+        observer_type: Literal["average", "moving_average", "minmax", "histogram", "percentile"] = "average",
         modules_to_fuse: Sequence[Any] | None = None,
         input_compatible: bool = True,
         quantize_on_fit_end: bool = True,
@@ -102,11 +105,15 @@ class QuantizationAwareTraining(Callback):
         example_inputs: Any = None,
         quantizer: Quantizer | None = None,
         reduce_range: bool = False,
+        percentile: float = 99.99,
+        per_channel: bool = True,
     ) -> None:
+        from litquant.quantization.calibration import OBSERVERS, CalibrationConfig
+
         if isinstance(qconfig, str) and qconfig not in ("x86", "fbgemm"):
             raise ValueError(f"qconfig {qconfig!r} is not supported: use 'x86' or a torchao QuantizationConfig")
-        if observer_type not in ("average", "histogram"):
-            raise ValueError(f"observer_type {observer_type!r} is not supported: use 'average' or 'histogram'")
+        if observer_type != "average" and observer_type not in OBSERVERS:
+            raise ValueError(f"observer_type {observer_type!r} is not supported: use one of {', '.join(OBSERVERS)}")
         unknown = set(observer_enabled_stages) - set(_STAGES)
         if unknown:
             raise ValueError(f"observer_enabled_stages has unknown stages {sorted(unknown)}: use {', '.join(_STAGES)}")
@@ -119,6 +126,8 @@ class QuantizationAwareTraining(Callback):
         self.example_inputs = example_inputs
         self.quantizer = quantizer
         self.reduce_range = reduce_range
+        observer = "moving_average" if observer_type == "average" else observer_type
+        self.calibration = CalibrationConfig(observer=observer, percentile=percentile, per_channel=per_channel)
         self._example: Example | None = None
         self._signature: inspect.Signature | None = None
         self._prepared: GraphModule | None = None
@@ -130,26 +139,15 @@ class QuantizationAwareTraining(Callback):
     # -- building blocks ----------------------------------------------------------------------------
     def build_quantizer(self) -> Quantizer:
         """The PT2E quantizer this callback prepares with."""
-        from torchao.quantization.pt2e import FakeQuantize, HistogramObserver
-        from torchao.quantization.pt2e.quantizer import QuantizationConfig, QuantizationSpec
         from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
-        from litquant.quantization.pt2e import quantizer_for
+        from litquant.quantization.calibration import quantizer_for
 
         if self.quantizer is not None:
             return self.quantizer
         if not isinstance(self.qconfig, str):
             return X86InductorQuantizer().set_global(self.qconfig)
-        quantizer = quantizer_for(is_qat=True, reduce_range=self.reduce_range)
-        if self.observer_type == "histogram":
-            config = quantizer.global_config
-            act = config.input_activation
-            histogram = QuantizationSpec(
-                dtype=act.dtype, quant_min=act.quant_min, quant_max=act.quant_max, qscheme=act.qscheme,
-                observer_or_fake_quant_ctr=FakeQuantize.with_args(observer=HistogramObserver, eps=2**-12),
-            )
-            quantizer.set_global(QuantizationConfig(histogram, histogram, config.weight, config.bias, True))
-        return quantizer
+        return quantizer_for(self.calibration, is_qat=True, reduce_range=self.reduce_range)
 
     @property
     def prepared(self) -> GraphModule | None:

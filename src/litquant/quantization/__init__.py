@@ -27,9 +27,10 @@ from typing import Any
 import torch
 
 from litquant.io import write_json
+from litquant.quantization.calibration import CalibrationConfig
 from litquant.quantization.pt2e import artifact_meta, export_program, save_program, sidecar_path
 
-__all__ = ["METHODS", "artifact_name", "export_fp32", "quantize"]
+__all__ = ["METHODS", "CalibrationConfig", "artifact_name", "export_fp32", "quantize"]
 
 #: The int8 methods, in the report's order.
 METHODS = ("ptq", "qat", "lightning-qat", "onnxruntime")
@@ -92,7 +93,8 @@ def export_fp32(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, *, da
 
 def quantize(method: str, checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathLike, *,
              calibration_batches: int = 32, qat_epochs: int = 1, qat_max_steps: int | None = None,
-             qat_lr: float = 1e-4, accuracy_batches: int = 4, progress: bool = True) -> Path:
+             qat_lr: float = 1e-4, accuracy_batches: int = 4, calibration: CalibrationConfig | None = None,
+             progress: bool = True) -> Path:
     """Quantize the checkpoint's model to int8 with ``method`` and write the artifact and its sidecar.
 
     Args:
@@ -106,6 +108,8 @@ def quantize(method: str, checkpoint: str | os.PathLike, datamodule: Any, out_di
         qat_max_steps: cap on the fine-tuning steps (``None``: whole epochs).
         qat_lr: peak learning rate of the QAT fine-tuning.
         accuracy_batches: validation batches (of 256) measured for the sidecar (0: skip).
+        calibration: activation observer and weight granularity (default: each method's own); recorded in
+            the description as ``calibration``.
         progress: progress output on stderr.
 
     Returns:
@@ -124,7 +128,9 @@ def quantize(method: str, checkpoint: str | os.PathLike, datamodule: Any, out_di
     reference = copy.deepcopy(net)  # QAT fine-tunes `net` in place; accuracy compares with the original
     from litquant.cpu import cpu_info
 
-    extra: dict[str, Any] = {"cpu": cpu_info().as_dict()}  # the CPU it was quantized (and checked) on
+    calibration = calibration or CalibrationConfig()
+    # the CPU it was quantized (and checked) on, and how it was calibrated
+    extra: dict[str, Any] = {"cpu": cpu_info().as_dict(), "calibration": calibration.describe(method)}
     if method == "onnxruntime":
         from litquant.quantization.onnx_runtime import quantize_onnxruntime
         from litquant.runtime import load_artifact
@@ -133,7 +139,8 @@ def quantize(method: str, checkpoint: str | os.PathLike, datamodule: Any, out_di
         if not _exported_from(fp32_onnx, checkpoint):
             _export_fp32_onnx(net, fp32_onnx, datamodule, checkpoint)
         extra["onnxruntime"] = quantize_onnxruntime(fp32_onnx, path, datamodule,
-                                                    calibration_batches=calibration_batches)
+                                                    calibration_batches=calibration_batches,
+                                                    calibration=calibration)
         extra["calibration_batches"] = calibration_batches
         if accuracy_batches:
             extra["accuracy"] = _val_accuracy(load_artifact(path), reference, datamodule, accuracy_batches)
@@ -143,21 +150,22 @@ def quantize(method: str, checkpoint: str | os.PathLike, datamodule: Any, out_di
         if method == "ptq":
             from litquant.quantization.ptq import quantize_ptq
 
-            program = quantize_ptq(net, datamodule, calibration_batches=calibration_batches, progress=progress)
+            program = quantize_ptq(net, datamodule, calibration_batches=calibration_batches,
+                                   calibration=calibration, progress=progress)
             extra["calibration_batches"] = calibration_batches
         elif method == "qat":
             from litquant.quantization.qat import quantize_qat
 
             program = quantize_qat(net, datamodule, epochs=qat_epochs, max_steps=qat_max_steps, lr=qat_lr,
-                                   progress=progress)
+                                   calibration=calibration, progress=progress)
             extra["fine_tuning"] = {"epochs": qat_epochs, "max_steps": qat_max_steps, "lr": qat_lr}
         else:
             from litquant.quantization.lightning_qat import quantize_lightning_qat
 
             program = quantize_lightning_qat(checkpoint, datamodule, epochs=qat_epochs, max_steps=qat_max_steps,
-                                             lr=qat_lr, progress=progress)
+                                             lr=qat_lr, calibration=calibration, progress=progress)
             extra["fine_tuning"] = {"epochs": qat_epochs, "max_steps": qat_max_steps, "lr": qat_lr}
-        extra["quantizer"] = "torchao X86InductorQuantizer (default static config)"
+        extra["quantizer"] = "torchao X86InductorQuantizer"
         if accuracy_batches:
             extra["accuracy"] = _val_accuracy(program.module(), reference, datamodule, accuracy_batches)
         save_program(program, path, artifact_meta(method, "int8", datamodule=datamodule, checkpoint=checkpoint,

@@ -18,20 +18,24 @@ from torch.export import ExportedProgram
 
 from litquant.callbacks.quantization_aware_training import QuantizationAwareTraining
 from litquant.checkpoints import load_classifier
+from litquant.quantization.calibration import CalibrationConfig
 
 __all__ = ["quantize_lightning_qat"]
 
 
 def quantize_lightning_qat(checkpoint: str | os.PathLike, datamodule: Any, *, epochs: int = 1,
                            max_steps: int | None = None, lr: float = 1e-4, progress: bool = True,
-                           accelerator: str = "cpu") -> ExportedProgram:
+                           accelerator: str = "cpu", calibration: CalibrationConfig | None = None) -> ExportedProgram:
     """Fine-tune the checkpoint's model with the QAT callback for ``epochs`` (at most ``max_steps`` steps)
-    in a real ``Trainer``, and return the int8 program the callback converts at the end of ``fit``."""
+    in a real ``Trainer``, and return the int8 program the callback converts at the end of ``fit``.
+    ``calibration`` sets the callback's ``observer_type``, ``percentile`` and ``per_channel``."""
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     model = load_classifier(checkpoint)
     model.hparams.lr = lr  # fine-tuning: a small peak learning rate for the model's own schedule
-    callback = QuantizationAwareTraining()
+    calibration = (calibration or CalibrationConfig()).resolved("lightning-qat")
+    callback = QuantizationAwareTraining(observer_type=calibration.observer, percentile=calibration.percentile,
+                                         per_channel=calibration.per_channel)
     trainer = L.Trainer(
         max_epochs=epochs, max_steps=max_steps if max_steps is not None else -1, accelerator=accelerator,
         devices=1, logger=False, enable_checkpointing=False, enable_model_summary=False,

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from litquant.io import atomic_path
+from litquant.quantization.calibration import CalibrationConfig, onnxruntime_options
 from litquant.runtime import normalized_batches
 
 __all__ = ["CANDIDATES", "export_onnx", "quantize_onnxruntime"]
@@ -85,20 +86,23 @@ def _session(path: Path, level: str = "ORT_ENABLE_ALL") -> Any:
 
 
 def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLike, datamodule: Any, *,
-                         calibration_batches: int = 32, check_batches: int = 4) -> dict[str, Any]:
+                         calibration_batches: int = 32, check_batches: int = 4,
+                         calibration: CalibrationConfig | None = None) -> dict[str, Any]:
     """Quantize an fp32 ONNX model to int8 QDQ, choosing the weight format by a check against fp32.
+    ``calibration`` picks ONNX Runtime's calibration method (see :mod:`litquant.quantization.calibration`)
+    and per-channel or per-tensor weights.
 
     Returns the choice and the check (``{"weights": ..., "reduce_range": ..., "check": {...}}``), for the
     sidecar.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
 
     if calibration_batches < 1:
         raise ValueError(f"calibration_batches must be at least 1, got {calibration_batches}")
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     input_name = _session(fp32_path).get_inputs()[0].name
-    calibration = [x.numpy() for x, _ in normalized_batches(datamodule, "train", limit=calibration_batches,
-                                                             shuffle=True)]
+    calibration_inputs = [x.numpy() for x, _ in normalized_batches(datamodule, "train", limit=calibration_batches,
+                                                                    shuffle=True)]
     held_out = [(x.numpy(), y.numpy()) for x, y in normalized_batches(datamodule, "val", 256, check_batches)]
     labels = np.concatenate([y for _, y in held_out])
 
@@ -106,16 +110,16 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         return np.concatenate([session.run(None, {input_name: x})[0] for x, _ in held_out])
 
     fp32_logits = logits_of(_session(fp32_path))
+    options = onnxruntime_options(calibration or CalibrationConfig())
     check: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="litquant-ort-") as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))
         for name, (weights, reduce_range, _) in CANDIDATES.items():
             candidate = Path(scratch) / f"{name}.onnx"
-            quantize_static(str(prepared), str(candidate), _Reader(input_name, calibration),
-                            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
-                            activation_type=QuantType.QUInt8, weight_type=getattr(QuantType, weights),
-                            calibrate_method=CalibrationMethod.MinMax)
+            quantize_static(str(prepared), str(candidate), _Reader(input_name, calibration_inputs),
+                            quant_format=QuantFormat.QDQ, reduce_range=reduce_range,
+                            activation_type=QuantType.QUInt8, weight_type=getattr(QuantType, weights), **options)
             logits = logits_of(_session(candidate))
             check[name] = {"agreement": float((logits.argmax(1) == fp32_logits.argmax(1)).mean()),
                            "mean_abs_logit_error": float(np.abs(logits - fp32_logits).mean()),
@@ -130,7 +134,8 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         "weight_type": weights,
         "reduce_range": reduce_range,
         "activation_type": "QUInt8",
-        "per_channel": True,
+        "per_channel": options["per_channel"],
+        "calibrate_method": options["calibrate_method"].name,
         "quant_format": "QDQ",
         "graph_optimization_level": "ORT_ENABLE_ALL",
         "check": {"split": "val", "samples": len(labels),

@@ -36,10 +36,7 @@ import torch
 from torch.export import Dim, ExportedProgram
 from torch.fx import GraphModule
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
-from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
-    X86InductorQuantizer,
-    get_default_x86_inductor_quantization_config,
-)
+from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
 from litquant import ignore_library_internal_warnings
 from litquant.io import atomic_path, write_json
@@ -228,10 +225,11 @@ def prepare_qat(graph: GraphModule, quantizer: Any) -> GraphModule:
 
 def quantizer_for(*, is_qat: bool, reduce_range: bool = False) -> X86InductorQuantizer:
     """torchao's ``X86InductorQuantizer`` with its default static config: ``uint8`` per-tensor activations,
-    ``int8`` per-channel symmetric weights (the layout inductor's oneDNN int8 kernels run)."""
-    quantizer = X86InductorQuantizer()
-    quantizer.set_global(get_default_x86_inductor_quantization_config(is_qat=is_qat, reduce_range=reduce_range))
-    return quantizer
+    ``int8`` per-channel symmetric weights (the layout inductor's oneDNN int8 kernels run). Other observers
+    and per-tensor weights: :func:`litquant.quantization.calibration.quantizer_for`."""
+    from litquant.quantization import calibration
+
+    return calibration.quantizer_for(None, is_qat=is_qat, reduce_range=reduce_range)
 
 
 def strip_unused_attributes(graph: GraphModule) -> GraphModule:

@@ -24,21 +24,23 @@ from torch.export import ExportedProgram
 from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 from tqdm import tqdm
 
-from litquant.quantization.pt2e import capture, convert_to_program, quantizer_for
+from litquant.quantization.calibration import CalibrationConfig, quantizer_for
+from litquant.quantization.pt2e import capture, convert_to_program
 from litquant.runtime import normalized_batches
 
 __all__ = ["quantize_ptq"]
 
 
 def quantize_ptq(net: nn.Module, datamodule: Any, *, calibration_batches: int = 32,
-                 progress: bool = True) -> ExportedProgram:
-    """Calibrate on ``calibration_batches`` shuffled training batches and return the int8 program."""
+                 calibration: CalibrationConfig | None = None, progress: bool = True) -> ExportedProgram:
+    """Calibrate on ``calibration_batches`` shuffled training batches (observers and weight granularity of
+    ``calibration``, default: the x86 default config) and return the int8 program."""
     if calibration_batches < 1:
         raise ValueError(f"calibration_batches must be at least 1, got {calibration_batches}")
     device = next(net.parameters()).device
     batches = list(normalized_batches(datamodule, "train", limit=calibration_batches, shuffle=True, device=device))
     example = (batches[0][0][:2].clone(),)  # a copy: the saved example holds no whole batch
-    prepared = prepare_pt2e(capture(net, example, train=False), quantizer_for(is_qat=False))
+    prepared = prepare_pt2e(capture(net, example, train=False), quantizer_for(calibration, is_qat=False))
     with torch.no_grad():
         for images, _ in tqdm(batches, desc="ptq: calibrating", disable=not progress, leave=False):
             prepared(images)

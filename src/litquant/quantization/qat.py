@@ -25,27 +25,30 @@ from torch.export import ExportedProgram
 from torch.fx import GraphModule
 from tqdm import tqdm
 
-from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat, quantizer_for
+from litquant.quantization.calibration import CalibrationConfig, quantizer_for
+from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat
 from litquant.runtime import normalized_batches
 
 __all__ = ["prepare_net_for_qat", "quantize_qat"]
 
 
-def prepare_net_for_qat(net: nn.Module, example: tuple) -> GraphModule:
+def prepare_net_for_qat(net: nn.Module, example: tuple, calibration: CalibrationConfig | None = None) -> GraphModule:
     """``net`` captured in training mode with fake quantization inserted, its own dropout probabilities (and
     batch-norm settings) kept; switch it with :func:`~litquant.quantization.pt2e.set_graph_mode`."""
-    return prepare_qat(capture(net, example, train=True), quantizer_for(is_qat=True))
+    return prepare_qat(capture(net, example, train=True), quantizer_for(calibration, is_qat=True))
 
 
 def quantize_qat(net: nn.Module, datamodule: Any, *, epochs: int = 1, max_steps: int | None = None,
-                 lr: float = 1e-4, weight_decay: float = 1e-4, progress: bool = True) -> ExportedProgram:
-    """Fine-tune ``net`` with fake quantization for ``epochs`` (at most ``max_steps`` steps), return int8."""
+                 lr: float = 1e-4, weight_decay: float = 1e-4, calibration: CalibrationConfig | None = None,
+                 progress: bool = True) -> ExportedProgram:
+    """Fine-tune ``net`` with fake quantization for ``epochs`` (at most ``max_steps`` steps), return int8.
+    ``calibration`` chooses the observers inside the fake-quant modules and the weight granularity."""
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     device = next(net.parameters()).device
     images, _ = next(normalized_batches(datamodule, "train", limit=1, device=device))
     example = (images[:2].clone(),)  # a copy: the saved example holds no whole batch
-    prepared = prepare_net_for_qat(net, example)
+    prepared = prepare_net_for_qat(net, example, calibration)
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=lr, weight_decay=weight_decay)
     criterion = nn.CrossEntropyLoss()
     step = 0

@@ -1,0 +1,171 @@
+"""Calibration choices shared by every int8 method: how activation ranges are observed, and whether weights
+get one scale per output channel or one per tensor.
+
+=================  ==========================================  ===================================
+``observer``       PT2E (PTQ; QAT through ``FakeQuantize``)    ONNX Runtime ``calibrate_method``
+=================  ==========================================  ===================================
+``minmax``         ``MinMaxObserver``: the whole range seen     ``MinMax``
+``moving_average`` ``MovingAverageMinMaxObserver`` (0.01)       ``MinMax`` with ``CalibMovingAverage``
+``histogram``      ``HistogramObserver`` (least-squares range)  ``Entropy`` (the histogram method)
+``percentile``     :class:`PercentileObserver`                  ``Percentile`` (``CalibPercentile``)
+=================  ==========================================  ===================================
+
+``None`` keeps each method's own default (PTQ: ``histogram``, both QAT methods: ``moving_average``, ONNX
+Runtime: ``minmax``), which is what :func:`CalibrationConfig.resolved` records.
+
+Example::
+
+    from litquant.quantization.calibration import CalibrationConfig, quantizer_for
+
+    config = CalibrationConfig(observer="percentile", percentile=99.99, per_channel=False)
+    quantizer = quantizer_for(config, is_qat=False)     # an X86InductorQuantizer for prepare_pt2e
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torchao.quantization.pt2e import (
+    FakeQuantize,
+    FusedMovingAvgObsFakeQuantize,
+    HistogramObserver,
+    MinMaxObserver,
+    MovingAverageMinMaxObserver,
+)
+from torchao.quantization.pt2e.quantizer import QuantizationConfig, QuantizationSpec
+from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+    X86InductorQuantizer,
+    get_default_x86_inductor_quantization_config,
+)
+
+__all__ = ["DEFAULT_OBSERVERS", "OBSERVERS", "CalibrationConfig", "PercentileObserver", "onnxruntime_options",
+           "quantizer_for"]
+
+#: The activation observers a user can choose.
+OBSERVERS = ("minmax", "moving_average", "histogram", "percentile")
+
+#: The observer each method uses when none is chosen.
+DEFAULT_OBSERVERS = {"ptq": "histogram", "qat": "moving_average", "lightning-qat": "moving_average",
+                     "onnxruntime": "minmax"}
+
+#: The smallest scale an observer returns (the x86 default config's ``eps``).
+_EPS = 2**-12
+
+#: ``torch.quantile`` refuses inputs above 2**24 elements: larger tensors are subsampled evenly.
+_QUANTILE_LIMIT = 2**24
+
+
+class PercentileObserver(MinMaxObserver):
+    """Per-tensor observer whose range is the ``percentile``-th and ``100 - percentile``-th percentiles of
+    each batch (the widest over all batches), so that a few outliers do not stretch the range."""
+
+    def __init__(self, percentile: float = 99.99, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not 50.0 < percentile <= 100.0:
+            raise ValueError(f"percentile must be in (50, 100], got {percentile}")
+        self.percentile = float(percentile)
+
+    def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
+        if x_orig.numel() == 0:
+            return x_orig
+        x = x_orig.detach().flatten().to(self.min_val.dtype)
+        if x.numel() > _QUANTILE_LIMIT:
+            x = x[:: -(-x.numel() // _QUANTILE_LIMIT)]
+        q = self.percentile / 100.0
+        low, high = torch.quantile(x, torch.tensor([1.0 - q, q], dtype=x.dtype, device=x.device))
+        self.min_val.copy_(torch.min(low, self.min_val))
+        self.max_val.copy_(torch.max(high, self.max_val))
+        return x_orig
+
+    def extra_repr(self) -> str:
+        return f"percentile={self.percentile}, min_val={self.min_val}, max_val={self.max_val}"
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """How ranges are calibrated.
+
+    Args:
+        observer: one of :data:`OBSERVERS`, or ``None`` for the method's default.
+        percentile: the percentile kept by the ``percentile`` observer (ignored by the others).
+        per_channel: weights quantized with one scale per output channel (``True``) or one per tensor.
+    """
+
+    observer: str | None = None
+    percentile: float = 99.99
+    per_channel: bool = True
+
+    def __post_init__(self) -> None:
+        if self.observer is not None and self.observer not in OBSERVERS:
+            raise ValueError(f"unknown observer {self.observer!r}: choose one of {', '.join(OBSERVERS)}")
+        if not 50.0 < float(self.percentile) <= 100.0:
+            raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
+
+    def resolved(self, method: str) -> CalibrationConfig:
+        """This config with ``observer`` filled in with ``method``'s default when unset."""
+        return dataclasses.replace(self, observer=self.observer or DEFAULT_OBSERVERS[method])
+
+    def describe(self, method: str) -> dict[str, Any]:
+        """The artifact description's ``calibration`` entry: observer, percentile (or ``None``), per_channel."""
+        observer = self.resolved(method).observer
+        return {"observer": observer, "percentile": self.percentile if observer == "percentile" else None,
+                "per_channel": self.per_channel}
+
+
+def _activation_constructor(config: CalibrationConfig, is_qat: bool) -> Any:
+    observer = config.observer or ("moving_average" if is_qat else "histogram")
+    kwargs: dict[str, Any] = {"eps": _EPS}
+    if observer == "moving_average" and is_qat:
+        return FusedMovingAvgObsFakeQuantize.with_args(**kwargs)
+    observer_class = {"minmax": MinMaxObserver, "moving_average": MovingAverageMinMaxObserver,
+                      "histogram": HistogramObserver, "percentile": PercentileObserver}[observer]
+    if observer == "percentile":
+        kwargs["percentile"] = float(config.percentile)
+    if is_qat:
+        return FakeQuantize.with_args(observer=observer_class, **kwargs)
+    return observer_class.with_args(**kwargs)
+
+
+def _per_tensor_weight_constructor(is_qat: bool) -> Any:
+    if is_qat:
+        return FusedMovingAvgObsFakeQuantize.with_args(observer=MovingAverageMinMaxObserver, eps=_EPS)
+    return MinMaxObserver.with_args(eps=_EPS)
+
+
+def quantizer_for(config: CalibrationConfig | None = None, *, is_qat: bool,
+                  reduce_range: bool = False) -> X86InductorQuantizer:
+    """torchao's ``X86InductorQuantizer`` (``uint8`` per-tensor activations, ``int8`` symmetric weights) with
+    the activation observer and weight granularity of ``config`` (default: the x86 default config)."""
+    config = config or CalibrationConfig()
+    default = get_default_x86_inductor_quantization_config(is_qat=is_qat, reduce_range=reduce_range)
+    act = default.input_activation
+    activation = QuantizationSpec(dtype=act.dtype, quant_min=act.quant_min, quant_max=act.quant_max,
+                                  qscheme=act.qscheme,
+                                  observer_or_fake_quant_ctr=_activation_constructor(config, is_qat))
+    weight = default.weight
+    if not config.per_channel:
+        weight = QuantizationSpec(dtype=weight.dtype, quant_min=weight.quant_min, quant_max=weight.quant_max,
+                                  qscheme=torch.per_tensor_symmetric,
+                                  observer_or_fake_quant_ctr=_per_tensor_weight_constructor(is_qat))
+    quantizer = X86InductorQuantizer()
+    quantizer.set_global(QuantizationConfig(activation, activation, weight, default.bias, is_qat))
+    return quantizer
+
+
+def onnxruntime_options(config: CalibrationConfig) -> dict[str, Any]:
+    """Keyword arguments of ``onnxruntime.quantization.quantize_static`` for ``config``: ``calibrate_method``,
+    ``per_channel`` and ``extra_options``."""
+    from onnxruntime.quantization import CalibrationMethod
+
+    observer = config.resolved("onnxruntime").observer
+    extra: dict[str, Any] = {}
+    if observer == "moving_average":
+        extra = {"CalibMovingAverage": True, "CalibMovingAverageConstant": 0.01}
+    elif observer == "percentile":
+        extra = {"CalibPercentile": float(config.percentile)}
+    method = {"minmax": CalibrationMethod.MinMax, "moving_average": CalibrationMethod.MinMax,
+              "histogram": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[observer]
+    return {"calibrate_method": method, "per_channel": config.per_channel, "extra_options": extra}

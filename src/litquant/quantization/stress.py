@@ -1,0 +1,54 @@
+"""A built-in stress case for int8: the same trained ``Net`` with outlier activation channels.
+
+MNIST's CNN loses nothing in int8, so tuning and the per-layer report would have nothing to find. The
+stress case rewrites a trained checkpoint so that a few output channels of ``conv1`` are ``scale`` times
+larger and ``conv2`` reads them ``scale`` times weaker. ReLU is positively homogeneous
+(``relu(s·x) = s·relu(x)`` for ``s > 0``), so the fp32 model computes the same function, up to rounding;
+but ``conv2``'s input now has a few channels ``scale`` times wider than the rest, and the one per-tensor
+``uint8`` scale of that input leaves the other channels a few int8 steps: plain PTQ loses accuracy, and the
+per-layer report (:mod:`litquant.quantization.inspect`) points at ``conv2``.
+
+Example::
+
+    from litquant.quantization.stress import outlier_checkpoint
+
+    outlier_checkpoint("fp32.ckpt", "stress.ckpt")      # then: litquant quantize --ckpt_path stress.ckpt ...
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import torch
+
+from litquant.io import write_bytes
+
+__all__ = ["outlier_checkpoint"]
+
+
+def outlier_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *, channels: int = 4,
+                       scale: float = 300.0) -> Path:
+    """Write ``out``: ``checkpoint`` with ``conv1``'s first ``channels`` output channels (weights and bias)
+    multiplied by ``scale`` and ``conv2``'s matching input weights divided by it (same fp32 function).
+    The checkpoint's hyper-parameters are kept; ``litquant_stress`` records the rewrite."""
+    from litquant.checkpoints import load_checkpoint
+
+    if scale <= 0:
+        raise ValueError(f"scale must be positive (ReLU keeps only positive factors), got {scale}")
+    data = load_checkpoint(checkpoint)
+    state = data["state_dict"]
+    width = state["model.conv1.weight"].shape[0]
+    if not 1 <= channels <= width:
+        raise ValueError(f"channels must be between 1 and {width}, got {channels}")
+    state["model.conv1.weight"][:channels] *= scale
+    state["model.conv1.bias"][:channels] *= scale
+    state["model.conv2.weight"][:, :channels] /= scale
+    data["litquant_stress"] = {"kind": "outlier channels", "layer": "conv1", "next_layer": "conv2",
+                               "channels": channels, "scale": scale}
+    for key in ("optimizer_states", "lr_schedulers", "callbacks", "loops"):
+        data.pop(key, None)  # a rewritten model is not a training state to resume
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    return write_bytes(out, buffer.getvalue())

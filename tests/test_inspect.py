@@ -1,0 +1,85 @@
+"""The per-layer report and the stress case: plain PTQ of the outlier-channel checkpoint loses more than half
+a point of validation accuracy, and ``litquant inspect`` flags the layer the stress case breaks (conv2),
+with outliers as the cause, while the ordinary model's layers all pass."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from quantization_helpers import fp32_checkpoint, small_datamodule
+
+from litquant.checkpoints import load_classifier
+from litquant.quantization import quantize
+from litquant.quantization.inspect import inspect_artifact
+from litquant.quantization.stress import outlier_checkpoint
+from litquant.runtime import evaluate, load_artifact
+
+
+@pytest.fixture(scope="module")
+def stress(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
+    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+    root = tmp_path_factory.mktemp("stress")
+    broken = outlier_checkpoint(checkpoint, root / "stress.ckpt")
+    ptq = quantize("ptq", broken, small_datamodule(mnist_dir), root, calibration_batches=8, progress=False)
+    return {"original": checkpoint, "checkpoint": broken, "ptq": ptq}
+
+
+def test_stress_case_keeps_fp32_and_ptq_loses_more_than_half_a_point(stress: dict[str, Path],
+                                                                      mnist_dir: Path) -> None:
+    datamodule = small_datamodule(mnist_dir)
+    datamodule.setup("fit")
+    original = evaluate(load_classifier(stress["original"]).eval(), datamodule, "val")
+    fp32 = evaluate(load_classifier(stress["checkpoint"]).eval(), datamodule, "val")
+    int8 = evaluate(load_artifact(stress["ptq"], compile=False), datamodule, "val")
+    assert fp32 == pytest.approx(original, abs=1 / 256)  # the rewrite keeps the fp32 function
+    assert fp32 - int8 > 0.005, (fp32, int8)
+
+
+def test_report_flags_the_broken_layer_with_outliers(stress: dict[str, Path], mnist_dir: Path) -> None:
+    report = inspect_artifact(stress["ptq"], stress["checkpoint"], small_datamodule(mnist_dir), batches=1)
+    rows = {row["layer"]: row for row in report["layers"]}
+    assert list(rows) == ["conv1", "conv2", "fc1", "fc2"]
+    assert rows["conv2"]["flagged"] and rows["conv2"]["causes"][0].startswith("outliers")
+    assert rows["conv2"]["input"]["channel_range_ratio"] > 100
+    assert not rows["conv1"]["flagged"] and rows["conv1"]["sqnr_db"] > 30
+    assert report["calibration"] == {"observer": "histogram", "percentile": None, "per_channel": True}
+
+
+def test_ordinary_model_passes_and_cli_writes_the_report(tmp_path_factory: pytest.TempPathFactory,
+                                                         mnist_dir: Path, tmp_path: Path) -> None:
+    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+    ptq = quantize("ptq", checkpoint, small_datamodule(mnist_dir), tmp_path / "ptq", calibration_batches=8,
+                   accuracy_batches=0, progress=False)
+    data = [f"--data.data_dir={mnist_dir}", "--data.val_size=256", "--data.train_size=1024",
+            "--data.download=false"]
+    result = subprocess.run([sys.executable, "-m", "litquant.cli", "inspect", str(ptq),
+                             f"--ckpt_path={checkpoint}", f"--out={tmp_path / 'out'}", "--batches=1", *data],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| conv2 |" in result.stdout and "LOW" not in result.stdout
+    report = json.loads((tmp_path / "out" / "inspect.json").read_text())
+    assert [row["layer"] for row in report["layers"]] == ["conv1", "conv2", "fc1", "fc2"]
+    assert all(not row["flagged"] and row["sqnr_db"] > 20 for row in report["layers"])
+    assert all(0 <= row["saturated"] < 0.01 for row in report["layers"])
+    assert (tmp_path / "out" / "layer_sqnr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| conv1 |" in (tmp_path / "out" / "inspect.md").read_text()
+
+
+def test_inspect_refuses_onnx_and_missing_files_in_one_line(tmp_path: Path, mnist_dir: Path,
+                                                            capsys: pytest.CaptureFixture,
+                                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+    from litquant.cli import main
+
+    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"not a model")
+    for args, needle in ([str(onnx), f"--ckpt_path={checkpoint}"], "reads PT2E .pt2 artifacts"), \
+                        ([str(tmp_path / "none.pt2"), f"--ckpt_path={checkpoint}"], "artifact not found"):
+        code = main(["inspect", *args, f"--data.data_dir={mnist_dir}", "--data.download=false",
+                     f"--out={tmp_path / 'out'}"])
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and "Traceback" not in err, err
