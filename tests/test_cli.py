@@ -16,10 +16,12 @@ import pytest
 
 TINY = ["--data.train_size=256", "--data.val_size=256", "--data.test_size=256", "--data.batch_size=64",
         "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+RUN0 = Path("runs") / "mnist" / "version_0"  # the first fit's run folder: logs, and its checkpoints/
 
 
-def litquant(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "LITQUANT_DATA": str(cwd / "no-cache")}
+def litquant(*args: str, cwd: Path, check: bool = True, warnings: str = "ignore") -> subprocess.CompletedProcess:
+    """``litquant ARGS`` as a real process; ``warnings``: its ``$PYTHONWARNINGS`` ("" shows what a user sees)."""
+    env = {**os.environ, "PYTHONWARNINGS": warnings, "LITQUANT_DATA": str(cwd / "no-cache")}
     result = subprocess.run([sys.executable, "-m", "litquant.cli", *args], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
@@ -29,7 +31,8 @@ def litquant(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedP
 
 @pytest.fixture
 def in_process(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
-    """``in_process(*args, cwd=DIR)``: run ``litquant ARGS`` through ``main``; returns (exit code, stderr)."""
+    """``in_process(*args, cwd=DIR)``: run ``litquant ARGS`` through ``main``; returns (exit code, stderr).
+    ``in_process.stdout`` then holds what it printed to stdout."""
     from litquant.cli import main
 
     def run(*args: str, cwd: Path) -> tuple[int, str]:
@@ -37,7 +40,9 @@ def in_process(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("LITQUANT_DATA", str(cwd / "no-cache"))
         capsys.readouterr()
         code = main(list(args))
-        return code, capsys.readouterr().err
+        captured = capsys.readouterr()
+        run.stdout = captured.out
+        return code, captured.err
     return run
 
 
@@ -52,16 +57,16 @@ def fitted(tmp_path_factory, mnist_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def best_ckpt(fitted: Path) -> Path:
     """The best-``val_acc`` checkpoint of :func:`fitted` (its second epoch)."""
-    return next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
+    return next((fitted / RUN0 / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
 
 
 def test_fit_writes_checkpoints_logs_table_and_plots(fitted: Path) -> None:
-    checkpoints = sorted(p.name for p in (fitted / "runs" / "checkpoints").glob("*.ckpt"))
+    checkpoints = sorted(p.name for p in (fitted / RUN0 / "checkpoints").glob("*.ckpt"))
     assert "last.ckpt" in checkpoints
     assert any(name.startswith("epoch=01-val_loss=") for name in checkpoints)
     assert any(name.startswith("epoch=01-val_acc=") for name in checkpoints)
-    assert not (fitted / "runs" / "checkpoints" / "interrupted.ckpt").exists()
-    log_dir = fitted / "runs" / "mnist" / "version_0"
+    assert not (fitted / RUN0 / "checkpoints" / "interrupted.ckpt").exists()
+    log_dir = fitted / RUN0
     for name in ("metrics.csv", "metrics_table.csv", "metrics_table.md", "loss.png", "acc.png", "config.yaml"):
         assert (log_dir / name).stat().st_size > 0, name
     with open(log_dir / "metrics_table.csv") as handle:
@@ -70,7 +75,7 @@ def test_fit_writes_checkpoints_logs_table_and_plots(fitted: Path) -> None:
 
 
 def test_test_command_is_the_seeds_load_model(fitted: Path, mnist_dir: Path) -> None:
-    best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_loss=*.ckpt"))
+    best = next((fitted / RUN0 / "checkpoints").glob("epoch=01-val_loss=*.ckpt"))
     result = litquant("test", f"--ckpt_path={best}", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
     assert "test_acc" in result.stdout
 
@@ -92,6 +97,70 @@ def test_resuming_a_finished_one_cycle_fit_with_more_epochs_says_what_to_do(fitt
     assert result.returncode == 2
     assert "resume with the --trainer.max_epochs and data size it was started with" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Messages a user cannot act on, which a plain fit or a failing one must not print.
+LIBRARY_NOISE = ["(ckpt_path=None)` was called without a model", "is set, but there is no last checkpoint",
+                 "weights_only", "litlogger", "LightningCLI's args parameter", "site-packages",
+                 "torchvision is not installed"]
+
+
+def run_folders(root: Path) -> list[str]:
+    return sorted((p.name for p in (root / "runs" / "mnist").iterdir()), key=lambda name: int(name.split("_")[1]))
+
+
+def test_a_plain_fit_never_resumes_and_keeps_earlier_runs(tmp_path: Path, mnist_dir: Path) -> None:
+    fit = ["fit", "--trainer.max_epochs=1", f"--data.data_dir={mnist_dir}", *TINY]
+    failed = litquant(*fit, "--data.batch_size=0", cwd=tmp_path, check=False, warnings="")  # fails inside fit
+    assert failed.returncode == 2 and "batch_size" in failed.stderr
+    assert not list(tmp_path.rglob("*.ckpt"))  # no interrupted.ckpt for a fit that never trained
+    first = litquant(*fit, cwd=tmp_path, warnings="")
+    first_run = tmp_path / "runs" / "mnist" / run_folders(tmp_path)[-1]
+    kept = {p.name: p.read_bytes() for p in (first_run / "checkpoints").iterdir()}
+    assert "last.ckpt" in kept and "Restoring states" not in first.stderr
+    second = litquant(*fit, "--model.lr=0.01", cwd=tmp_path, warnings="")
+    assert "Restoring states" not in second.stderr  # the finished first run is not picked up
+    second_run = tmp_path / "runs" / "mnist" / run_folders(tmp_path)[-1]
+    assert second_run != first_run
+    assert f"best val_acc: runs/mnist/{second_run.name}/checkpoints/epoch=00-val_acc=" in second.stdout
+    assert final_epoch(second_run) == 0 and "lr: 0.01" in (second_run / "config.yaml").read_text()
+    assert {p.name: p.read_bytes() for p in (first_run / "checkpoints").iterdir()} == kept
+    for result in (failed, first, second):
+        for noise in LIBRARY_NOISE:
+            assert noise not in result.stdout + result.stderr, (noise, result.stderr)
+
+
+def final_epoch(run: Path) -> int:
+    with open(run / "metrics.csv") as handle:
+        return max(int(row["epoch"]) for row in csv.DictReader(handle) if row.get("val_acc"))
+
+
+def test_test_and_predict_log_apart_from_training_runs(fitted: Path, tmp_path: Path, mnist_dir: Path,
+                                                       in_process, best_ckpt: Path) -> None:
+    data = [f"--data.data_dir={mnist_dir}", *TINY]
+    code, stderr = in_process("predict", f"--ckpt_path={best_ckpt}", *data, cwd=tmp_path)
+    assert code == 0, stderr
+    predictions = tmp_path / "runs" / "predict" / "version_0" / "predictions.csv"
+    assert f"predicted 256 test images: {predictions.relative_to(tmp_path)}" in in_process.stdout
+    with open(predictions) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 256 and {int(row["label"]) for row in rows} <= set(range(10))
+    code, stderr = in_process("test", f"--ckpt_path={best_ckpt}", *data, cwd=tmp_path)
+    assert code == 0 and "test_acc" in in_process.stdout
+    assert (tmp_path / "runs" / "test" / "version_0" / "metrics.csv").is_file()
+    assert not (tmp_path / "runs" / "mnist").exists()  # nothing that looks like a training run
+    assert "dirpath has changed" not in stderr
+
+
+def test_version_and_demo_help_with_defaults(tmp_path: Path, in_process) -> None:
+    from litquant import __version__
+
+    assert in_process("--version", cwd=tmp_path)[0] == 0
+    assert in_process.stdout.strip() == f"litquant {__version__}"
+    assert in_process("demo", "--help", cwd=tmp_path)[0] == 0
+    assert "(default: 32)" in in_process.stdout and "(default: demo)" in in_process.stdout
+    assert in_process("fit", "--help", cwd=tmp_path)[0] == 0
+    assert "`last`" in " ".join(in_process.stdout.split())  # --ckpt_path says what `last` means
 
 
 @pytest.fixture(scope="module")

@@ -142,10 +142,13 @@ class LitquantCLI(LightningCLI):
                 print(f"resuming from {found}", file=sys.stderr)
 
     def instantiate_trainer(self, **kwargs):
-        """Add :class:`~litquant.callbacks.InterruptedCheckpoint`: ``interrupted.ckpt`` in the run's checkpoint
-        folder, saved when a running fit stops on an exception or SIGINT/SIGTERM."""
+        """For a fit, add :class:`~litquant.callbacks.InterruptedCheckpoint`: ``interrupted.ckpt`` in the run's
+        checkpoint folder, saved when a running fit stops on an exception or SIGINT/SIGTERM."""
         trainer = super().instantiate_trainer(**kwargs)
-        trainer.callbacks.append(InterruptedCheckpoint())
+        if self.subcommand in (None, "fit"):
+            trainer.callbacks.append(InterruptedCheckpoint())
+        else:  # validate/test/predict save no checkpoints (and need not restore the fit's checkpoint callbacks)
+            trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
         return trainer
 
     def _run_subcommand(self, subcommand: str) -> None:

@@ -47,7 +47,7 @@ __all__ = [
 
 #: The decoders PIL may use: only image formats. Anything else (EPS, PDF and the like, which PIL would hand to
 #: external programs such as Ghostscript) is "not an image file", whatever its name.
-IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 FRAMINGS = {"digit": 20.0, "object": 28.0}  # longer side of the picture in the 28×28 image
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 50_000_000  # larger images are refused: not digit pictures, maybe decompression bombs
