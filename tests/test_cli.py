@@ -247,6 +247,55 @@ def test_bad_inputs_to_predict_and_evaluate(tmp_path: Path, digit_pngs, in_proce
         [line for line in in_process(*cases[0][0], cwd=tmp_path)[1].splitlines() if line.startswith("litquant:")]
 
 
+def test_predict_reports_and_skips_unreadable_files(tmp_path: Path, digit_pngs, in_process, best_ckpt: Path) -> None:
+    import shutil
+
+    from test_images import TINY_EPS
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("digit0.png", "digit1.png"):
+        shutil.copy(digit_pngs[0] / name, folder / name)
+    shutil.copy(digit_pngs[0] / "digit2.png", folder / "evil\n\x1b[2Jname.png")
+    (folder / "junk.png").write_text("not a picture")
+    (folder / "ghost.png").write_bytes(TINY_EPS)
+    code, stderr = in_process("predict", f"--ckpt_path={best_ckpt}", str(folder), cwd=tmp_path)
+    assert code == 2
+    assert len([line for line in in_process.stdout.splitlines() if ".png" in line]) == 3
+    assert "evil\\n\\x1b[2Jname.png" in in_process.stdout and "\x1b" not in in_process.stdout + stderr
+    skipped = [line for line in stderr.splitlines() if line.startswith("litquant: skipped")]
+    assert len(skipped) == 2 and "ghost.png: not an image file" in skipped[0] and "junk.png" in skipped[1]
+    assert "2 of 5 files could not be read" in stderr and "Traceback" not in stderr
+
+
+def test_errors_are_a_few_lines_naming_the_file_or_option(tmp_path: Path, in_process, best_ckpt: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("trainer:\n  max_epochs: [1\n")
+    (tmp_path / "taken").write_text("a file")
+    evil, marker = tmp_path / "evil.ckpt", tmp_path / "marker"
+    import torch
+    from test_checkpoints import RunsCode
+
+    torch.save({"state_dict": {}, "hyper_parameters": RunsCode(marker)}, evil)
+    code, stderr = in_process("fit", "--config=bad.yaml", cwd=tmp_path)
+    assert code == 2 and "litquant: error: --config bad.yaml: not valid YAML" in stderr and "line 3" in stderr
+    assert len(stderr.strip().splitlines()) <= 2 and "usage:" not in stderr
+    code, stderr = in_process("fit", "--trainer.max_epochs=oops", cwd=tmp_path)  # a bad option: a few lines too
+    assert code == 2 and "max_epochs" in stderr and len(stderr.strip().splitlines()) <= 10 and "usage:" not in stderr
+    cases = [
+        (["quantize", f"--ckpt_path={best_ckpt}", "--method=ptq", "--out=taken"], "--out taken is a file"),
+        (["quantize", f"--ckpt_path={best_ckpt}", "--method=ptq", "--out=taken/sub"], "--out taken/sub: cannot"),
+        (["demo", "--out=taken"], "--out taken is a file"),
+        (["test", f"--ckpt_path={evil}", "--data.test_size=64"], "it holds code"),
+    ]
+    for args, needle in cases:
+        code, stderr = in_process(*args, cwd=tmp_path)
+        assert code == 2 and needle in stderr and "Traceback" not in stderr, (args, stderr)
+        assert "weights_only" not in stderr
+        if args[0] != "test":
+            assert not list(tmp_path.glob("*/*")), args  # refused before any work
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -255,6 +304,8 @@ def test_bad_inputs_to_predict_and_evaluate(tmp_path: Path, digit_pngs, in_proce
         (["quantize", "--ckpt_path=missing.ckpt", "--method=ptq"], "checkpoint not found"),
         (["quantize", "--ckpt_path=missing.ckpt", "--method=fp4"], "unknown --method"),
         (["demo", "--methods=ptq,magic"], "unknown method"),
+        (["fit", "--ckpt_path=last"], "--ckpt_path last: no last.ckpt or interrupted.ckpt in runs/mnist"),
+        (["test", "--ckpt_path=last"], "run `litquant fit` without --ckpt_path first"),
     ],
 )
 def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, args: list[str], needle: str, in_process) -> None:

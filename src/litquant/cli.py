@@ -116,30 +116,37 @@ class LitquantCLI(LightningCLI):
                                "the checkpoint to load: a .ckpt PATH, or `last` (the newest fit run's last.ckpt)")
         return parser
 
-    def before_instantiate_classes(self) -> None:
-        """Load checkpoints weights-only; put logs and checkpoints in per-run folders; resolve ``--ckpt_path last``."""
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        if config.get("weights_only") is None and "weights_only" in config:
-            config.weights_only = True  # never execute code from a checkpoint, resuming a fit included
-        root = Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR)
-        logger = config.trainer.logger
-        runs_dir = root / FIT_LOG_NAME
-        if getattr(logger, "class_path", "").endswith("CSVLogger"):
-            if not logger.init_args.save_dir:
-                logger.init_args.save_dir = str(root)
-            runs_dir = Path(logger.init_args.save_dir) / logger.init_args.name
-            if self.subcommand not in (None, "fit") and logger.init_args.name == FIT_LOG_NAME:
-                logger.init_args.name = self.subcommand  # not to be taken for a training run
-        elif not logger:
-            runs_dir = root / "checkpoints"  # Lightning's folder when there is no logger
-        if config.get("ckpt_path") == "last":
+    def _parse_ckpt_path(self) -> None:
+        """Resolve ``--ckpt_path last`` to a file first, so that, as for a path, the model's hyper-parameters
+        come from it; a checkpoint that holds code is refused with one line."""
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else None
+        if config is not None and config.get("ckpt_path") == "last":
+            runs_dir = _fit_runs_dir(config)
             found = resume_checkpoint(runs_dir)
             if found is None:
                 raise UserError(f"--ckpt_path last: no last.ckpt or interrupted.ckpt in {runs_dir}/version_*/"
                                 "checkpoints; run `litquant fit` without --ckpt_path first")
             config.ckpt_path = str(found)
-            if self.subcommand == "fit":
+            if subcommand == "fit":
                 print(f"resuming from {found}", file=sys.stderr)
+        try:
+            super()._parse_ckpt_path()
+        except pickle.UnpicklingError as error:
+            raise unsafe_checkpoint_error(config.ckpt_path, error) from None
+
+    def before_instantiate_classes(self) -> None:
+        """Load checkpoints weights-only; logs and checkpoints of a fit in a new run folder, other commands' logs
+        in ``<root>/<command>``."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.get("weights_only") is None and "weights_only" in config:
+            config.weights_only = True  # never execute code from a checkpoint, resuming a fit included
+        logger = config.trainer.logger
+        if getattr(logger, "class_path", "").endswith("CSVLogger"):
+            if not logger.init_args.save_dir:
+                logger.init_args.save_dir = str(_root_dir(config))
+            if self.subcommand not in (None, "fit") and logger.init_args.name == FIT_LOG_NAME:
+                logger.init_args.name = self.subcommand  # not to be taken for a training run
 
     def instantiate_trainer(self, **kwargs):
         """For a fit, add :class:`~litquant.callbacks.InterruptedCheckpoint`: ``interrupted.ckpt`` in the run's
@@ -187,6 +194,20 @@ class LitquantCLI(LightningCLI):
         target = write_text(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions.csv",
                             table.getvalue())
         print(f"predicted {len(labels)} test images: {target}")
+
+
+def _root_dir(config) -> Path:
+    return Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR)
+
+
+def _fit_runs_dir(config) -> Path:
+    """The folder of the fit runs (``version_N``) for ``config``'s Trainer and logger options."""
+    logger = config.trainer.logger
+    if getattr(logger, "class_path", "").endswith("CSVLogger"):
+        return Path(logger.init_args.save_dir or _root_dir(config)) / logger.init_args.name
+    if not logger:
+        return _root_dir(config) / "checkpoints"  # Lightning's checkpoint folder when there is no logger
+    return _root_dir(config) / FIT_LOG_NAME
 
 
 # -- commands outside LightningCLI ---------------------------------------------------------------------------------
@@ -372,6 +393,25 @@ Data: --data.data_dir DIR (default: $LITQUANT_DATA or ~/.cache/litquant); downlo
 Add --debug to any command for full tracebacks and every library message. --version prints the version."""
 
 
+def _check_config_files(argv: list[str]) -> None:
+    """Each ``--config FILE`` is readable YAML; else one line naming the file and the place of the problem."""
+    import yaml
+
+    given = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in ("-c", "--config")]
+    given += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")]
+    for name in given:
+        path = Path(name)
+        if not path.is_file():
+            continue  # a YAML string given inline, or a missing file: the parser names it
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or _one_line(err)
+            raise UserError(f"--config {name}: not valid YAML ({problem}{where}); fix the file") from None
+
+
 def _wants_image_predict(argv: list[str]) -> bool:
     if "--model" in argv or any(a.startswith("--model=") for a in argv):
         return True
@@ -446,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif command in COMMANDS:
             COMMANDS[command](rest)
         elif command in LIGHTNING_COMMANDS:
+            _check_config_files(rest)
             LitquantCLI(args=[command, *rest])
         else:
             raise UserError(f"unknown command {command!r}: run `litquant --help` for the list")
