@@ -260,7 +260,8 @@ def test_bad_files_raise_one_line_errors(tmp_path):
 
 
 # A valid Encapsulated PostScript file: PIL's EPS plugin would hand it to Ghostscript (an interpreter) to decode.
-TINY_EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nnewpath 4 4 moveto 24 24 lineto stroke\nshowpage\n%%EOF\n"
+TINY_EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n"
+            b"newpath 4 4 moveto 24 24 lineto stroke\nshowpage\n%%EOF\n")
 
 
 def test_only_image_formats_are_decoded(tmp_path, monkeypatch):
