@@ -11,7 +11,7 @@ exports the fp32 model (``fp32.pt2``, ``onnxruntime.fp32.onnx``), quantizes it w
 
 Example::
 
-    python benchmarks/inference.py --data_dir ../shared/data --ckpt_path runs/checkpoints/last.ckpt
+    python benchmarks/inference.py --data_dir ../shared/data --ckpt_path runs/mnist/version_0/checkpoints/last.ckpt
     python benchmarks/inference.py --data_dir ../shared/data --train_epochs 2     # trains the model first
 """
 

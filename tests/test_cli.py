@@ -16,10 +16,12 @@ import pytest
 
 TINY = ["--data.train_size=256", "--data.val_size=256", "--data.test_size=256", "--data.batch_size=64",
         "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+RUN0 = Path("runs") / "mnist" / "version_0"  # the first fit's run folder: logs, and its checkpoints/
 
 
-def litquant(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "LITQUANT_DATA": str(cwd / "no-cache")}
+def litquant(*args: str, cwd: Path, check: bool = True, warnings: str = "ignore") -> subprocess.CompletedProcess:
+    """``litquant ARGS`` as a real process; ``warnings``: its ``$PYTHONWARNINGS`` ("" shows what a user sees)."""
+    env = {**os.environ, "PYTHONWARNINGS": warnings, "LITQUANT_DATA": str(cwd / "no-cache")}
     result = subprocess.run([sys.executable, "-m", "litquant.cli", *args], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
@@ -29,7 +31,8 @@ def litquant(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedP
 
 @pytest.fixture
 def in_process(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
-    """``in_process(*args, cwd=DIR)``: run ``litquant ARGS`` through ``main``; returns (exit code, stderr)."""
+    """``in_process(*args, cwd=DIR)``: run ``litquant ARGS`` through ``main``; returns (exit code, stderr).
+    ``in_process.stdout`` then holds what it printed to stdout."""
     from litquant.cli import main
 
     def run(*args: str, cwd: Path) -> tuple[int, str]:
@@ -37,7 +40,9 @@ def in_process(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("LITQUANT_DATA", str(cwd / "no-cache"))
         capsys.readouterr()
         code = main(list(args))
-        return code, capsys.readouterr().err
+        captured = capsys.readouterr()
+        run.stdout = captured.out
+        return code, captured.err
     return run
 
 
@@ -52,16 +57,16 @@ def fitted(tmp_path_factory, mnist_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def best_ckpt(fitted: Path) -> Path:
     """The best-``val_acc`` checkpoint of :func:`fitted` (its second epoch)."""
-    return next((fitted / "runs" / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
+    return next((fitted / RUN0 / "checkpoints").glob("epoch=01-val_acc=*.ckpt"))
 
 
 def test_fit_writes_checkpoints_logs_table_and_plots(fitted: Path) -> None:
-    checkpoints = sorted(p.name for p in (fitted / "runs" / "checkpoints").glob("*.ckpt"))
+    checkpoints = sorted(p.name for p in (fitted / RUN0 / "checkpoints").glob("*.ckpt"))
     assert "last.ckpt" in checkpoints
     assert any(name.startswith("epoch=01-val_loss=") for name in checkpoints)
     assert any(name.startswith("epoch=01-val_acc=") for name in checkpoints)
-    assert not (fitted / "runs" / "checkpoints" / "interrupted.ckpt").exists()
-    log_dir = fitted / "runs" / "mnist" / "version_0"
+    assert not (fitted / RUN0 / "checkpoints" / "interrupted.ckpt").exists()
+    log_dir = fitted / RUN0
     for name in ("metrics.csv", "metrics_table.csv", "metrics_table.md", "loss.png", "acc.png", "config.yaml"):
         assert (log_dir / name).stat().st_size > 0, name
     with open(log_dir / "metrics_table.csv") as handle:
@@ -70,7 +75,7 @@ def test_fit_writes_checkpoints_logs_table_and_plots(fitted: Path) -> None:
 
 
 def test_test_command_is_the_tutorials_load_model(fitted: Path, mnist_dir: Path) -> None:
-    best = next((fitted / "runs" / "checkpoints").glob("epoch=01-val_loss=*.ckpt"))
+    best = next((fitted / RUN0 / "checkpoints").glob("epoch=01-val_loss=*.ckpt"))
     result = litquant("test", f"--ckpt_path={best}", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
     assert "test_acc" in result.stdout
 
@@ -92,6 +97,70 @@ def test_resuming_a_finished_one_cycle_fit_with_more_epochs_says_what_to_do(fitt
     assert result.returncode == 2
     assert "resume with the --trainer.max_epochs and data size it was started with" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Messages a user cannot act on, which a plain fit or a failing one must not print.
+LIBRARY_NOISE = ["(ckpt_path=None)` was called without a model", "is set, but there is no last checkpoint",
+                 "weights_only", "litlogger", "LightningCLI's args parameter", "site-packages",
+                 "torchvision is not installed"]
+
+
+def run_folders(root: Path) -> list[str]:
+    return sorted((p.name for p in (root / "runs" / "mnist").iterdir()), key=lambda name: int(name.split("_")[1]))
+
+
+def test_a_plain_fit_never_resumes_and_keeps_earlier_runs(tmp_path: Path, mnist_dir: Path) -> None:
+    fit = ["fit", "--trainer.max_epochs=1", f"--data.data_dir={mnist_dir}", *TINY]
+    failed = litquant(*fit, "--data.batch_size=0", cwd=tmp_path, check=False, warnings="")  # fails inside fit
+    assert failed.returncode == 2 and "batch_size" in failed.stderr
+    assert not list(tmp_path.rglob("*.ckpt"))  # no interrupted.ckpt for a fit that never trained
+    first = litquant(*fit, cwd=tmp_path, warnings="")
+    first_run = tmp_path / "runs" / "mnist" / run_folders(tmp_path)[-1]
+    kept = {p.name: p.read_bytes() for p in (first_run / "checkpoints").iterdir()}
+    assert "last.ckpt" in kept and "Restoring states" not in first.stderr
+    second = litquant(*fit, "--model.lr=0.01", cwd=tmp_path, warnings="")
+    assert "Restoring states" not in second.stderr  # the finished first run is not picked up
+    second_run = tmp_path / "runs" / "mnist" / run_folders(tmp_path)[-1]
+    assert second_run != first_run
+    assert f"best val_acc: runs/mnist/{second_run.name}/checkpoints/epoch=00-val_acc=" in second.stdout
+    assert final_epoch(second_run) == 0 and "lr: 0.01" in (second_run / "config.yaml").read_text()
+    assert {p.name: p.read_bytes() for p in (first_run / "checkpoints").iterdir()} == kept
+    for result in (failed, first, second):
+        for noise in LIBRARY_NOISE:
+            assert noise not in result.stdout + result.stderr, (noise, result.stderr)
+
+
+def final_epoch(run: Path) -> int:
+    with open(run / "metrics.csv") as handle:
+        return max(int(row["epoch"]) for row in csv.DictReader(handle) if row.get("val_acc"))
+
+
+def test_test_and_predict_log_apart_from_training_runs(fitted: Path, tmp_path: Path, mnist_dir: Path,
+                                                       in_process, best_ckpt: Path) -> None:
+    data = [f"--data.data_dir={mnist_dir}", *TINY]
+    code, stderr = in_process("predict", f"--ckpt_path={best_ckpt}", *data, cwd=tmp_path)
+    assert code == 0, stderr
+    predictions = tmp_path / "runs" / "predict" / "version_0" / "predictions.csv"
+    assert f"predicted 256 test images: {predictions.relative_to(tmp_path)}" in in_process.stdout
+    with open(predictions) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 256 and {int(row["label"]) for row in rows} <= set(range(10))
+    code, stderr = in_process("test", f"--ckpt_path={best_ckpt}", *data, cwd=tmp_path)
+    assert code == 0 and "test_acc" in in_process.stdout
+    assert (tmp_path / "runs" / "test" / "version_0" / "metrics.csv").is_file()
+    assert not (tmp_path / "runs" / "mnist").exists()  # nothing that looks like a training run
+    assert "dirpath has changed" not in stderr
+
+
+def test_version_and_demo_help_with_defaults(tmp_path: Path, in_process) -> None:
+    from litquant import __version__
+
+    assert in_process("--version", cwd=tmp_path)[0] == 0
+    assert in_process.stdout.strip() == f"litquant {__version__}"
+    assert in_process("demo", "--help", cwd=tmp_path)[0] == 0
+    assert "(default: 32)" in in_process.stdout and "(default: demo)" in in_process.stdout
+    assert in_process("fit", "--help", cwd=tmp_path)[0] == 0
+    assert "`last`" in " ".join(in_process.stdout.split())  # --ckpt_path says what `last` means
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +247,55 @@ def test_bad_inputs_to_predict_and_evaluate(tmp_path: Path, digit_pngs, in_proce
         [line for line in in_process(*cases[0][0], cwd=tmp_path)[1].splitlines() if line.startswith("litquant:")]
 
 
+def test_predict_reports_and_skips_unreadable_files(tmp_path: Path, digit_pngs, in_process, best_ckpt: Path) -> None:
+    import shutil
+
+    from test_images import TINY_EPS
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("digit0.png", "digit1.png"):
+        shutil.copy(digit_pngs[0] / name, folder / name)
+    shutil.copy(digit_pngs[0] / "digit2.png", folder / "evil\n\x1b[2Jname.png")
+    (folder / "junk.png").write_text("not a picture")
+    (folder / "ghost.png").write_bytes(TINY_EPS)
+    code, stderr = in_process("predict", f"--ckpt_path={best_ckpt}", str(folder), cwd=tmp_path)
+    assert code == 2
+    assert len([line for line in in_process.stdout.splitlines() if ".png" in line]) == 3
+    assert "evil\\n\\x1b[2Jname.png" in in_process.stdout and "\x1b" not in in_process.stdout + stderr
+    skipped = [line for line in stderr.splitlines() if line.startswith("litquant: skipped")]
+    assert len(skipped) == 2 and "ghost.png: not an image file" in skipped[0] and "junk.png" in skipped[1]
+    assert "2 of 5 files could not be read" in stderr and "Traceback" not in stderr
+
+
+def test_errors_are_a_few_lines_naming_the_file_or_option(tmp_path: Path, in_process, best_ckpt: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("trainer:\n  max_epochs: [1\n")
+    (tmp_path / "taken").write_text("a file")
+    evil, marker = tmp_path / "evil.ckpt", tmp_path / "marker"
+    import torch
+    from test_checkpoints import RunsCode
+
+    torch.save({"state_dict": {}, "hyper_parameters": RunsCode(marker)}, evil)
+    code, stderr = in_process("fit", "--config=bad.yaml", cwd=tmp_path)
+    assert code == 2 and "litquant: error: --config bad.yaml: not valid YAML" in stderr and "line 3" in stderr
+    assert len(stderr.strip().splitlines()) <= 2 and "usage:" not in stderr
+    code, stderr = in_process("fit", "--trainer.max_epochs=oops", cwd=tmp_path)  # a bad option: a few lines too
+    assert code == 2 and "max_epochs" in stderr and len(stderr.strip().splitlines()) <= 10 and "usage:" not in stderr
+    cases = [
+        (["quantize", f"--ckpt_path={best_ckpt}", "--method=ptq", "--out=taken"], "--out taken is a file"),
+        (["quantize", f"--ckpt_path={best_ckpt}", "--method=ptq", "--out=taken/sub"], "--out taken/sub: cannot"),
+        (["demo", "--out=taken"], "--out taken is a file"),
+        (["test", f"--ckpt_path={evil}", "--data.test_size=64"], "it holds code"),
+    ]
+    for args, needle in cases:
+        code, stderr = in_process(*args, cwd=tmp_path)
+        assert code == 2 and needle in stderr and "Traceback" not in stderr, (args, stderr)
+        assert "weights_only" not in stderr
+        if args[0] != "test":
+            assert not list(tmp_path.glob("*/*")), args  # refused before any work
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -186,6 +304,8 @@ def test_bad_inputs_to_predict_and_evaluate(tmp_path: Path, digit_pngs, in_proce
         (["quantize", "--ckpt_path=missing.ckpt", "--method=ptq"], "checkpoint not found"),
         (["quantize", "--ckpt_path=missing.ckpt", "--method=fp4"], "unknown --method"),
         (["demo", "--methods=ptq,magic"], "unknown method"),
+        (["fit", "--ckpt_path=last"], "--ckpt_path last: no last.ckpt or interrupted.ckpt in runs/mnist"),
+        (["test", "--ckpt_path=last"], "run `litquant fit` without --ckpt_path first"),
     ],
 )
 def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, args: list[str], needle: str, in_process) -> None:

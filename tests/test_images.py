@@ -20,6 +20,8 @@ from litquant.images import (
     format_predictions,
     load_image,
     load_images,
+    printable,
+    read_images,
     to_mnist,
 )
 
@@ -255,6 +257,40 @@ def test_bad_files_raise_one_line_errors(tmp_path):
     _one_line_error(lambda: load_image(truncated), "truncated.png", "cannot decode")
     _one_line_error(lambda: load_image(over_limit), "over_limit.png", "8000×7000", "megapixel")
     _one_line_error(lambda: load_image(bomb), "bomb.png", "megapixel")
+
+
+# A valid Encapsulated PostScript file: PIL's EPS plugin would hand it to Ghostscript (an interpreter) to decode.
+TINY_EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n"
+            b"newpath 4 4 moveto 24 24 lineto stroke\nshowpage\n%%EOF\n")
+
+
+def test_only_image_formats_are_decoded(tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    disguised = tmp_path / "digit.png"
+    disguised.write_bytes(TINY_EPS)
+    with Image.open(disguised) as opened:  # what PIL does with it when not restricted
+        assert opened.format == "EPS"
+    called = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *args, **kwargs: called.append(args))
+    _one_line_error(lambda: load_image(disguised), "digit.png", "not an image file")
+    assert not called
+
+
+def test_unreadable_files_are_skipped_and_names_escaped(digits, tmp_path):
+    images, _ = digits
+    hostile = tmp_path / "evil\n\x1b[31mred.png"
+    Image.fromarray(images[0]).save(hostile, format="PNG")
+    Image.fromarray(images[1]).save(tmp_path / "good.png")
+    (tmp_path / "junk.png").write_text("not a picture")
+    files, tensors, problems = read_images([tmp_path])
+    assert [f.name for f in files] == ["evil\n\x1b[31mred.png", "good.png"] and tensors.shape == (2, 1, 28, 28)
+    assert [str(p) for p in problems] == [f"{tmp_path}/junk.png: not an image file (PNG, JPEG, BMP, GIF, TIFF, "
+                                          "WEBP, PPM); give a PNG, JPEG or other image"]
+    table = format_predictions(files, [(7, 0.9), (2, 0.8)])
+    assert "\x1b" not in table and table.count("\n") == 2 and "evil\\n\\x1b[31mred.png" in table
+    assert printable("日本語\t.png") == "日本語\\t.png"
+    _one_line_error(lambda: load_image(tmp_path / "gone\x1b.png"), "gone\\x1b.png", "no such file")
 
 
 def test_bad_paths_raise_one_line_errors(tmp_path):

@@ -67,8 +67,9 @@ def test_same_commands(texts) -> None:
     english, japanese = texts
     assert code_blocks(english) == code_blocks(japanese)
     assert commands(english) == commands(japanese)
-    for needed in ("litquant fit --trainer.max_epochs 3", "litquant test --ckpt_path runs/checkpoints/last.ckpt",
-                   "litquant demo --out demo", "litquant info callbacks", "litquant info loggers"):
+    for needed in ("litquant fit --trainer.max_epochs 3",
+                   "litquant test --ckpt_path runs/mnist/version_0/checkpoints/last.ckpt", "litquant demo --out demo",
+                   "litquant info callbacks", "litquant info loggers"):
         assert needed in commands(english)
     assert any(c.startswith("litquant predict") for c in commands(english))
     assert any(c.startswith("litquant quantize") for c in commands(english))

@@ -20,6 +20,7 @@ from litquant.data import EpochShuffleSampler
 TINY = ["--data.train_size=512", "--data.val_size=256", "--data.test_size=256", "--data.batch_size=32",
         "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
         "--trainer.deterministic=true", "--seed_everything=7"]
+RUN0 = Path("runs") / "mnist" / "version_0"  # the first fit's run folder: logs, and its checkpoints/
 # Resumed and uninterrupted runs do the same arithmetic in the same order; allow only float noise.
 RESUME_TOLERANCE = 1e-5
 
@@ -60,7 +61,7 @@ def test_sigkill_mid_fit_resumes_from_last_and_matches_an_uninterrupted_run(tmp_
 
     process = subprocess.Popen(fit_command(mnist_dir, "--trainer.max_epochs=3"), cwd=crashed, env=run_env(crashed),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(crashed / "runs" / "checkpoints" / "last.ckpt", process)  # written at the end of epoch 0
+    wait_for(crashed / RUN0 / "checkpoints" / "last.ckpt", process)  # written at the end of epoch 0
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
@@ -77,16 +78,17 @@ def test_sigkill_mid_fit_resumes_from_last_and_matches_an_uninterrupted_run(tmp_
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_sigint_and_sigterm_save_a_checkpoint_before_exiting(tmp_path: Path, mnist_dir: Path, sig) -> None:
-    marker = tmp_path / "runs" / "mnist" / "version_0" / "metrics.csv"
+    marker = tmp_path / RUN0 / "metrics.csv"
     process = subprocess.Popen(fit_command(mnist_dir, "--trainer.max_epochs=50"), cwd=tmp_path,
                                env=run_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for(tmp_path / "runs" / "checkpoints" / "last.ckpt", process)
+    wait_for(tmp_path / RUN0 / "checkpoints" / "last.ckpt", process)
     wait_for(marker, process)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode != 0
+    assert process.returncode == 128 + sig  # 130 for Ctrl-C, 143 for SIGTERM
     assert "Traceback" not in stderr
-    assert (tmp_path / "runs" / "checkpoints" / "interrupted.ckpt").stat().st_size > 0
+    assert "resumes with --ckpt_path last" in stderr
+    assert (tmp_path / RUN0 / "checkpoints" / "interrupted.ckpt").stat().st_size > 0
 
 
 def test_under_ddp_lightning_splits_the_training_shuffle_without_overlap(make_datamodule) -> None:
@@ -125,7 +127,8 @@ def test_ddp_on_two_cpu_processes_trains_checkpoints_and_logs_once(tmp_path: Pat
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stderr + result.stdout
     versions = sorted(p.name for p in (tmp_path / "runs" / "mnist").iterdir())
     assert versions == ["version_0"]  # one logger, on rank 0
-    checkpoints = sorted(p.name for p in (tmp_path / "runs" / "checkpoints").glob("*.ckpt"))
+    assert result.stdout.count("best val_acc:") == 1, result.stdout  # printed by rank 0 only
+    checkpoints = sorted(p.name for p in (tmp_path / RUN0 / "checkpoints").glob("*.ckpt"))
     assert len(checkpoints) == 5, checkpoints  # 2 by val_loss + 2 by val_acc + last.ckpt, each written once
     distributed = final_val_metrics(tmp_path / "runs" / "mnist" / "version_0")
     one_process = final_val_metrics(single / "runs" / "mnist" / "version_0")

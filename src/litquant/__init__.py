@@ -17,9 +17,10 @@ def ignore_library_internal_warnings() -> None:
 
 
 class _NothingToActOn(logging.Filter):
-    """Drops two start-up messages that ask nothing of the user: torchao's CUDA-only kernel libraries not
-    loading into a CPU-only torch (they still show with a CUDA build, where they would matter), and torchao
-    registering its enums with torch's pytree in the deprecated way."""
+    """Drops library log messages that ask nothing of the user: torchao's CUDA-only kernel libraries not
+    loading into a CPU-only torch (they still show with a CUDA build, where they would matter), torchao
+    registering its enums with torch's pytree in the deprecated way, Lightning's advertisement for litlogger,
+    and the ONNX exporter noting that torchvision (whose operators an MNIST model never uses) is missing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -27,8 +28,19 @@ class _NothingToActOn(logging.Filter):
             import torch
 
             return torch.version.cuda is not None
-        return "is an Enum subclass and is now natively supported" not in message
+        return not any(noise in message for noise in _NOISE)
 
 
-for _logger in ("torchao", "torch.utils._pytree"):
-    logging.getLogger(_logger).addFilter(_NothingToActOn())
+_NOISE = ("is an Enum subclass and is now natively supported", "try installing [litlogger]",
+          "torchvision is not installed. Skipping")
+_NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "lightning.pytorch.utilities.rank_zero",
+                  "lightning.fabric.utilities.rank_zero", "torch.onnx._internal.exporter._registration")
+
+
+def quiet_library_logs() -> None:
+    """Install :class:`_NothingToActOn` on the loggers it concerns (the CLI does, at start; importing litquant
+    changes no global state)."""
+    for name in _NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, _NothingToActOn) for existing in logger.filters):
+            logger.addFilter(_NothingToActOn())

@@ -41,6 +41,8 @@ __all__ = [
     "CheckpointError",
     "UnsafeCheckpointError",
     "load_checkpoint",
+    "resume_checkpoint",
+    "unsafe_checkpoint_error",
     "load_classifier",
     "register_safe_globals",
     "safe_globals",
@@ -78,6 +80,22 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def unsafe_checkpoint_error(path: str | os.PathLike, error: pickle.UnpicklingError) -> UnsafeCheckpointError:
+    """The one-line refusal for ``torch.load(path, weights_only=True)`` failing with ``error``: the file holds
+    code (or objects outside the allow-list), so it was refused; nothing from it ran."""
+    message = str(error)
+    if found := re.search(r"Unsupported global: GLOBAL (\S+)", message):
+        return UnsafeCheckpointError(
+            f"refused to load {path}: it holds code (it asks to import {found.group(1)}, which is not "
+            "allow-listed); nothing from the file was executed (load only checkpoints you trust)"
+        )
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(Check the doc|$)", message, re.DOTALL)
+    return UnsafeCheckpointError(
+        f"refused to load {path}: not a plain tensor checkpoint, it may hold code "
+        f"({detail.group(1).strip() if detail else _first_line(error)}); nothing from the file was executed"
+    )
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Load a Lightning checkpoint as a dict, never executing code from the file.
 
@@ -93,17 +111,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         with safe_globals():
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        message = str(err)
-        if found := re.search(r"Unsupported global: GLOBAL (\S+)", message):
-            raise UnsafeCheckpointError(
-                f"refused to load {path}: it asks to import {found.group(1)}, which is not allow-listed and "
-                "could run code; nothing from the file was executed (load only checkpoints you trust)"
-            ) from None
-        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(Check the doc|$)", message, re.DOTALL)
-        raise UnsafeCheckpointError(
-            f"refused to load {path}: not a plain tensor checkpoint "
-            f"({detail.group(1).strip() if detail else _first_line(err)}); nothing from the file was executed"
-        ) from None
+        raise unsafe_checkpoint_error(path, err) from None
+    except PermissionError:
+        raise CheckpointError(f"cannot read {path}: permission denied; check the file's permissions") from None
     except Exception as err:  # noqa: BLE001 - every other failure means "not a checkpoint"
         raise CheckpointError(
             f"{path} is not a PyTorch checkpoint ({type(err).__name__}: {_first_line(err)}): "
@@ -147,7 +157,41 @@ def load_classifier(path: str | os.PathLike, map_location: Any = "cpu") -> MNIST
         with safe_globals():
             return MNISTClassifier.load_from_checkpoint(path, map_location=map_location, weights_only=True)
     except (RuntimeError, TypeError, KeyError) as err:  # shapes or hyper-parameters that do not fit
-        raise CheckpointError(
-            f"{path} does not fit MNISTClassifier ({type(err).__name__}: {_first_line(err)})"
-        ) from None
+        raise CheckpointError(f"{path} does not fit MNISTClassifier ({_fit_problem(err)})") from None
+
+
+def _fit_problem(error: BaseException) -> str:
+    """The first concrete problem in a ``load_state_dict`` error (the tensor whose shape differs), else its first
+    line."""
+    for line in str(error).splitlines():
+        if found := re.search(r"size mismatch for (\S+): copying a param with shape (.+?) from checkpoint, "
+                              r"the shape in current model is (.+?)\.?$", line.strip()):
+            name, stored, expected = found.groups()
+            return (f"tensor {name} has shape {_shape(stored)} in the checkpoint but the model expects "
+                    f"{_shape(expected)}; pass a checkpoint of the same architecture")
+    return f"{type(error).__name__}: {_first_line(error)}"
+
+
+def _shape(text: str) -> str:
+    return text.replace("torch.Size(", "").rstrip(")") if text.startswith("torch.Size(") else text
+
+
+#: Files ``--ckpt_path last`` resumes from, in a run's checkpoint folder.
+RESUME_FILES = ("last.ckpt", "interrupted.ckpt")
+
+
+def resume_checkpoint(runs_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint ``litquant fit --ckpt_path last`` resumes: in the newest run folder
+    ``<runs_dir>/version_N/checkpoints`` (highest N) that holds ``last.ckpt`` or ``interrupted.ckpt``, the newer
+    of the two. ``None`` when no run has either. ``runs_dir`` may also be a checkpoint folder itself."""
+    runs_dir = Path(runs_dir)
+    versions = sorted(
+        (int(found.group(1)), path / "checkpoints") for path in (runs_dir.iterdir() if runs_dir.is_dir() else [])
+        if (found := re.fullmatch(r"version_(\d+)", path.name))
+    )
+    for folder in [folder for _, folder in reversed(versions)] + [runs_dir]:
+        candidates = [folder / name for name in RESUME_FILES if (folder / name).is_file()]
+        if candidates:
+            return max(candidates, key=lambda candidate: candidate.stat().st_mtime_ns)
+    return None
 

@@ -17,25 +17,31 @@ The other commands use the same ``--data.*`` flags:
 from __future__ import annotations
 
 import argparse
+import csv
 import os
+import pickle
 import signal
 import sys
+import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from litquant import ignore_library_internal_warnings
+from litquant import __version__, ignore_library_internal_warnings, quiet_library_logs
 from litquant.callbacks import InterruptedCheckpoint, MetricsReport
-from litquant.checkpoints import register_safe_globals
+from litquant.checkpoints import register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
 from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 OWN_COMMANDS = ("demo", "quantize", "evaluate", "inspect", "bench", "info")
 DEFAULT_ROOT_DIR = "runs"
+FIT_LOG_NAME = "mnist"  # runs of `litquant fit` are <root>/mnist/version_N; other commands log to <root>/<command>
 
 CHECKPOINT_DEFAULTS = {
     "checkpoint_val_loss": {
@@ -52,11 +58,31 @@ CHECKPOINT_DEFAULTS = {
 }
 
 
+RESUME_HELP = ("resume a fit: a .ckpt PATH, or `last` (in the newest run folder <root>/mnist/version_N/checkpoints, "
+               "last.ckpt or interrupted.ckpt, whichever is newer). Without it every fit starts fresh, as a new run")
+
+
+class ShortErrorParser(LightningArgumentParser):
+    """A parser whose errors are a few lines (what is wrong, where to read the options), not the whole usage."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        parser = getattr(ex, "subcommand_parser", None) or self
+        prog = parser.prog.replace(" [options]", "")
+        lines = [line for line in str(message).strip().splitlines() if line.strip()]
+        if len(lines) > 8:
+            lines = [*lines[:8], "..."]
+        sys.stderr.write(f"{prog}: error: " + "\n".join(lines) + f"\n(run `{prog} --help` for the options)\n")
+        raise SystemExit(2)
+
+
 class LitquantCLI(LightningCLI):
     """LightningCLI with litquant's defaults: CSV logs, two top-3 checkpoints plus ``last.ckpt``, tables, plots.
 
-    Checkpoints go to ``<default_root_dir>/checkpoints`` (stable across runs, so ``--ckpt_path last`` resumes),
-    logs to ``<default_root_dir>/<name>/version_N`` with ``metrics.csv``, the per-epoch table and the plots.
+    Every ``fit`` is a new run: logs go to ``<default_root_dir>/mnist/version_N`` (``metrics.csv``, the per-epoch
+    table, the plots, ``config.yaml``) and its checkpoints to ``<default_root_dir>/mnist/version_N/checkpoints``,
+    so an earlier run's files are never overwritten. A fit resumes only from ``--ckpt_path PATH`` or
+    ``--ckpt_path last`` (the newest run's ``last.ckpt``, or its ``interrupted.ckpt`` when that is newer).
+    ``validate``/``test``/``predict`` log to ``<default_root_dir>/<command>/version_N``.
     """
 
     def __init__(self, args: Sequence[str] | None = None, run: bool = True) -> None:
@@ -64,10 +90,11 @@ class LitquantCLI(LightningCLI):
             MNISTClassifier,
             MNISTDataModule,
             seed_everything_default=42,
+            parser_class=ShortErrorParser,
             trainer_defaults={
                 "default_root_dir": DEFAULT_ROOT_DIR,
                 "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
-                           "init_args": {"save_dir": "", "name": "mnist"}},
+                           "init_args": {"save_dir": "", "name": FIT_LOG_NAME}},
             },
             save_config_kwargs={"overwrite": True},
             parser_kwargs={"prog": "litquant", "description": __doc__.split("\n\n")[0]},
@@ -82,18 +109,45 @@ class LitquantCLI(LightningCLI):
             parser.set_defaults({f"{key}.save_top_k": 3, f"{key}.auto_insert_metric_name": False})
         parser.add_lightning_class_args(MetricsReport, "metrics_report")
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        for action in parser._actions:
+            if "--ckpt_path" in action.option_strings:
+                action.help = (RESUME_HELP if subcommand == "fit" else
+                               "the checkpoint to load: a .ckpt PATH, or `last` (the newest fit run's last.ckpt)")
+        return parser
+
+    def _parse_ckpt_path(self) -> None:
+        """Resolve ``--ckpt_path last`` to a file first, so that, as for a path, the model's hyper-parameters
+        come from it; a checkpoint that holds code is refused with one line."""
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else None
+        if config is not None and config.get("ckpt_path") == "last":
+            runs_dir = _fit_runs_dir(config)
+            found = resume_checkpoint(runs_dir)
+            if found is None:
+                raise UserError(f"--ckpt_path last: no last.ckpt or interrupted.ckpt in {runs_dir}/version_*/"
+                                "checkpoints; run `litquant fit` without --ckpt_path first")
+            config.ckpt_path = str(found)
+            if subcommand == "fit":
+                print(f"resuming from {found}", file=sys.stderr)
+        try:
+            super()._parse_ckpt_path()
+        except pickle.UnpicklingError as error:
+            raise unsafe_checkpoint_error(config.ckpt_path, error) from None
+
     def before_instantiate_classes(self) -> None:
-        """Load checkpoints weights-only; resolve paths that default to the Trainer's ``default_root_dir``."""
+        """Load checkpoints weights-only; logs and checkpoints of a fit in a new run folder, other commands' logs
+        in ``<root>/<command>``."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.get("weights_only") is None and "weights_only" in config:
             config.weights_only = True  # never execute code from a checkpoint, resuming a fit included
-        root = Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR)
         logger = config.trainer.logger
-        if getattr(logger, "class_path", "").endswith("CSVLogger") and not logger.init_args.save_dir:
-            logger.init_args.save_dir = str(root)
-        for key in CHECKPOINT_DEFAULTS:
-            if config[key].dirpath is None:
-                config[key].dirpath = str(root / "checkpoints")
+        if getattr(logger, "class_path", "").endswith("CSVLogger"):
+            if not logger.init_args.save_dir:
+                logger.init_args.save_dir = str(_root_dir(config))
+            if self.subcommand not in (None, "fit") and logger.init_args.name == FIT_LOG_NAME:
+                logger.init_args.name = self.subcommand  # not to be taken for a training run
         if self.subcommand in ("fit", None) and config.trainer.precision is None:
             self._choose_precision(config)
 
@@ -110,20 +164,65 @@ class LitquantCLI(LightningCLI):
               "(--trainer.precision overrides)", flush=True)
 
     def instantiate_trainer(self, **kwargs):
-        """Add ``interrupted.ckpt``, saved on an exception or SIGINT/SIGTERM.
-
-        ``--ckpt_path last`` resumes from the newer of ``interrupted.ckpt`` and ``last.ckpt``.
-        """
+        """For a fit, add :class:`~litquant.callbacks.InterruptedCheckpoint`: ``interrupted.ckpt`` in the run's
+        checkpoint folder, saved when a running fit stops on an exception or SIGINT/SIGTERM."""
         trainer = super().instantiate_trainer(**kwargs)
-        dirpath = next(cb.dirpath for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint))
-        trainer.callbacks.append(InterruptedCheckpoint(dirpath))
+        if self.subcommand in (None, "fit"):
+            trainer.callbacks.append(InterruptedCheckpoint())
+        else:  # validate/test/predict save no checkpoints (and need not restore the fit's checkpoint callbacks)
+            trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
         return trainer
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except pickle.UnpicklingError as error:  # Lightning's own weights-only load of --ckpt_path
+            ckpt_path = self.config[subcommand].get("ckpt_path")
+            raise unsafe_checkpoint_error(ckpt_path, error) from None
 
     def after_fit(self) -> None:
         """Say where the best checkpoints are: ``litquant test --ckpt_path <best>`` evaluates one."""
+        if not self.trainer.is_global_zero:
+            return
         for callback in self.trainer.checkpoint_callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
                 print(f"best {callback.monitor}: {callback.best_model_path} ({float(callback.best_model_score):.4f})")
+
+    def after_predict(self) -> None:
+        """Write the test-set predictions to ``<log_dir>/predictions.csv`` and say where they went."""
+        batches = self.trainer.predict_loop.predictions
+        if not self.trainer.is_global_zero or not batches:
+            return
+        import io
+
+        import torch
+
+        from litquant.io import write_text
+
+        probabilities = torch.cat([torch.as_tensor(batch) for batch in batches])
+        confidence, labels = probabilities.max(dim=1)
+        table = io.StringIO()
+        writer = csv.writer(table, lineterminator="\n")
+        writer.writerow(["index", "label", "confidence"])
+        writer.writerows((index, label, f"{value:.6f}")
+                         for index, (label, value) in enumerate(zip(labels.tolist(), confidence.tolist(), strict=True)))
+        target = write_text(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions.csv",
+                            table.getvalue())
+        print(f"predicted {len(labels)} test images: {target}")
+
+
+def _root_dir(config) -> Path:
+    return Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR)
+
+
+def _fit_runs_dir(config) -> Path:
+    """The folder of the fit runs (``version_N``) for ``config``'s Trainer and logger options."""
+    logger = config.trainer.logger
+    if getattr(logger, "class_path", "").endswith("CSVLogger"):
+        return Path(logger.init_args.save_dir or _root_dir(config)) / logger.init_args.name
+    if not logger:
+        return _root_dir(config) / "checkpoints"  # Lightning's checkpoint folder when there is no logger
+    return _root_dir(config) / FIT_LOG_NAME
 
 
 # -- commands outside LightningCLI ---------------------------------------------------------------------------------
@@ -132,7 +231,7 @@ class UserError(Exception):
 
 
 def _data_parser(prog: str, description: str) -> LightningArgumentParser:
-    parser = LightningArgumentParser(prog=prog, description=description)
+    parser = ShortErrorParser(prog=prog, description=description)
     parser.add_class_arguments(MNISTDataModule, "data")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
@@ -159,20 +258,30 @@ def _load_any(path: str):
     return _load_model(path, None) if str(path).endswith(".ckpt") else _load_model(None, path)
 
 
-def cmd_predict_images(argv: list[str]) -> None:
+def cmd_predict_images(argv: list[str]) -> int:
     parser = _data_parser("litquant predict", "Classify image files (PNG/JPEG..., any size, colour or grey), "
-                          "framed as the images of --data.dataset are.")
+                          "framed as the images of --data.dataset are. Files that cannot be read are reported "
+                          "and skipped; the exit code is then 2.")
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument("--ckpt_path", help="a Lightning checkpoint (.ckpt)")
     parser.add_argument("--model", help="an exported artifact (.pt2 or .onnx)")
     config = parser.parse_args(argv)
-    from litquant.images import classify, format_predictions, load_images
+    from litquant.images import classify, format_predictions, read_images
 
     dm = _datamodule(config)
-    paths, images = load_images(config.images, dm.spec.framing)
+    paths, images, problems = read_images(config.images, dm.spec.framing)
+    if not paths:
+        raise problems[0]
     model = _load_model(config.ckpt_path, config.model)
     predictions = classify(model, images, dm.normalize)
     print(format_predictions(paths, predictions, dm.spec.classes))
+    for problem in problems:
+        print(f"litquant: skipped {problem}", file=sys.stderr)
+    if problems:
+        print(f"litquant: error: {len(problems)} of {len(paths) + len(problems)} files could not be read "
+              "(listed above); the others were classified", file=sys.stderr)
+        return 2
+    return 0
 
 
 def cmd_evaluate(argv: list[str]) -> None:
@@ -203,12 +312,12 @@ def cmd_quantize(argv: list[str]) -> None:
         raise UserError(f"unknown --method {config.method!r}: choose one of {', '.join(METHODS)}")
     calibration = _calibration(config)
     _require_file(config.ckpt_path, "checkpoint")
-    artifact = quantize(
+    _writable_folder(config.out, "--out")
+    quantize(  # says "<method>: wrote <artifact> (<size>) in <time>" itself
         config.method, config.ckpt_path, _datamodule(config), config.out,
         calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
         qat_max_steps=config.qat_max_steps, calibration=calibration,
     )
-    print(f"wrote {artifact}")
 
 
 def _add_calibration_arguments(parser: LightningArgumentParser) -> None:
@@ -282,22 +391,26 @@ Every option of `litquant fit` is accepted too (see `litquant fit --help`), e.g.
 Small defaults: --trainer.max_epochs 2 --data.train_size 10000."""
 
 
+class _DemoHelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written, and each option's default."""
+
+
 def cmd_demo(argv: list[str]) -> None:
     from litquant.quantization import METHODS
     from litquant.workflow import run_demo
 
-    parser = argparse.ArgumentParser(prog="litquant demo", description=DEMO_HELP,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="demo", help="output folder (default: demo)")
+    parser = argparse.ArgumentParser(prog="litquant demo", description=DEMO_HELP, formatter_class=_DemoHelpFormatter)
+    parser.add_argument("--out", default="demo", help="output folder")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated quantization methods")
-    parser.add_argument("--calibration_batches", type=int, default=32)
-    parser.add_argument("--qat_epochs", type=int, default=1)
-    parser.add_argument("--qat_max_steps", type=int, default=None)
+    parser.add_argument("--calibration_batches", type=int, default=32, help="training batches for calibration")
+    parser.add_argument("--qat_epochs", type=int, default=1, help="fine-tuning epochs of the QAT methods")
+    parser.add_argument("--qat_max_steps", type=int, default=None, help="cap on QAT fine-tuning steps")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     config, rest = parser.parse_known_args(argv)
     methods = [m for m in config.methods.split(",") if m]
     if unknown := [m for m in methods if m not in METHODS]:
         raise UserError(f"unknown method {', '.join(unknown)}: choose from {', '.join(METHODS)}")
+    _writable_folder(config.out, "--out")
     defaults = ["--trainer.max_epochs=2", "--data.train_size=10000", f"--trainer.default_root_dir={config.out}"]
     cli = LitquantCLI(args=defaults + rest, run=False)
     run_demo(cli.trainer, cli.model, cli.datamodule, Path(config.out), methods,
@@ -308,6 +421,21 @@ def cmd_demo(argv: list[str]) -> None:
 def _require_file(path: str, what: str) -> None:
     if not Path(path).is_file():
         raise UserError(f"{what} not found: {path}")
+
+
+def _writable_folder(path: str, option: str) -> Path:
+    """``path`` as an output folder, created if needed; checked before any work is done."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option} {path} is a file, not a folder; pass a folder path")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{option} {path}: cannot create the folder ({err.strerror or err}); "
+                        "pass a folder you can write to") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: the folder is not writable; pass a folder you can write to")
+    return folder
 
 
 def cmd_bench(argv: list[str]) -> None:
@@ -334,8 +462,30 @@ Lightning on MNIST end to end, and fast int8 models from it.
   bench      latency, cold start, memory of models             litquant bench quantized/ptq.pt2 --threads 1 2
   info       list Lightning's callbacks or loggers             litquant info callbacks
 
+A fit always starts a new run (runs/mnist/version_N, checkpoints in its checkpoints/ folder); it resumes only
+with --ckpt_path PATH or --ckpt_path last (the newest run's last.ckpt or interrupted.ckpt).
+`litquant predict --ckpt_path CKPT` without images predicts the test set into runs/predict/version_N/predictions.csv.
 Data: --data.data_dir DIR (default: $LITQUANT_DATA or ~/.cache/litquant); downloaded when missing.
-Add --debug to any command for full tracebacks."""
+Add --debug to any command for full tracebacks and every library message. --version prints the version."""
+
+
+def _check_config_files(argv: list[str]) -> None:
+    """Each ``--config FILE`` is readable YAML; else one line naming the file and the place of the problem."""
+    import yaml
+
+    given = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in ("-c", "--config")]
+    given += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--config=")]
+    for name in given:
+        path = Path(name)
+        if not path.is_file():
+            continue  # a YAML string given inline, or a missing file: the parser names it
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or _one_line(err)
+            raise UserError(f"--config {name}: not valid YAML ({problem}{where}); fix the file") from None
 
 
 def _wants_image_predict(argv: list[str]) -> bool:
@@ -352,39 +502,90 @@ def _wants_image_predict(argv: list[str]) -> bool:
     return bool(positional)
 
 
+class _Interrupted:
+    """Ctrl-C seen: Lightning handles the ``KeyboardInterrupt`` of a fit (saving ``interrupted.ckpt``) and then
+    exits with code 1; this flag lets :func:`main` report it as an interruption (exit 130) all the same."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum: int, frame) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
+def _quiet_libraries() -> None:
+    """Keep messages a user cannot act on out of normal output (``--debug`` shows them all): library-internal
+    warnings and log lines, LightningCLI's note on ``args``, and warnings' source paths inside libraries."""
+    ignore_library_internal_warnings()
+    quiet_library_logs()
+    warnings.filterwarnings("ignore", r"LightningCLI's args parameter is intended", UserWarning)
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"litquant: warning: {category.__name__}: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
+def _one_line(error: BaseException) -> str:
+    from litquant.images import printable
+
+    if isinstance(error, PermissionError) and error.filename:
+        return f"cannot access {printable(error.filename)}: permission denied; check its permissions"
+    text = str(error).strip()
+    return printable(text.splitlines()[0]) if text else type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    ignore_library_internal_warnings()
-    register_safe_globals()
     debug = "--debug" in argv or os.environ.get("LITQUANT_DEBUG") == "1"
+    if not debug:
+        _quiet_libraries()
+    register_safe_globals()
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        print(f"litquant {__version__}")
+        return 0
     command, rest = argv[0], [a for a in argv[1:] if a != "--debug"]
+    resume_hint = "; the fit resumes with --ckpt_path last" if command == "fit" else ""
+    _Interrupted.seen = False
+    previous_handler = signal.getsignal(signal.SIGINT)
+    catch_sigint = (previous_handler is signal.default_int_handler
+                    and threading.current_thread() is threading.main_thread())
+    if catch_sigint:
+        signal.signal(signal.SIGINT, _Interrupted.handler)
     try:
         if command == "predict" and _wants_image_predict(rest):
-            cmd_predict_images(rest)
+            return cmd_predict_images(rest)
         elif command in COMMANDS:
             COMMANDS[command](rest)
         elif command in LIGHTNING_COMMANDS:
+            _check_config_files(rest)
             LitquantCLI(args=[command, *rest])
         else:
             raise UserError(f"unknown command {command!r}: run `litquant --help` for the list")
     except KeyboardInterrupt:
-        print("litquant: interrupted", file=sys.stderr)
-        return 130
+        print(f"litquant: interrupted{resume_hint}", file=sys.stderr)
+        return 128 + signal.SIGINT
     except SIGTERMException:
-        print("litquant: stopped by SIGTERM; a fit resumes with --ckpt_path last", file=sys.stderr)
+        print(f"litquant: stopped by SIGTERM{resume_hint}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except SystemExit as exit_:
+        if _Interrupted.seen:
+            print(f"litquant: interrupted{resume_hint}", file=sys.stderr)
+            return 128 + signal.SIGINT
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
     except Exception as error:  # noqa: BLE001 - the top level turns every failure into one line
         if debug:
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"litquant: error: {message}", file=sys.stderr)
+        print(f"litquant: error: {_one_line(error)}", file=sys.stderr)
         print("(run again with --debug for the full traceback)", file=sys.stderr)
-        return 2 if isinstance(error, UserError | ValueError | FileNotFoundError) else 1
+        return 2 if isinstance(error, UserError | ValueError | OSError) else 1
+    finally:
+        if catch_sigint:  # also after Lightning set it to "ignore" while shutting down
+            signal.signal(signal.SIGINT, previous_handler)
     return 0
 
 

@@ -40,9 +40,14 @@ __all__ = [
     "format_predictions",
     "load_image",
     "load_images",
+    "printable",
+    "read_images",
     "to_mnist",
 ]
 
+#: The decoders PIL may use: only image formats. Anything else (EPS, PDF and the like, which PIL would hand to
+#: external programs such as Ghostscript) is "not an image file", whatever its name.
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 FRAMINGS = {"digit": 20.0, "object": 28.0}  # longer side of the picture in the 28×28 image
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 MAX_PIXELS = 50_000_000  # larger images are refused: not digit pictures, maybe decompression bombs
@@ -53,6 +58,12 @@ _MIN_CONTRAST = 0.1  # an image whose ink is fainter than this (out of 1) over i
 
 class ImageInputError(ValueError):
     """An input image is missing, unreadable, too large or not an image. The message says what to do."""
+
+
+def printable(text: str | os.PathLike) -> str:
+    """``text`` safe to print on a terminal: control characters (newlines, escape sequences) are shown escaped,
+    e.g. ``\\n`` and ``\\x1b``; other characters, non-ASCII letters included, are kept."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
 
 
 def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
@@ -70,15 +81,17 @@ def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
                 )
             except OSError as err:
                 reason = err.strerror or type(err).__name__
-                raise ImageInputError(f"{path}: cannot list the folder ({reason}); check its permissions") from None
+                raise ImageInputError(
+                    f"{printable(path)}: cannot list the folder ({reason}); check its permissions"
+                ) from None
             if not inside:
                 suffixes = " ".join(IMAGE_EXTENSIONS)
-                raise ImageInputError(f"{path}: folder holds no image files ({suffixes}); put images in it")
+                raise ImageInputError(f"{printable(path)}: folder holds no image files ({suffixes}); put images in it")
             found.extend(inside)
         elif path.is_file():
             found.append(path)
         else:
-            raise ImageInputError(f"{path}: no such file or folder; check the path")
+            raise ImageInputError(f"{printable(path)}: no such file or folder; check the path")
     if not found:
         raise ImageInputError("no images given; pass image files or folders that hold images")
     return found
@@ -92,9 +105,32 @@ def load_image(path: str | os.PathLike, framing: str = "digit") -> torch.Tensor:
 
 
 def load_images(paths: Sequence[str | os.PathLike], framing: str = "digit") -> tuple[list[Path], torch.Tensor]:
-    """:func:`find_images`, then :func:`load_image` on each: the files and a ``uint8`` ``[N, 1, 28, 28]``."""
-    files = find_images(paths)
-    return files, torch.stack([load_image(file, framing) for file in files])
+    """:func:`find_images`, then :func:`load_image` on each: the files and a ``uint8`` ``[N, 1, 28, 28]``.
+
+    Raises:
+        ImageInputError: the first file that cannot be read (use :func:`read_images` to skip such files).
+    """
+    files, images, problems = read_images(paths, framing)
+    if problems:
+        raise problems[0]
+    return files, images
+
+
+def read_images(
+    paths: Sequence[str | os.PathLike], framing: str = "digit"
+) -> tuple[list[Path], torch.Tensor, list[ImageInputError]]:
+    """Like :func:`load_images`, but a file that cannot be read is skipped: the files read, their ``uint8``
+    ``[N, 1, 28, 28]`` images (``N`` may be 0), and one :class:`ImageInputError` per skipped file."""
+    files, images, problems = [], [], []
+    for file in find_images(paths):
+        try:
+            images.append(load_image(file, framing))
+        except ImageInputError as problem:
+            problems.append(problem)
+        else:
+            files.append(file)
+    stacked = torch.stack(images) if images else torch.empty((0, 1, 28, 28), dtype=torch.uint8)
+    return files, stacked, problems
 
 
 def to_mnist(grey: np.ndarray, framing: str = "digit") -> np.ndarray:
@@ -184,7 +220,7 @@ def format_predictions(
     """One aligned line per image: file, label (the class name when ``classes`` is given), confidence."""
     if len(paths) != len(predictions):
         raise ValueError(f"{len(paths)} paths but {len(predictions)} predictions")
-    names = [str(path) for path in paths]
+    names = [printable(path) for path in paths]
     labels = [classes[label] if classes else str(label) for label, _ in predictions]
     file_width = max([len("file"), *map(len, names)])
     label_width = max([len("label"), *map(len, labels)])
@@ -197,17 +233,17 @@ def format_predictions(
 def _read_grey(path: Path) -> np.ndarray:
     """Decode ``path`` to a float grey array (0 = black, 1 = white), downscaled when very large."""
     if not path.is_file():
-        raise ImageInputError(f"{path}: no such file; check the path")
+        raise ImageInputError(f"{printable(path)}: no such file; check the path")
     if path.stat().st_size == 0:
-        raise ImageInputError(f"{path}: empty file; give a PNG, JPEG or other image file")
+        raise ImageInputError(f"{printable(path)}: empty file; give a PNG, JPEG or other image file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path, formats=IMAGE_FORMATS) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise ImageInputError(
-                        f"{path}: {width}×{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel "
+                        f"{printable(path)}: {width}×{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel "
                         "limit; crop or shrink the image around the digit"
                     )
                 if image.format == "JPEG":  # decode big JPEGs at a reduced scale directly
@@ -218,12 +254,19 @@ def _read_grey(path: Path) -> np.ndarray:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         limit = f"{MAX_PIXELS // 1_000_000}-megapixel"
-        raise ImageInputError(f"{path}: image over the {limit} limit; crop or shrink it around the digit") from None
+        raise ImageInputError(
+            f"{printable(path)}: image over the {limit} limit; crop or shrink it around the digit"
+        ) from None
+    except PermissionError:
+        raise ImageInputError(f"{printable(path)}: cannot read the file (permission denied); check its permissions") \
+            from None
     except UnidentifiedImageError:
-        raise ImageInputError(f"{path}: not an image file; give a PNG, JPEG or other image") from None
+        raise ImageInputError(
+            f"{printable(path)}: not an image file ({', '.join(IMAGE_FORMATS)}); give a PNG, JPEG or other image"
+        ) from None
     except (OSError, SyntaxError, ValueError) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
-        raise ImageInputError(f"{path}: cannot decode the image ({reason}); re-save it") from None
+        raise ImageInputError(f"{printable(path)}: cannot decode the image ({reason}); re-save it") from None
 
 
 def _to_grey(image: Image.Image) -> np.ndarray:
