@@ -43,7 +43,6 @@ import datetime
 import hashlib
 import io
 import json
-import keyword
 import logging
 import math
 import operator
@@ -343,7 +342,7 @@ def _program_io(program: torch.export.ExportedProgram) -> tuple[list, list]:
         if spec.kind == torch.export.graph_signature.InputKind.USER_INPUT:
             value = nodes[spec.arg.name].meta.get("val")
             shape = [int(d) if isinstance(d, int) else "batch" for d in getattr(value, "shape", ())]
-            inputs.append((spec.arg.name, shape, _dtype_name(getattr(value, "dtype", None))))
+            inputs.append(("", shape, _dtype_name(getattr(value, "dtype", None))))  # called by position
     outputs = []
     output_node = next(node for node in program.graph.nodes if node.op == "output")
     for value in [arg.meta.get("val") for arg in output_node.args[0] if isinstance(arg, torch.fx.Node)]:
@@ -411,7 +410,10 @@ _SYMPY_NAMES = frozenset({
     "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv", "IntTrueDiv", "IsNonOverlappingAndDenseIndicator",
     "TruncToFloat", "TruncToInt", "RoundToInt", "RoundDecimal", "ToFloat", "Identity", "Max", "Min", "Abs", "Eq",
     "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "oo", "floor", "ceiling", "True", "False", "true", "false"})
-_SYMPY_TOKEN = re.compile(r"\s+|\d+(?:\.\d+)?(?:e[+-]?\d+)?|[A-Za-z][A-Za-z0-9_]*|\*\*|[-+*/%(),<>=!&|~]")
+_SYMPY_NAMES |= {"Symbol", "Integer", "positive", "negative", "nonnegative", "integer", "real", "finite"}
+#: Tokens of a plain expression; the only string literal is a symbol's name, as in ``Symbol('s0', integer=True)``.
+_SYMPY_TOKEN = re.compile(r"\s+|\d+(?:\.\d+)?(?:e[+-]?\d+)?|[A-Za-z][A-Za-z0-9_]*|'[a-z]+\d+'|\*\*"
+                          r"|[-+*/%(),<>=!&|~]")
 
 
 def _plain_arithmetic(expression: str) -> bool:
@@ -422,8 +424,7 @@ def _plain_arithmetic(expression: str) -> bool:
         if token is None:
             return False
         text = token.group()
-        if text[0].isalpha() and not (re.fullmatch(r"[a-z]+\d+", text) or text in _SYMPY_NAMES) \
-                or keyword.iskeyword(text):
+        if text[0].isalpha() and not (re.fullmatch(r"[a-z]+\d+", text) or text in _SYMPY_NAMES):
             return False
         position = token.end()
     return len(expression) < 10_000
