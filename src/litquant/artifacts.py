@@ -75,6 +75,7 @@ __all__ = [
     "UnsafeArtifactError",
     "describe",
     "file_sha256",
+    "program_io",
     "load_artifact",
     "read_description",
     "save_onnx",
@@ -274,21 +275,23 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def describe(method: str, precision: str, *, datamodule: Any = None, checkpoint: str | os.PathLike | None = None,
              checkpoint_sha256: str | None = None, input_names: Iterable[str] = ("x",),
-             input_shape: Iterable[str | int] = ("batch", 1, 28, 28), accuracy: dict[str, Any] | None = None,
-             **extra: Any) -> ArtifactDescription:
+             input_shape: Iterable[str | int] = ("batch", 1, 28, 28), output_shape: Iterable[str | int] | None = None,
+             accuracy: dict[str, Any] | None = None, **extra: Any) -> ArtifactDescription:
     """A description for a model of ``datamodule``'s dataset (default MNIST): normalisation and classes from its
-    spec. ``checkpoint_sha256`` defaults to the hash of ``checkpoint``'s bytes now."""
+    spec; an ``output_shape`` other than ``["batch", classes]`` drops the class names. ``checkpoint_sha256``
+    defaults to the hash of ``checkpoint``'s bytes now."""
     from litquant.data import DATASETS
 
     spec = datamodule.spec if datamodule is not None else DATASETS["mnist"]
     if checkpoint is not None and checkpoint_sha256 is None:
         checkpoint_sha256 = file_sha256(checkpoint)
+    output = ("batch", len(spec.classes)) if output_shape is None else tuple(output_shape)
     return ArtifactDescription(
         method, precision,
         InputSpec(tuple(input_names), tuple(input_shape), "float32",
                   {"formula": "(pixel / 255 - mean) / std", "mean": spec.mean, "std": spec.std}, spec.name,
-                  tuple(spec.classes)),
-        OutputSpec("logits", ("batch", len(spec.classes))),
+                  tuple(spec.classes) if output[1:] == (len(spec.classes),) else None),
+        OutputSpec("logits", output),
         None if checkpoint is None else str(checkpoint), checkpoint_sha256, accuracy, dict(extra))
 
 
@@ -335,7 +338,9 @@ def _dtype_name(dtype: Any) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def _program_io(program: torch.export.ExportedProgram) -> tuple[list, list]:
+def program_io(program: torch.export.ExportedProgram) -> tuple[list, list]:
+    """A program's user inputs ``("", shape, dtype)`` and outputs ``(shape, dtype)``, ``"batch"`` for symbolic
+    dimensions."""
     nodes = {node.name: node for node in program.graph.nodes}
     inputs = []
     for spec in program.graph_signature.input_specs:
@@ -357,7 +362,7 @@ def save_pt2(program: torch.export.ExportedProgram, path: str | os.PathLike,
     """Save ``program`` as ``.pt2`` with ``description`` inside (atomically), then the readable JSON copy."""
     path = Path(path)
     description = _as_description(description)
-    inputs, outputs = _program_io(program)
+    inputs, outputs = program_io(program)
     _check_io(path, description, inputs, outputs)
     with atomic_path(path) as tmp:
         torch.export.save(program, tmp, extra_files={PT2_DESCRIPTION: description.to_json()})
@@ -710,7 +715,7 @@ def _load_pt2(path: Path, raw: bytes, compile: bool, progress: bool) -> LoadedMo
         message = f"{type(err).__name__}: {err}".strip().splitlines()[0]
         raise ArtifactError(f"{path}: cannot load ({message}); export it again") from None
     _check_graph(path, program)
-    _check_io(path, description, *_program_io(program))
+    _check_io(path, description, *program_io(program))
     module = program.module()
     runner = _compiled_runner(module, progress, f"{description.precision} model") if compile else module
     return LoadedModel(path, description, "pt2", runner, module)

@@ -256,13 +256,15 @@ class QuantizationAwareTraining(Callback):
 
     def save(self, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
         """Write the int8 model as a ``.pt2`` file, its description inside (plus a readable ``.json`` copy)."""
-        from litquant.artifacts import describe
+        from litquant.artifacts import describe, program_io
         from litquant.quantization.pt2e import save_program
 
         program = self.export()
         names = list(self._example[1]) if self._example and self._example[1] else ["x"]
-        first = next(iter(self._example[1].values())) if self._example and self._example[1] else self._example[0][0]
-        base = describe("lightning-qat", "int8", input_names=names, input_shape=("batch", *first.shape[1:]))
+        (_, input_shape, _), *_ = program_io(program)[0]
+        outputs = program_io(program)[1]
+        base = describe("lightning-qat", "int8", input_names=names, input_shape=("batch", *input_shape[1:]),
+                        output_shape=("batch", *outputs[0][0][1:]) if len(outputs) == 1 else None)
         return save_program(program, path, {**base.to_dict(), **(meta or {})})
 
     # -- Lightning hooks ----------------------------------------------------------------------------
