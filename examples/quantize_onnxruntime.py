@@ -14,11 +14,10 @@ from pathlib import Path
 
 import lightning.pytorch as L
 
+from litquant.artifacts import describe, save_onnx, sidecar_path
 from litquant.checkpoints import load_classifier
 from litquant.data import MNISTDataModule
-from litquant.io import write_json
 from litquant.quantization.onnx_runtime import export_onnx, quantize_onnxruntime
-from litquant.quantization.pt2e import artifact_meta, sidecar_path
 from litquant.runtime import ArtifactModule, evaluate, load_artifact
 
 
@@ -29,7 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train_size", type=int, default=None, help="cap on training samples (default: all)")
     parser.add_argument("--test_size", type=int, default=None, help="cap on test samples (default: all 10,000)")
     parser.add_argument("--calibration_batches", type=int, default=32, help="training batches to calibrate on")
-    parser.add_argument("--out", default="out/examples/onnx", help="folder for the .onnx files and their sidecars")
+    parser.add_argument("--out", default="out/examples/onnx", help="folder for the .onnx files")
     return parser.parse_args(argv)
 
 
@@ -39,14 +38,15 @@ def main(argv: list[str] | None = None) -> None:
     data = MNISTDataModule(data_dir=args.data_dir, train_size=args.train_size, test_size=args.test_size,
                            batch_size=256)
     net = load_classifier(args.ckpt_path).model.eval()
-    fp32 = export_onnx(net, out / "fp32.onnx")
+    # the description (input spec, checkpoint hash...) goes inside the file: the loader reads it from there
+    fp32 = save_onnx(export_onnx(net, out / "fp32.onnx"), out / "fp32.onnx",
+                     describe("onnxruntime-fp32", "fp32", datamodule=data, checkpoint=args.ckpt_path))
     print(f"fp32 (ONNX Runtime): test_acc {evaluate(load_artifact(fp32), data):.4f}")
 
     int8 = out / "int8.onnx"
     choice = quantize_onnxruntime(fp32, int8, data, calibration_batches=args.calibration_batches)
-    write_json(sidecar_path(int8), {**artifact_meta("onnxruntime", "int8", datamodule=data,
-                                                    checkpoint=args.ckpt_path, onnxruntime=choice),
-                                    "artifact": int8.name, "size_bytes": int8.stat().st_size})
+    save_onnx(int8, int8, describe("onnxruntime", "int8", datamodule=data, checkpoint=args.ckpt_path,
+                                   onnxruntime=choice))
     print(f"saved {int8} ({int8.stat().st_size / 1e6:.2f} MB); the weight format chosen is in {sidecar_path(int8)}")
 
     model = load_artifact(int8)  # an ONNX Runtime session behind a torch-tensor interface

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
             prepared(images)
     program = convert_to_program(prepared, example)  # torch.export program, dynamic batch, int8 weights only
 
-    # Save one self-contained file (+ a JSON sidecar), reload it from the file alone, run it both ways.
+    # Save one self-describing file (+ a readable JSON copy), reload it from the file alone, run it both ways.
     path = save_program(program, Path(args.out) / "ptq.pt2", artifact_meta(
         "ptq", "int8", datamodule=data, checkpoint=args.ckpt_path, calibration_batches=args.calibration_batches))
     print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB)")

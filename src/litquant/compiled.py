@@ -218,11 +218,8 @@ def aot_runner_for_file(path: str | os.PathLike, batch_sizes: Sequence[int] = (1
                         **options) -> Callable[[torch.Tensor], torch.Tensor]:
     """:func:`aot_runner` for a ``.pt2`` file: its bytes are read once, checked as ``load_artifact`` checks them
     (nothing pickled or native), hashed for the cache key and loaded from that same buffer."""
-    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  quantized_decomposed ops
+    from litquant.artifacts import _read_file, load_program
 
-    from litquant.runtime import _check_pt2
-
-    data = Path(path).read_bytes()
-    _check_pt2(io.BytesIO(data))
-    program = torch.export.load(io.BytesIO(data))
+    data = _read_file(Path(path))
+    program, _ = load_program(path, data)
     return aot_runner(program, batch_sizes, cache_dir, sha256=hashlib.sha256(data).hexdigest(), **options)

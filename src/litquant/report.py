@@ -28,6 +28,7 @@ from typing import Any
 
 import lightning.pytorch as L
 
+from litquant.artifacts import read_description
 from litquant.io import write_json, write_text
 from litquant.quantization import METHODS, artifact_name, export_fp32, quantize
 from litquant.runtime import (
@@ -83,7 +84,7 @@ def _trainer_accuracy(model: Any, datamodule: Any) -> float:
 def _measure(row: dict[str, Any], path: Path, datamodule: Any, *, compile: bool, threads: int,
              latency_repeats: int, progress: bool) -> None:
     """Fill ``row`` by loading, evaluating (both ways) and timing the artifact; record the first error."""
-    row["saved"] = path.is_file() and path.stat().st_size > 0 and path.with_suffix(".json").is_file()
+    row["saved"] = path.is_file() and path.stat().st_size > 0 and read_description(path).method == row["method"]
     row["size_bytes"] = path.stat().st_size
     model = load_artifact(path, compile=compile, threads=threads, progress=progress)
     row["runtime"] = ("onnxruntime" if model.kind == "onnx"

@@ -1,15 +1,13 @@
 """Run the saved models: load an artifact, evaluate it, time it, and check it in a fresh process.
 
-An artifact is one file, ``.pt2`` (``torch.export``) or ``.onnx`` (ONNX Runtime), plus an optional JSON
-sidecar beside it (``model.pt2`` → ``model.json``) with the method, library versions and input spec.
-Models take the normalised float input ``[N, 1, 28, 28]`` and return logits ``[N, 10]``.
+An artifact is one file, ``.pt2`` (``torch.export``) or ``.onnx`` (ONNX Runtime), that describes itself; its
+format, saving and safe loading live in :mod:`litquant.artifacts` (re-exported here). Models take the normalised
+float input ``[N, 1, 28, 28]`` and return logits ``[N, 10]``.
 
-**Loading never executes code from the file.** A ``.pt2`` is a zip archive of a JSON graph and raw tensor
-bytes, but ``torch.export.load`` also unpickles some entries when present (pickled tensor subclasses,
-script objects, opaque constants, and the example inputs, where it falls back to an unrestricted
-``torch.load``). :func:`load_artifact` therefore checks the archive first and refuses any pickled or native
-payload, and any entry outside the known layout; the example inputs must load with ``weights_only=True``.
-A ``.onnx`` file is protobuf data, run by ONNX Runtime without custom-op libraries.
+**Loading never executes code from the file**: the bytes are read once, a ``.pt2`` archive is checked entry by
+entry (no duplicate or case-colliding names, nothing outside the plain-tensor layout, no pickled payloads, capped
+inflated sizes) and only a clean copy rebuilt in memory from the checked entries reaches ``torch.export.load``;
+see :mod:`litquant.artifacts`.
 
 Example::
 
@@ -29,22 +27,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-import warnings
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
 import torch
 from torch import nn
+
+from litquant.artifacts import (
+    ArtifactError,
+    LoadedModel,
+    UnsafeArtifactError,
+    load_artifact,
+    read_description,
+)
 
 __all__ = [
     "ArtifactError",
@@ -57,28 +59,8 @@ __all__ = [
     "load_artifact",
     "measure_latency",
     "normalized_batches",
-    "read_sidecar",
+    "read_description",
 ]
-
-#: Batch sizes a compiled ``.pt2`` is specialised for; other sizes are padded up to the next one, and
-#: larger inputs run in chunks of the largest. Inductor's int8 kernels do not support a dynamic batch.
-COMPILED_BATCH_SIZES = (1, 8, 32, 64, 128, 256)
-
-
-class ArtifactError(ValueError):
-    """The file is missing, of an unknown kind, or not a valid artifact."""
-
-
-class UnsafeArtifactError(ArtifactError):
-    """The file holds payloads whose loading could execute code; it was not loaded."""
-
-
-def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON sidecar of an artifact (``{}`` when there is none)."""
-    sidecar = Path(path).with_suffix(".json")
-    if not sidecar.is_file():
-        return {}
-    return json.loads(sidecar.read_text())
 
 
 def normalized_batches(datamodule: Any, split: str = "test", batch_size: int | None = None,
@@ -87,150 +69,6 @@ def normalized_batches(datamodule: Any, split: str = "test", batch_size: int | N
     """``datamodule.normalized_batches(...)``: see :meth:`litquant.data.MNISTDataModule.normalized_batches`."""
     return datamodule.normalized_batches(split, batch_size=batch_size, limit=limit, shuffle=shuffle, seed=seed,
                                          device=device)
-
-
-# -- loading ----------------------------------------------------------------------------------------
-_PT2_ALLOWED = ("data/weights/", "data/constants/", "models/", "data/sample_inputs/", "extra/", ".data/",
-                "archive_format", "archive_version", "byteorder")
-
-
-def _check_pt2(path: Path) -> None:
-    """Refuse a ``.pt2`` whose loading could execute code (see the module docstring)."""
-    from torch.export.pt2_archive.constants import CUSTOM_OBJ_FILENAME_PREFIX, OPAQUE_OBJ_FILENAME_PREFIX
-
-    def refuse(why: str) -> UnsafeArtifactError:
-        return UnsafeArtifactError(f"{path}: refused to load, {why}; only load .pt2 files written by torch.export.save "
-                                   "of plain tensors")
-
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
-        raise ArtifactError(f"{path}: not a .pt2 archive ({err}); export it again") from None
-    with archive:
-        names = archive.namelist()
-        roots = {name.split("/", 1)[0] for name in names}
-        if len(roots) != 1 or any("/" not in name for name in names):
-            raise refuse("unexpected archive layout")
-        root = roots.pop() + "/"
-        for name in names:
-            inner = name[len(root):]
-            if not inner.startswith(_PT2_ALLOWED) or inner.endswith((".so", ".dll", ".dylib")):
-                raise refuse(f"unexpected entry {inner!r}")
-            if inner.startswith(("data/weights/", "data/constants/")) and inner.endswith(".pt"):
-                raise refuse(f"legacy pickled entry {inner!r}")
-            if inner.endswith("_config.json"):
-                for key, payload in json.loads(archive.read(name)).get("config", {}).items():
-                    if payload.get("use_pickle") or str(payload.get("path_name", "")).startswith(
-                            (CUSTOM_OBJ_FILENAME_PREFIX, OPAQUE_OBJ_FILENAME_PREFIX)):
-                        raise refuse(f"pickled payload {key!r}")
-            if inner.startswith("data/sample_inputs/"):
-                try:
-                    torch.load(io.BytesIO(archive.read(name)), weights_only=True)
-                except Exception as err:  # noqa: BLE001 - any failure means: not plain tensors
-                    raise refuse(f"example inputs are not plain tensors ({type(err).__name__})") from None
-
-
-class LoadedModel:
-    """A loaded artifact, callable on normalised float images ``[N, 1, 28, 28]``, returning logits.
-
-    Attributes:
-        path: the artifact file.
-        meta: its sidecar (``{}`` without one).
-        kind: ``"pt2"`` or ``"onnx"``.
-    """
-
-    def __init__(self, path: Path, meta: dict[str, Any], kind: str, runner: Callable[[torch.Tensor], torch.Tensor],
-                 module: nn.Module | None = None) -> None:
-        self.path = path
-        self.meta = meta
-        self.kind = kind
-        self.module = module
-        self._runner = runner
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return self._runner(x)
-
-    def __repr__(self) -> str:
-        return f"LoadedModel({str(self.path)!r}, kind={self.kind!r}, method={self.meta.get('method')!r})"
-
-
-def _compiled_runner(module: nn.Module, progress: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
-
-    torch._inductor.config.freezing = True
-    # torch's own int8 lowering copies a tensor the deprecated way whenever it (re)compiles: nothing to act on
-    warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning,
-                            r"torch\._inductor\.mkldnn_lowerings")
-    compiled = torch.compile(module, dynamic=False)
-    seen: set[int] = set()
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        outputs = []
-        for chunk in x.split(COMPILED_BATCH_SIZES[-1]):
-            size = next(b for b in COMPILED_BATCH_SIZES if b >= len(chunk))
-            if size not in seen and progress:
-                print(f"compiling {module_name} with inductor for batch {size} (takes a few seconds)...",
-                      file=sys.stderr, flush=True)
-            seen.add(size)
-            padded = chunk if size == len(chunk) else \
-                torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
-            outputs.append(compiled(padded)[: len(chunk)])
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
-
-    module_name = getattr(module, "_litquant_name", "model")
-    return run
-
-
-def load_artifact(path: str | os.PathLike, *, compile: bool = True, threads: int | None = None,
-                  progress: bool = True) -> LoadedModel:
-    """Load a ``.pt2`` or ``.onnx`` artifact from the file alone, refusing files that could run code.
-
-    Args:
-        path: the artifact.
-        compile: ``.pt2`` only: run through ``torch.compile`` with inductor freezing, so that int8 kernels
-            really run (compiled on first use per batch size). ``False`` runs the exported graph as is.
-        threads: ONNX Runtime intra-op threads (``None``: its default). PyTorch uses its global setting.
-        progress: print a note to stderr when compiling.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such artifact; run `litquant quantize` first or check the path")
-    meta = read_sidecar(path)
-    if path.suffix == ".pt2":
-        _check_pt2(path)
-        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  quantized_decomposed ops
-
-        try:
-            module = torch.export.load(path).module()
-        except Exception as err:  # noqa: BLE001 - one line for any deserialisation failure
-            raise ArtifactError(f"{path}: cannot load ({type(err).__name__}: {err}); export it again") from None
-        precision = meta.get("precision", "model")
-        module._litquant_name = f"{precision} model"
-        runner = _compiled_runner(module, progress) if compile else module
-        return LoadedModel(path, meta, "pt2", runner, module)
-    if path.suffix == ".onnx":
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        level = meta.get("onnxruntime", {}).get("graph_optimization_level", "ORT_ENABLE_ALL")
-        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # noqa: BLE001
-            raise ArtifactError(f"{path}: ONNX Runtime cannot load it ({type(err).__name__}); export it again") \
-                from None
-        name = session.get_inputs()[0].name
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            logits = session.run(None, {name: x.detach().cpu().float().numpy()})[0]
-            return torch.from_numpy(logits).to(x.device)
-
-        return LoadedModel(path, meta, "onnx", run)
-    raise ArtifactError(f"{path}: unknown artifact type {path.suffix!r}; expected .pt2 or .onnx")
 
 
 # -- using ------------------------------------------------------------------------------------------

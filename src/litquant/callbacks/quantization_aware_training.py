@@ -248,12 +248,17 @@ class QuantizationAwareTraining(Callback):
         return self._quantized
 
     def save(self, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
-        """Write the int8 model as a ``.pt2`` file (plus its ``.json`` sidecar)."""
-        from litquant.quantization.pt2e import artifact_meta, save_program
+        """Write the int8 model as a ``.pt2`` file, its description inside (plus a readable ``.json`` copy)."""
+        from litquant.artifacts import describe, program_io
+        from litquant.quantization.pt2e import save_program
 
+        program = self.export()
         names = list(self._example[1]) if self._example and self._example[1] else ["x"]
-        base = artifact_meta("lightning-qat", "int8", input_names=names)
-        return save_program(self.export(), path, {**base, **(meta or {})})
+        (_, input_shape, _), *_ = program_io(program)[0]
+        outputs = program_io(program)[1]
+        base = describe("lightning-qat", "int8", input_names=names, input_shape=("batch", *input_shape[1:]),
+                        output_shape=("batch", *outputs[0][0][1:]) if len(outputs) == 1 else None)
+        return save_program(program, path, {**base.to_dict(), **(meta or {})})
 
     # -- Lightning hooks ----------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

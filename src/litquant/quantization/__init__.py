@@ -2,8 +2,11 @@
 a Lightning ``Trainer`` (:class:`~litquant.callbacks.QuantizationAwareTraining`), and ONNX Runtime.
 
 Each method writes one self-contained artifact (``<out>/<method>.pt2`` or ``<out>/onnxruntime.int8.onnx``)
-and a JSON sidecar beside it (``.json``: method, library versions, input spec with the normalisation, the
-accuracy measured on a few validation batches).
+that describes itself (:mod:`litquant.artifacts`: method, library versions, input spec with the normalisation,
+the checkpoint and the SHA-256 of its bytes, the accuracy measured on a few validation batches), and a readable
+JSON copy of that description beside it. An artifact always comes from the checkpoint named: the fp32 ONNX model
+cached in ``<out>`` is reused only when the checkpoint hash inside it is that checkpoint's, each run quantizes
+its own private copy, and a checkpoint that changes while it is being quantized is refused.
 
 Example::
 
@@ -17,18 +20,28 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from litquant.io import write_json
+from litquant.artifacts import (
+    ArtifactDescription,
+    ArtifactError,
+    describe,
+    file_sha256,
+    load_artifact,
+    read_description,
+    save_onnx,
+)
 from litquant.quantization.calibration import CalibrationConfig
-from litquant.quantization.pt2e import artifact_meta, export_program, save_program, sidecar_path
+from litquant.quantization.pt2e import export_program, save_program
 
 __all__ = ["METHODS", "CalibrationConfig", "artifact_name", "export_fp32", "quantize"]
 
@@ -55,39 +68,73 @@ def _val_accuracy(model: Any, fp32: Any, datamodule: Any, batches: int) -> dict[
             "fp32": evaluate(fp32, datamodule, "val", 256, batches)}
 
 
-def _exported_from(artifact: Path, checkpoint: str | os.PathLike) -> bool:
-    """Whether ``artifact`` exists and was exported from ``checkpoint`` as it is now (sidecar and times)."""
-    from litquant.runtime import read_sidecar
+def _checked_net(checkpoint: str | os.PathLike, datamodule: Any) -> torch.nn.Module:
+    """The checkpoint's model, in eval mode, refused unless it maps ``[N, 1, 28, 28]`` to ``[N, classes]``."""
+    from litquant.checkpoints import load_classifier
 
-    if not artifact.is_file() or read_sidecar(artifact).get("checkpoint") != str(checkpoint):
-        return False
-    return artifact.stat().st_mtime >= Path(checkpoint).stat().st_mtime
+    net = load_classifier(checkpoint).model.eval()
+    classes = len(describe("fp32", "fp32", datamodule=datamodule).input.classes or ())
+    try:
+        with torch.no_grad():
+            shape = list(net(torch.zeros(2, 1, 28, 28)).shape)
+    except RuntimeError as err:
+        shape = [f"an error ({str(err).splitlines()[0]})"]
+    if shape != [2, classes]:
+        found = f"[N, {', '.join(map(str, shape[1:]))}]" if shape[:1] == [2] else shape[0]
+        raise ArtifactError(f"{checkpoint}: its model maps [N, 1, 28, 28] to {found}, not to [N, {classes}] "
+                            f"(the {classes} classes of the data); quantize a checkpoint of a {classes}-class "
+                            "model, nothing was written")
+    return net
 
 
-def _export_fp32_onnx(net: torch.nn.Module, path: Path, datamodule: Any, checkpoint: str | os.PathLike) -> Path:
+def _unchanged(checkpoint: str | os.PathLike, sha256: str) -> None:
+    """Refuse to write an artifact whose checkpoint file changed while it was being made."""
+    if file_sha256(checkpoint) != sha256:
+        raise ArtifactError(f"{checkpoint} changed while it was being quantized; run again once it is written")
+
+
+def _export_fp32_onnx(net: torch.nn.Module, path: Path, description: ArtifactDescription) -> Path:
+    """Export ``net`` to ONNX as ``path``, the description embedded (the export runs in a private folder)."""
     from litquant.quantization.onnx_runtime import export_onnx
 
-    export_onnx(net, path)
-    meta = artifact_meta("onnxruntime-fp32", "fp32", datamodule=datamodule, checkpoint=checkpoint)
-    write_json(sidecar_path(path), {**meta, "artifact": path.name, "size_bytes": path.stat().st_size})
-    return path
+    with tempfile.TemporaryDirectory(prefix="litquant-onnx-") as scratch:
+        exported = export_onnx(net, Path(scratch) / "fp32.onnx")
+        return save_onnx(exported, path, description)
+
+
+def _fp32_onnx_for(net: torch.nn.Module, cache: Path, private: Path, description: ArtifactDescription) -> Path:
+    """A private copy of the fp32 ONNX model of the checkpoint ``description`` names: the cached file when the
+    hash embedded in it is that checkpoint's, else a new export, which then replaces the cache. Quantizing the
+    private copy keeps a concurrent run that rewrites the cache from changing this run's model."""
+    if cache.is_file():
+        with contextlib.suppress(OSError):
+            private.write_bytes(cache.read_bytes())
+        with contextlib.suppress(ArtifactError, OSError):
+            cached = read_description(private)
+            if cached.method == "onnxruntime-fp32" and cached.checkpoint_sha256 == description.checkpoint_sha256:
+                return private
+    _export_fp32_onnx(net, private, description)
+    save_onnx(private, cache, description)
+    return private
 
 
 def export_fp32(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, *, datamodule: Any = None,
                 onnx: bool = True, progress: bool = True) -> Path:
     """Export the checkpoint's fp32 model as ``<out>/fp32.pt2`` and, with ``onnx``,
-    ``<out>/onnxruntime.fp32.onnx`` (each with a sidecar). Returns the ``.pt2`` path."""
-    from litquant.checkpoints import load_classifier
-
+    ``<out>/onnxruntime.fp32.onnx`` (each describing itself, with a readable JSON copy). Returns the ``.pt2``."""
     out_dir = Path(out_dir)
-    net = load_classifier(checkpoint).model.eval()
+    sha256 = file_sha256(checkpoint)
+    net = _checked_net(checkpoint, datamodule)
     _note(progress, "exporting the fp32 model (torch.export)...")
     program = export_program(net, (torch.zeros(2, 1, 28, 28),))
-    path = save_program(program, out_dir / "fp32.pt2",
-                        artifact_meta("fp32", "fp32", datamodule=datamodule, checkpoint=checkpoint))
+    _unchanged(checkpoint, sha256)
+    path = save_program(program, out_dir / "fp32.pt2", describe("fp32", "fp32", datamodule=datamodule,
+                                                                checkpoint=checkpoint, checkpoint_sha256=sha256))
     if onnx:
         _note(progress, "exporting the fp32 model (ONNX)...")
-        _export_fp32_onnx(net, out_dir / "onnxruntime.fp32.onnx", datamodule, checkpoint)
+        _export_fp32_onnx(net, out_dir / "onnxruntime.fp32.onnx",
+                          describe("onnxruntime-fp32", "fp32", datamodule=datamodule, checkpoint=checkpoint,
+                                   checkpoint_sha256=sha256))
     return path
 
 
@@ -117,36 +164,43 @@ def quantize(method: str, checkpoint: str | os.PathLike, datamodule: Any, out_di
     """
     if method not in METHODS:
         raise ValueError(f"unknown quantization method {method!r}: choose one of {', '.join(METHODS)}")
-    from litquant.checkpoints import load_classifier
-
     out_dir = Path(out_dir)
     datamodule.setup("fit")
     path = out_dir / artifact_name(method)
     start = time.perf_counter()
     _note(progress, f"{method}: quantizing {checkpoint} ...")
-    net = load_classifier(checkpoint).model.eval()
+    sha256 = file_sha256(checkpoint)
+    net = _checked_net(checkpoint, datamodule)
     reference = copy.deepcopy(net)  # QAT fine-tunes `net` in place; accuracy compares with the original
     from litquant.cpu import cpu_info
 
     calibration = calibration or CalibrationConfig()
     # the CPU it was quantized (and checked) on, and how it was calibrated
-    extra: dict[str, Any] = {"cpu": cpu_info().as_dict(), "calibration": calibration.describe(method)}
+    common = {"cpu": cpu_info().as_dict(), "calibration": calibration.describe(method)}
+
+    def description(**extra: Any) -> ArtifactDescription:
+        return describe(method, "int8", datamodule=datamodule, checkpoint=checkpoint, checkpoint_sha256=sha256,
+                        **common, **extra)
+
     if method == "onnxruntime":
         from litquant.quantization.onnx_runtime import quantize_onnxruntime
-        from litquant.runtime import load_artifact
 
-        fp32_onnx = out_dir / "onnxruntime.fp32.onnx"
-        if not _exported_from(fp32_onnx, checkpoint):
-            _export_fp32_onnx(net, fp32_onnx, datamodule, checkpoint)
-        extra["onnxruntime"] = quantize_onnxruntime(fp32_onnx, path, datamodule,
-                                                    calibration_batches=calibration_batches,
-                                                    calibration=calibration)
-        extra["calibration_batches"] = calibration_batches
-        if accuracy_batches:
-            extra["accuracy"] = _val_accuracy(load_artifact(path), reference, datamodule, accuracy_batches)
-        meta = artifact_meta(method, "int8", datamodule=datamodule, checkpoint=checkpoint, **extra)
-        write_json(sidecar_path(path), {**meta, "artifact": path.name, "size_bytes": path.stat().st_size})
+        with tempfile.TemporaryDirectory(prefix="litquant-onnx-") as folder:
+            scratch = Path(folder)
+            fp32_onnx = _fp32_onnx_for(net, out_dir / "onnxruntime.fp32.onnx", scratch / "fp32.onnx",
+                                       describe("onnxruntime-fp32", "fp32", datamodule=datamodule,
+                                                checkpoint=checkpoint, checkpoint_sha256=sha256))
+            choice = quantize_onnxruntime(fp32_onnx, scratch / "int8.onnx", datamodule,
+                                          calibration_batches=calibration_batches, calibration=calibration)
+            int8 = save_onnx(scratch / "int8.onnx", scratch / "described.onnx",
+                             description(onnxruntime=choice, calibration_batches=calibration_batches))
+            accuracy = _val_accuracy(load_artifact(int8), reference, datamodule, accuracy_batches) \
+                if accuracy_batches else None
+            _unchanged(checkpoint, sha256)
+            save_onnx(int8, path, description(accuracy=accuracy, onnxruntime=choice,
+                                              calibration_batches=calibration_batches))
     else:
+        extra: dict[str, Any] = {}
         if method == "ptq":
             from litquant.quantization.ptq import quantize_ptq
 
@@ -166,10 +220,10 @@ def quantize(method: str, checkpoint: str | os.PathLike, datamodule: Any, out_di
                                              lr=qat_lr, calibration=calibration, progress=progress)
             extra["fine_tuning"] = {"epochs": qat_epochs, "max_steps": qat_max_steps, "lr": qat_lr}
         extra["quantizer"] = "torchao X86InductorQuantizer"
-        if accuracy_batches:
-            extra["accuracy"] = _val_accuracy(program.module(), reference, datamodule, accuracy_batches)
-        save_program(program, path, artifact_meta(method, "int8", datamodule=datamodule, checkpoint=checkpoint,
-                                                  **extra))
+        accuracy = _val_accuracy(program.module(), reference, datamodule, accuracy_batches) \
+            if accuracy_batches else None
+        _unchanged(checkpoint, sha256)
+        save_program(program, path, description(accuracy=accuracy, **extra))
     _note(progress, f"{method}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in "
                     f"{time.perf_counter() - start:.0f} s")
     return path

@@ -8,7 +8,7 @@ by ``int8`` weights with an instruction that saturates pairs of products to 16 b
 lose several points of accuracy. Quantizing the weights to 7 bits (``reduce_range``) or as ``uint8``
 avoids the saturation on every CPU, so only those two candidates are eligible; both are built and the one
 whose predictions agree best with fp32 on held-out batches is kept. The check, including the plain
-``int8`` variant for reference, is recorded in the sidecar.
+``int8`` variant for reference, is recorded in the artifact's description.
 
 Example::
 
@@ -93,7 +93,7 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
     and per-channel or per-tensor weights.
 
     Returns the choice and the check (``{"weights": ..., "reduce_range": ..., "check": {...}}``), for the
-    sidecar.
+    artifact's description.
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
 

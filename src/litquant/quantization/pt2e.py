@@ -4,7 +4,8 @@ PT2E quantization works on a graph captured by ``torch.export``: the quantizer a
 (post-training) or fake-quant modules (quantization-aware training) are inserted, and ``convert_pt2e``
 folds the measured ranges into ``quantize``/``dequantize`` ops and ``int8`` weights. The converted graph
 is exported again, with a dynamic batch dimension and without the fp32 weights it no longer uses, and
-saved as one ``.pt2`` file beside a JSON sidecar.
+saved as one ``.pt2`` file with its description inside (:mod:`litquant.artifacts`), and a readable JSON copy
+beside it.
 
 Example::
 
@@ -22,13 +23,10 @@ Example::
 from __future__ import annotations
 
 import copy
-import datetime
 import inspect
 import os
-import platform
 import warnings
 from collections.abc import Iterable, Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +37,7 @@ from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
 from litquant import ignore_library_internal_warnings
-from litquant.io import atomic_path, write_json
+from litquant.artifacts import ARTIFACT_FORMAT, ArtifactDescription, describe, save_pt2, sidecar_path, versions
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -59,9 +57,6 @@ __all__ = [
     "strip_unused_attributes",
     "versions",
 ]
-
-#: Version tag of the sidecar's layout.
-ARTIFACT_FORMAT = "litquant-artifact/1"
 
 #: Example inputs as ``(args, kwargs)``.
 Example = tuple[tuple[Any, ...], dict[str, Any]]
@@ -260,53 +255,15 @@ def convert_to_program(prepared: GraphModule, args: tuple, kwargs: dict | None =
     return export_program(converted, tuple(cpu), cpu_kwargs)
 
 
-def versions() -> dict[str, str]:
-    """Versions of the libraries that make and run the artifacts, and of Python."""
-    found = {"python": platform.python_version()}
-    for package in ("litquant", "torch", "torchao", "lightning", "onnx", "onnxruntime", "onnxscript"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
 def artifact_meta(method: str, precision: str, *, datamodule: Any = None, checkpoint: str | os.PathLike | None = None,
                   input_names: Iterable[str] = ("x",), **extra: Any) -> dict[str, Any]:
-    """The sidecar's content: method, precision, versions, input spec (shape, dtype, normalisation), and
-    whatever the method adds (calibration, accuracy, ...)."""
-    from litquant.data import DATASETS
-
-    spec = datamodule.spec if datamodule is not None else DATASETS["mnist"]
-    return {
-        "format": ARTIFACT_FORMAT,
-        "method": method,
-        "precision": precision,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "checkpoint": str(checkpoint) if checkpoint is not None else None,
-        "versions": versions(),
-        "input": {
-            "names": list(input_names),
-            "shape": ["batch", 1, 28, 28],
-            "dtype": "float32",
-            "normalization": {"formula": "(pixel / 255 - mean) / std", "mean": spec.mean, "std": spec.std},
-            "dataset": spec.name,
-            "classes": list(spec.classes),
-        },
-        "output": {"name": "logits", "shape": ["batch", len(spec.classes)], "dtype": "float32"},
-        **extra,
-    }
+    """The description of an artifact as a dict (see :func:`litquant.artifacts.describe`)."""
+    return describe(method, precision, datamodule=datamodule, checkpoint=checkpoint, input_names=input_names,
+                    **extra).to_dict()
 
 
-def sidecar_path(artifact: str | os.PathLike) -> Path:
-    """``model.pt2`` → ``model.json``; ``onnxruntime.int8.onnx`` → ``onnxruntime.int8.json``."""
-    return Path(artifact).with_suffix(".json")
-
-
-def save_program(program: ExportedProgram, path: str | os.PathLike, meta: dict[str, Any]) -> Path:
-    """Save an exported program as ``.pt2`` and its sidecar JSON, both atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.export.save(program, tmp)
-    write_json(sidecar_path(path), {**meta, "artifact": path.name, "size_bytes": path.stat().st_size})
-    return path
+def save_program(program: ExportedProgram, path: str | os.PathLike,
+                 description: ArtifactDescription | Mapping[str, Any]) -> Path:
+    """Save an exported program as ``.pt2`` with its description inside, then the readable JSON copy
+    (:func:`litquant.artifacts.save_pt2`)."""
+    return save_pt2(program, path, description)

@@ -1,0 +1,782 @@
+"""The artifact format: a typed description embedded in the model file, saving, safe loading, the loaded model.
+
+An artifact is one file, ``.pt2`` (``torch.export``) or ``.onnx`` (ONNX Runtime). Its
+:class:`ArtifactDescription` (method, precision, input and output spec, library versions, the checkpoint and the
+SHA-256 of its bytes, accuracy, method-specific details) travels **inside** it: the ``.pt2`` extra file
+``extra/litquant.json``, the ONNX ``metadata_props`` entry ``litquant.description``. The JSON beside the file
+(``model.pt2`` → ``model.json``) is a readable copy written after the artifact; nothing here reads it, so a crash
+between the two writes, or a stale copy, cannot make the loader trust a wrong description. The loader checks the
+embedded input and output spec against the model's own inputs and outputs; a mismatch is an error.
+
+**Loading never executes code from the file, and the bytes checked are the bytes loaded.** The file is read into
+memory once. For a ``.pt2`` (a zip archive) :func:`load_artifact` then:
+
+* parses the zip central directory and refuses duplicate names, names that collide when letter case is ignored
+  (torch's zip reader matches names case-insensitively), and every entry outside the layout ``torch.export.save``
+  writes for plain tensors: pickled or legacy ``.pt`` weights and constants, custom and opaque objects, native
+  libraries, AOTInductor packages;
+* caps each entry's and the total inflated size from the declared sizes before inflating anything, and again while
+  inflating (in chunks, stopping at the cap: declared sizes can lie);
+* refuses weight and constant configs that ask for pickled payloads, example inputs that do not load with
+  ``torch.load(weights_only=True)``, and symbolic shape expressions that are not plain arithmetic (torch parses
+  them with ``sympy.sympify``, which evaluates Python);
+* rebuilds a clean archive in memory from the checked entries only and hands only that to ``torch.export.load``;
+* refuses a graph that calls anything but registered operators.
+
+A ``.onnx`` file is protobuf data: its bytes are parsed once for the description (models with external data are
+refused) and the same bytes are handed to ONNX Runtime, which runs no custom-op libraries.
+
+Example::
+
+    from litquant.artifacts import load_artifact, read_description
+
+    print(read_description("out/ptq.pt2").checkpoint_sha256)   # from inside the file, no JSON needed
+    model = load_artifact("out/ptq.pt2")                       # compiles with inductor freezing on first use
+    logits = model(images)                                     # normalised float [N, 1, 28, 28] -> [N, 10]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import hashlib
+import io
+import json
+import logging
+import math
+import operator
+import os
+import platform
+import re
+import sys
+import warnings
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from litquant.io import atomic_path, write_bytes, write_json
+
+__all__ = [
+    "ARTIFACT_FORMAT",
+    "COMPILED_BATCH_SIZES",
+    "MAX_ENTRY_BYTES",
+    "MAX_TOTAL_BYTES",
+    "ArtifactDescription",
+    "ArtifactError",
+    "InputSpec",
+    "LoadedModel",
+    "OutputSpec",
+    "UnsafeArtifactError",
+    "describe",
+    "file_sha256",
+    "program_io",
+    "load_artifact",
+    "load_program",
+    "read_description",
+    "save_onnx",
+    "save_pt2",
+    "sidecar_path",
+    "versions",
+]
+
+#: Version tag of the description's layout.
+ARTIFACT_FORMAT = "litquant-artifact/2"
+#: Name of the description inside a ``.pt2`` (``extra/<name>``) and key in an ONNX model's ``metadata_props``.
+PT2_DESCRIPTION = "litquant.json"
+ONNX_DESCRIPTION = "litquant.description"
+#: Largest inflated size of one ``.pt2`` entry, and of all entries (and largest artifact file) together.
+MAX_ENTRY_BYTES = 256 * 2**20
+MAX_TOTAL_BYTES = 512 * 2**20
+MAX_ENTRIES = 10_000
+#: Batch sizes a compiled ``.pt2`` is specialised for; other sizes are padded up to the next one, and
+#: larger inputs run in chunks of the largest. Inductor's int8 kernels do not support a dynamic batch.
+COMPILED_BATCH_SIZES = (1, 8, 32, 64, 128, 256)
+
+
+class ArtifactError(ValueError):
+    """The file is missing, of an unknown kind, or not a valid artifact."""
+
+
+class UnsafeArtifactError(ArtifactError):
+    """The file holds payloads whose loading could execute code; it was not loaded."""
+
+
+# -- the description --------------------------------------------------------------------------------
+def versions() -> dict[str, str]:
+    """Versions of the libraries that make and run the artifacts, and of Python."""
+    found = {"python": platform.python_version()}
+    for package in ("litquant", "torch", "torchao", "lightning", "onnx", "onnxruntime", "onnxscript"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _invalid(what: str) -> ArtifactError:
+    return ArtifactError(f"invalid artifact description: {what}; make the artifact again with litquant")
+
+
+def _shape(value: Any, what: str) -> tuple[str | int, ...]:
+    if (not isinstance(value, (list, tuple)) or not value or value[0] != "batch"
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in value[1:])):
+        raise _invalid(f"{what} shape {value!r} is not ['batch', positive sizes...]")
+    return tuple(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What the model takes: input names, shape (``"batch"`` first), dtype, and how images are normalised."""
+
+    names: tuple[str, ...] = ("x",)
+    shape: tuple[str | int, ...] = ("batch", 1, 28, 28)
+    dtype: str = "float32"
+    normalization: dict[str, Any] | None = None
+    dataset: str | None = None
+    classes: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"names": list(self.names), "shape": list(self.shape), "dtype": self.dtype,
+                "normalization": self.normalization, "dataset": self.dataset,
+                "classes": None if self.classes is None else list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> InputSpec:
+        if not isinstance(data, Mapping):
+            raise _invalid("'input' is not an object")
+        names = data.get("names")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            raise _invalid(f"input names {names!r} are not a list of names")
+        if data.get("dtype") != "float32":
+            raise _invalid(f"input dtype {data.get('dtype')!r} is not 'float32'")
+        norm = data.get("normalization")
+        if norm is not None:
+            values = [norm.get(k) if isinstance(norm, Mapping) else None for k in ("mean", "std")]
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values) or values[1] <= 0:
+                raise _invalid(f"input normalization {norm!r} needs a finite mean and a positive std")
+        classes = data.get("classes")
+        if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
+            raise _invalid(f"input classes {classes!r} are not a list of names")
+        dataset = data.get("dataset")
+        if dataset is not None and not isinstance(dataset, str):
+            raise _invalid(f"input dataset {dataset!r} is not a name")
+        return cls(tuple(names), _shape(data.get("shape"), "input"), "float32", norm, dataset,
+                   None if classes is None else tuple(classes))
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSpec:
+    """What the model returns: logits ``[batch, classes]``."""
+
+    name: str = "logits"
+    shape: tuple[str | int, ...] = ("batch", 10)
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> OutputSpec:
+        if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
+            raise _invalid("'output' is not an object with a name")
+        if data.get("dtype") != "float32":
+            raise _invalid(f"output dtype {data.get('dtype')!r} is not 'float32'")
+        return cls(data["name"], _shape(data.get("shape"), "output"), "float32")
+
+
+@dataclasses.dataclass(frozen=True)
+class ArtifactDescription:
+    """Everything an artifact says about itself; embedded in the file, copied to the JSON beside it.
+
+    ``extra`` holds what a method adds (calibration, fine-tuning, the ONNX Runtime weight-format check...); in the
+    dict form its keys sit at the top level, beside the fixed ones.
+    """
+
+    method: str
+    precision: str
+    input: InputSpec = dataclasses.field(default_factory=InputSpec)
+    output: OutputSpec = dataclasses.field(default_factory=OutputSpec)
+    checkpoint: str | None = None
+    checkpoint_sha256: str | None = None
+    accuracy: dict[str, Any] | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    versions: dict[str, str] = dataclasses.field(default_factory=versions)
+    created: str = dataclasses.field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc)
+                                     .isoformat(timespec="seconds"))
+    format: str = ARTIFACT_FORMAT
+
+    _FIXED = ("format", "method", "precision", "created", "checkpoint", "checkpoint_sha256", "versions", "input",
+              "output", "accuracy")
+
+    def __post_init__(self) -> None:
+        classes = self.input.classes
+        if classes is not None and self.output.shape[1:] != (len(classes),):
+            raise _invalid(f"output shape {list(self.output.shape)} does not match {len(classes)} classes")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "method": self.method, "precision": self.precision, "created": self.created,
+                "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
+                "versions": dict(self.versions), "input": self.input.to_dict(), "output": self.output.to_dict(),
+                "accuracy": self.accuracy, **self.extra}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def replace(self, **changes: Any) -> ArtifactDescription:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ArtifactDescription:
+        if not isinstance(data, Mapping):
+            raise _invalid("not a JSON object")
+        if data.get("format") != ARTIFACT_FORMAT:
+            raise _invalid(f"format {data.get('format')!r}, expected {ARTIFACT_FORMAT!r}")
+        for key in ("method", "precision", "created"):
+            if not isinstance(data.get(key), str):
+                raise _invalid(f"{key!r} is missing")
+        sha = data.get("checkpoint_sha256")
+        if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+            raise _invalid(f"checkpoint_sha256 {sha!r} is not a SHA-256 hex digest")
+        found = data.get("versions")
+        if not isinstance(found, Mapping) or not all(isinstance(v, str) for v in found.values()):
+            raise _invalid("'versions' is not an object of strings")
+        accuracy = data.get("accuracy")
+        if accuracy is not None and not isinstance(accuracy, Mapping):
+            raise _invalid("'accuracy' is not an object")
+        checkpoint = data.get("checkpoint")
+        return cls(data["method"], data["precision"], InputSpec.from_dict(data.get("input")),
+                   OutputSpec.from_dict(data.get("output")), None if checkpoint is None else str(checkpoint), sha,
+                   None if accuracy is None else dict(accuracy),
+                   {k: v for k, v in data.items() if k not in cls._FIXED}, dict(found), data["created"],
+                   data["format"])
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ArtifactDescription:
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise _invalid(f"not JSON ({err})") from None
+        return cls.from_dict(data)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(2**20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe(method: str, precision: str, *, datamodule: Any = None, checkpoint: str | os.PathLike | None = None,
+             checkpoint_sha256: str | None = None, input_names: Iterable[str] = ("x",),
+             input_shape: Iterable[str | int] = ("batch", 1, 28, 28), output_shape: Iterable[str | int] | None = None,
+             accuracy: dict[str, Any] | None = None, **extra: Any) -> ArtifactDescription:
+    """A description for a model of ``datamodule``'s dataset (default MNIST): normalisation and classes from its
+    spec; an ``output_shape`` other than ``["batch", classes]`` drops the class names. ``checkpoint_sha256``
+    defaults to the hash of ``checkpoint``'s bytes now."""
+    from litquant.data import DATASETS
+
+    spec = datamodule.spec if datamodule is not None else DATASETS["mnist"]
+    if checkpoint is not None and checkpoint_sha256 is None:
+        checkpoint_sha256 = file_sha256(checkpoint)
+    output = ("batch", len(spec.classes)) if output_shape is None else tuple(output_shape)
+    return ArtifactDescription(
+        method, precision,
+        InputSpec(tuple(input_names), tuple(input_shape), "float32",
+                  {"formula": "(pixel / 255 - mean) / std", "mean": spec.mean, "std": spec.std}, spec.name,
+                  tuple(spec.classes) if output[1:] == (len(spec.classes),) else None),
+        OutputSpec("logits", output),
+        None if checkpoint is None else str(checkpoint), checkpoint_sha256, accuracy, dict(extra))
+
+
+def sidecar_path(artifact: str | os.PathLike) -> Path:
+    """``model.pt2`` → ``model.json``; ``onnxruntime.int8.onnx`` → ``onnxruntime.int8.json``: the readable copy."""
+    return Path(artifact).with_suffix(".json")
+
+
+def _write_readable_copy(path: Path, description: ArtifactDescription) -> None:
+    write_json(sidecar_path(path), {**description.to_dict(), "artifact": path.name,
+                                    "size_bytes": path.stat().st_size})
+
+
+def _as_description(description: ArtifactDescription | Mapping[str, Any]) -> ArtifactDescription:
+    return description if isinstance(description, ArtifactDescription) else \
+        ArtifactDescription.from_dict({"format": ARTIFACT_FORMAT, **description})
+
+
+# -- checking a model against its description --------------------------------------------------------
+def _check_io(path: Path, description: ArtifactDescription, inputs: list[tuple[str, list, str]],
+              outputs: list[tuple[list, str]]) -> None:
+    """Inputs ``(name, shape, dtype)`` and outputs ``(shape, dtype)`` of the model against the description
+    (dimension 0 is the batch; names are compared only where the model has them)."""
+    spec = description.input
+
+    def mismatch(what: str) -> ArtifactError:
+        return ArtifactError(f"{path}: the model does not match its description ({what}); make it again with "
+                             "litquant")
+
+    if len(inputs) != len(spec.names):
+        raise mismatch(f"{len(inputs)} inputs, described {len(spec.names)}")
+    name, shape, dtype = inputs[0]
+    if name and name not in spec.names:
+        raise mismatch(f"input {name!r}, described {list(spec.names)}")
+    if list(shape[1:]) != list(spec.shape[1:]) or dtype != spec.dtype:
+        raise mismatch(f"input {dtype} {['batch', *shape[1:]]}, described {spec.dtype} {list(spec.shape)}")
+    if len(outputs) != 1 or list(outputs[0][0][1:]) != list(description.output.shape[1:]) \
+            or outputs[0][1] != description.output.dtype:
+        found = [f"{d} {['batch', *s[1:]]}" for s, d in outputs]
+        raise mismatch(f"outputs {found}, described {description.output.dtype} {list(description.output.shape)}")
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def program_io(program: torch.export.ExportedProgram) -> tuple[list, list]:
+    """A program's user inputs ``("", shape, dtype)`` and outputs ``(shape, dtype)``, ``"batch"`` for symbolic
+    dimensions."""
+    nodes = {node.name: node for node in program.graph.nodes}
+    inputs = []
+    for spec in program.graph_signature.input_specs:
+        if spec.kind == torch.export.graph_signature.InputKind.USER_INPUT:
+            value = nodes[spec.arg.name].meta.get("val")
+            shape = [int(d) if isinstance(d, int) else "batch" for d in getattr(value, "shape", ())]
+            inputs.append(("", shape, _dtype_name(getattr(value, "dtype", None))))  # called by position
+    outputs = []
+    output_node = next(node for node in program.graph.nodes if node.op == "output")
+    for value in [arg.meta.get("val") for arg in output_node.args[0] if isinstance(arg, torch.fx.Node)]:
+        outputs.append(([int(d) if isinstance(d, int) else "batch" for d in getattr(value, "shape", ())],
+                        _dtype_name(getattr(value, "dtype", None))))
+    return inputs, outputs
+
+
+# -- saving -----------------------------------------------------------------------------------------
+def save_pt2(program: torch.export.ExportedProgram, path: str | os.PathLike,
+             description: ArtifactDescription | Mapping[str, Any]) -> Path:
+    """Save ``program`` as ``.pt2`` with ``description`` inside (atomically), then the readable JSON copy."""
+    path = Path(path)
+    description = _as_description(description)
+    inputs, outputs = program_io(program)
+    _check_io(path, description, inputs, outputs)
+    with atomic_path(path) as tmp:
+        torch.export.save(program, tmp, extra_files={PT2_DESCRIPTION: description.to_json()})
+    _write_readable_copy(path, description)
+    return path
+
+
+def save_onnx(model: str | os.PathLike | bytes, path: str | os.PathLike,
+              description: ArtifactDescription | Mapping[str, Any]) -> Path:
+    """Write the ONNX model ``model`` (a file or its bytes) to ``path`` with ``description`` in its
+    ``metadata_props`` (atomically), then the readable JSON copy."""
+    import onnx
+
+    path = Path(path)
+    description = _as_description(description)
+    proto = onnx.load_from_string(model if isinstance(model, bytes) else Path(model).read_bytes())
+    kept = [p for p in proto.metadata_props if p.key != ONNX_DESCRIPTION]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    proto.metadata_props.add(key=ONNX_DESCRIPTION, value=description.to_json())
+    _check_io(path, description, *_onnx_io(proto))
+    write_bytes(path, proto.SerializeToString())
+    _write_readable_copy(path, description)
+    return path
+
+
+# -- reading ----------------------------------------------------------------------------------------
+def _read_file(path: Path) -> bytes:
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such artifact; run `litquant quantize` first or check the path")
+    size = path.stat().st_size
+    if size > MAX_TOTAL_BYTES:
+        raise UnsafeArtifactError(f"{path}: refused to load, the file is {size / 2**20:.0f} MiB, more than the "
+                                  f"{MAX_TOTAL_BYTES // 2**20} MiB an artifact may have")
+    with open(path, "rb") as file:
+        return file.read(MAX_TOTAL_BYTES + 1)
+
+
+#: The ``.pt2`` layout of a plain-tensor program named ``model`` (names inside the archive's root folder).
+_PT2_LAYOUT = re.compile(r"archive_format|archive_version|byteorder|\.data/version|\.data/serialization_id"
+                         r"|models/model\.json|data/sample_inputs/model\.pt"
+                         r"|data/weights/model_weights_config\.json|data/weights/weight_\d+"
+                         r"|data/constants/model_constants_config\.json|data/constants/tensor_\d+"
+                         r"|extra/[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_PT2_REQUIRED = ("archive_format", "archive_version", ".data/version", "models/model.json",
+                 "data/sample_inputs/model.pt")
+#: Names a symbolic shape expression may use besides symbols (``s0``, ``u1``): torch's and sympy's functions.
+_SYMPY_NAMES = frozenset({
+    "FloorDiv", "ModularIndexing", "Where", "PythonMod", "Mod", "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv",
+    "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv", "IntTrueDiv", "IsNonOverlappingAndDenseIndicator",
+    "TruncToFloat", "TruncToInt", "RoundToInt", "RoundDecimal", "ToFloat", "Identity", "Max", "Min", "Abs", "Eq",
+    "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "oo", "floor", "ceiling", "True", "False", "true", "false"})
+_SYMPY_NAMES |= {"Symbol", "Integer", "positive", "negative", "nonnegative", "integer", "real", "finite"}
+#: Tokens of a plain expression; the only string literal is a symbol's name, as in ``Symbol('s0', integer=True)``.
+_SYMPY_TOKEN = re.compile(r"\s+|\d+(?:\.\d+)?(?:e[+-]?\d+)?|[A-Za-z][A-Za-z0-9_]*|'[a-z]+\d+'|\*\*"
+                          r"|[-+*/%(),<>=!&|~]")
+
+
+def _plain_arithmetic(expression: str) -> bool:
+    """Whether a symbolic shape expression is numbers, symbols, allow-listed functions and operators only."""
+    position = 0
+    while position < len(expression):
+        token = _SYMPY_TOKEN.match(expression, position)
+        if token is None:
+            return False
+        text = token.group()
+        if text[0].isalpha() and not (re.fullmatch(r"[a-z]+\d+", text) or text in _SYMPY_NAMES):
+            return False
+        position = token.end()
+    return len(expression) < 10_000
+
+
+def _walk_json(value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key, item
+            yield from _walk_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk_json(item)
+
+
+class _Pt2Archive:
+    """The checked entries of a ``.pt2`` file (inner name → bytes), read from one in-memory copy of the file."""
+
+    def __init__(self, path: Path, raw: bytes) -> None:
+        self.path = path
+        self.entries = self._read_entries(raw)
+        self._check_payloads()
+
+    def refuse(self, why: str) -> UnsafeArtifactError:
+        return UnsafeArtifactError(f"{self.path}: refused to load, {why}; nothing from the file was run (only load "
+                                   ".pt2 files written by litquant or torch.export.save of plain tensors)")
+
+    def _read_entries(self, raw: bytes) -> dict[str, bytes]:
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(raw))
+            infos = archive.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as err:
+            raise ArtifactError(f"{self.path}: not a .pt2 archive ({err}); export it again") from None
+        if len(infos) > MAX_ENTRIES:
+            raise self.refuse(f"{len(infos)} entries")
+        roots = {info.filename.split("/", 1)[0] for info in infos}
+        if len(roots) != 1 or any("/" not in info.filename for info in infos):
+            raise self.refuse("unexpected archive layout")
+        root = roots.pop() + "/"
+        seen: dict[str, str] = {}
+        for info in infos:
+            inner = info.filename[len(root):]
+            folded = info.filename.casefold()
+            if folded in seen:
+                what = "appears twice" if seen[folded] == info.filename else f"collides with {seen[folded]!r}"
+                raise self.refuse(f"entry {inner!r} {what}")
+            seen[folded] = info.filename
+            if inner.startswith(("data/weights/", "data/constants/")) and inner.endswith(".pt"):
+                raise self.refuse(f"legacy pickled entry {inner!r}")
+            if not _PT2_LAYOUT.fullmatch(inner):
+                raise self.refuse(f"unexpected entry {inner!r}")
+            if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise self.refuse(f"entry {inner!r} is encrypted or compressed with an unsupported method")
+            if info.file_size > MAX_ENTRY_BYTES:
+                raise self.refuse(f"entry {inner!r} declares {info.file_size / 2**20:.0f} MiB, more than "
+                                  f"{MAX_ENTRY_BYTES // 2**20} MiB")
+        declared = sum(info.file_size for info in infos)
+        if declared > MAX_TOTAL_BYTES:
+            raise self.refuse(f"its entries declare {declared / 2**20:.0f} MiB, more than "
+                              f"{MAX_TOTAL_BYTES // 2**20} MiB")
+        missing = [name for name in _PT2_REQUIRED if root + name not in seen.values()]
+        if missing:
+            raise ArtifactError(f"{self.path}: not a torch.export archive (no {missing[0]!r}); export it again")
+        entries, total = {}, 0
+        for info in infos:
+            data = self._inflate(archive, info, MAX_TOTAL_BYTES - total)
+            total += len(data)
+            entries[info.filename[len(root):]] = data
+        return entries
+
+    def _inflate(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
+        """An entry's bytes, read in chunks and stopped as soon as they pass its declared size or a cap."""
+        limit = min(info.file_size, MAX_ENTRY_BYTES, budget)
+        chunks, size = [], 0
+        try:
+            with archive.open(info) as entry:
+                while chunk := entry.read(2**20):
+                    size += len(chunk)
+                    if size > limit:
+                        raise self.refuse(f"entry {info.filename!r} inflates past its declared size or the cap")
+                    chunks.append(chunk)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as err:
+            if isinstance(err, UnsafeArtifactError):
+                raise
+            raise ArtifactError(f"{self.path}: entry {info.filename!r} is damaged ({err}); export it again") \
+                from None
+        return b"".join(chunks)
+
+    def _check_payloads(self) -> None:
+        for name, data in self.entries.items():
+            if name.endswith("_config.json"):
+                prefix = "weight_" if name.startswith("data/weights/") else "tensor_"
+                folder = name.rsplit("/", 1)[0] + "/"
+                try:
+                    config = json.loads(data)["config"]
+                    payloads = list(config.items())
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    raise self.refuse(f"{name!r} is not a tensor config") from None
+                for key, payload in payloads:
+                    if not isinstance(payload, dict) or payload.get("use_pickle") is not False:
+                        raise self.refuse(f"pickled payload {key!r}")
+                    path_name = payload.get("path_name")
+                    if not (isinstance(path_name, str) and re.fullmatch(rf"{prefix}\d+", path_name)
+                            and folder + path_name in self.entries):
+                        raise self.refuse(f"payload {key!r} points to {path_name!r}, not a plain tensor entry")
+            elif name == "models/model.json":
+                try:
+                    program = json.loads(data)
+                except ValueError:
+                    raise self.refuse("the program is not JSON") from None
+                for key, value in _walk_json(program):
+                    if key == "expr_str" and not (isinstance(value, str) and _plain_arithmetic(value)):
+                        raise self.refuse(f"shape expression {str(value)[:40]!r} is not plain arithmetic")
+            elif name.startswith("data/sample_inputs/"):
+                try:
+                    torch.load(io.BytesIO(data), weights_only=True)
+                except Exception as err:  # noqa: BLE001 - any failure means: not plain tensors
+                    raise self.refuse(f"example inputs are not plain tensors ({type(err).__name__})") from None
+            elif name.startswith("extra/"):
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise self.refuse(f"extra file {name!r} is not text") from None
+
+    def description(self) -> ArtifactDescription:
+        data = self.entries.get(f"extra/{PT2_DESCRIPTION}")
+        if data is None:
+            raise ArtifactError(f"{self.path}: no litquant description inside; make it with `litquant quantize` "
+                                "(or litquant.artifacts.save_pt2)")
+        return ArtifactDescription.from_json(data)
+
+    def clean_copy(self) -> io.BytesIO:
+        """A new archive holding exactly the checked entries (uncompressed), for ``torch.export.load``."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as clean:
+            for name, data in self.entries.items():
+                clean.writestr(zipfile.ZipInfo(f"model/{name}", date_time=(1980, 1, 1, 0, 0, 0)), data)
+        buffer.seek(0)
+        return buffer
+
+
+def _onnx_proto(path: Path, raw: bytes) -> Any:
+    import onnx
+
+    try:
+        proto = onnx.load_from_string(raw)
+    except Exception as err:  # noqa: BLE001 - any parse failure: not an ONNX model
+        raise ArtifactError(f"{path}: not an ONNX model ({type(err).__name__}); export it again") from None
+    tensors = list(proto.graph.initializer) + [
+        t for node in proto.graph.node for a in node.attribute for t in [a.t, *a.tensors] if t.ByteSize()]
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors):
+        raise UnsafeArtifactError(f"{path}: refused to load, the model reads external data files; only load "
+                                  "self-contained .onnx files written by litquant")
+    return proto
+
+
+def _onnx_description(path: Path, proto: Any) -> ArtifactDescription:
+    text = next((p.value for p in proto.metadata_props if p.key == ONNX_DESCRIPTION), None)
+    if text is None:
+        raise ArtifactError(f"{path}: no litquant description inside; make it with `litquant quantize` "
+                            "(or litquant.artifacts.save_onnx)")
+    return ArtifactDescription.from_json(text)
+
+
+def _onnx_io(proto: Any) -> tuple[list, list]:
+    import onnx
+
+    def shape_and_type(value: Any) -> tuple[list, str]:
+        tensor = value.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else "batch" for d in tensor.shape.dim]
+        return shape, onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+
+    initializers = {t.name for t in proto.graph.initializer}
+    inputs = [(v.name, *shape_and_type(v)) for v in proto.graph.input if v.name not in initializers]
+    return inputs, [shape_and_type(v) for v in proto.graph.output]
+
+
+def read_description(path: str | os.PathLike) -> ArtifactDescription:
+    """The description embedded in an artifact, read with the same checks as :func:`load_artifact` (the JSON
+    beside the file is never read)."""
+    path = Path(path)
+    raw = _read_file(path)
+    if path.suffix == ".pt2":
+        return _Pt2Archive(path, raw).description()
+    if path.suffix == ".onnx":
+        return _onnx_description(path, _onnx_proto(path, raw))
+    raise ArtifactError(f"{path}: unknown artifact type {path.suffix!r}; expected .pt2 or .onnx")
+
+
+# -- loading ----------------------------------------------------------------------------------------
+class LoadedModel:
+    """A loaded artifact, callable on normalised float images ``[N, 1, 28, 28]``, returning logits.
+
+    Attributes:
+        path: the artifact file.
+        description: its embedded :class:`ArtifactDescription`.
+        kind: ``"pt2"`` or ``"onnx"``.
+    """
+
+    def __init__(self, path: Path, description: ArtifactDescription, kind: str,
+                 runner: Callable[[torch.Tensor], torch.Tensor], module: nn.Module | None = None) -> None:
+        self.path = path
+        self.description = description
+        self.kind = kind
+        self.module = module
+        self._runner = runner
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The description as a dict (the layout of the readable JSON copy)."""
+        return self.description.to_dict()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self._runner(x)
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({str(self.path)!r}, kind={self.kind!r}, method={self.description.method!r})"
+
+
+def _compiled_runner(module: nn.Module, progress: bool, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
+
+    torch._inductor.config.freezing = True
+    # torch's own int8 lowering copies a tensor the deprecated way whenever it (re)compiles: nothing to act on
+    warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning,
+                            r"torch\._inductor\.mkldnn_lowerings")
+    compiled = torch.compile(module, dynamic=False)
+    seen: set[int] = set()
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        outputs = []
+        for chunk in x.split(COMPILED_BATCH_SIZES[-1]):
+            size = next(b for b in COMPILED_BATCH_SIZES if b >= len(chunk))
+            if size not in seen and progress:
+                print(f"compiling {name} with inductor for batch {size} (takes a few seconds)...",
+                      file=sys.stderr, flush=True)
+            seen.add(size)
+            padded = chunk if size == len(chunk) else \
+                torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
+            outputs.append(compiled(padded)[: len(chunk)])
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+    return run
+
+
+@contextlib.contextmanager
+def _quiet_torch_export() -> Iterator[None]:
+    """Keep ``torch.export.load`` from logging a traceback for a file it cannot read (we report one line)."""
+    logger = logging.getLogger("torch.export")
+    quiet = logging.Filter()
+    quiet.filter = lambda record: record.levelno >= logging.ERROR  # type: ignore[method-assign]
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
+def _check_graph(path: Path, program: torch.export.ExportedProgram) -> None:
+    """Refuse a graph that calls anything but registered operators (a Python function could do anything)."""
+    allowed = (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator)
+    for module in program.graph_module.modules():
+        if not isinstance(module, torch.fx.GraphModule):
+            continue
+        for node in module.graph.nodes:
+            if node.op not in ("placeholder", "output", "call_function", "get_attr") or (
+                    node.op == "call_function" and not isinstance(node.target, allowed)
+                    and node.target is not operator.getitem):
+                raise UnsafeArtifactError(f"{path}: refused to run, its graph calls {node.target!r}, not a "
+                                          "registered operator")
+
+
+def load_program(path: str | os.PathLike, raw: bytes | None = None) -> tuple[torch.export.ExportedProgram,
+                                                                           ArtifactDescription]:
+    """The checked program and description of a ``.pt2`` (``raw``: its bytes, when already read): only a clean
+    in-memory copy of the allowed entries reaches ``torch.export.load``."""
+    path = Path(path)
+    raw = _read_file(path) if raw is None else raw
+    archive = _Pt2Archive(path, raw)
+    description = archive.description()
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  quantized_decomposed ops
+
+    try:
+        with _quiet_torch_export():
+            program = torch.export.load(archive.clean_copy())
+    except Exception as err:  # noqa: BLE001 - one line for any deserialisation failure
+        message = f"{type(err).__name__}: {err}".strip().splitlines()[0]
+        raise ArtifactError(f"{path}: cannot load ({message}); export it again") from None
+    _check_graph(path, program)
+    _check_io(path, description, *program_io(program))
+    return program, description
+
+
+def _load_pt2(path: Path, raw: bytes, compile: bool, progress: bool) -> LoadedModel:
+    program, description = load_program(path, raw)
+    module = program.module()
+    runner = _compiled_runner(module, progress, f"{description.precision} model") if compile else module
+    return LoadedModel(path, description, "pt2", runner, module)
+
+
+def _load_onnx(path: Path, raw: bytes, threads: int | None) -> LoadedModel:
+    import onnxruntime as ort
+
+    proto = _onnx_proto(path, raw)
+    description = _onnx_description(path, proto)
+    _check_io(path, description, *_onnx_io(proto))
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    level = description.extra.get("onnxruntime", {}).get("graph_optimization_level", "ORT_ENABLE_ALL")
+    if level not in ("ORT_DISABLE_ALL", "ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL"):
+        raise _invalid(f"graph_optimization_level {level!r}")
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    try:
+        session = ort.InferenceSession(raw, options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001
+        message = f"{type(err).__name__}: {err}".strip().splitlines()[0]
+        raise ArtifactError(f"{path}: ONNX Runtime cannot load it ({message}); export it again") from None
+    name = session.get_inputs()[0].name
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        logits = session.run(None, {name: x.detach().cpu().float().numpy()})[0]
+        return torch.from_numpy(logits).to(x.device)
+
+    return LoadedModel(path, description, "onnx", run)
+
+
+def load_artifact(path: str | os.PathLike, *, compile: bool = True, threads: int | None = None,
+                  progress: bool = True) -> LoadedModel:
+    """Load a ``.pt2`` or ``.onnx`` artifact from the file alone, refusing files that could run code (see the
+    module docstring) and files whose model does not match their embedded description.
+
+    Args:
+        path: the artifact.
+        compile: ``.pt2`` only: run through ``torch.compile`` with inductor freezing, so that int8 kernels
+            really run (compiled on first use per batch size). ``False`` runs the exported graph as is.
+        threads: ONNX Runtime intra-op threads (``None``: its default). PyTorch uses its global setting.
+        progress: print a note to stderr when compiling.
+    """
+    path = Path(path)
+    if path.suffix not in (".pt2", ".onnx"):
+        raise ArtifactError(f"{path}: unknown artifact type {path.suffix!r}; expected .pt2 or .onnx")
+    raw = _read_file(path)
+    if path.suffix == ".pt2":
+        return _load_pt2(path, raw, compile, progress)
+    return _load_onnx(path, raw, threads)
+
