@@ -60,10 +60,11 @@ def test_package_runs_int8_kernels_and_is_private(built, int8_pt2: Path) -> None
     counts = check_int8_kernels(_exported(int8_pt2), _sources(package))
     assert counts["int8_conv_calls"] >= counts["conv_layers"] == 2 and counts["int8_linear_kernels"] >= 1
     assert oct(package.stat().st_mode & 0o777) == "0o600"
-    from litquant.cpu import cpu_info
     from litquant.artifacts import read_description
+    from litquant.cpu import cpu_info
 
-    assert read_description(int8_pt2).extra["cpu"] == cpu_info().as_dict()  # the artifact records the CPU it was made on
+    # the artifact records the CPU it was made on
+    assert read_description(int8_pt2).extra["cpu"] == cpu_info().as_dict()
 
 
 def test_fp32_fallback_is_an_error(built, int8_pt2: Path) -> None:
