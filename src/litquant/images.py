@@ -21,10 +21,12 @@ Example::
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -36,6 +38,7 @@ __all__ = [
     "FRAMINGS",
     "ImageInputError",
     "classify",
+    "decode_image",
     "find_images",
     "format_predictions",
     "load_image",
@@ -200,15 +203,34 @@ def _read_grey(path: Path) -> np.ndarray:
         raise ImageInputError(f"{path}: no such file; check the path")
     if path.stat().st_size == 0:
         raise ImageInputError(f"{path}: empty file; give a PNG, JPEG or other image file")
+    return _decode_grey(path, str(path), MAX_PIXELS)
+
+
+def decode_image(data: bytes, framing: str = "digit", name: str = "image",
+                 max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+    """Image file bytes (an upload) to MNIST input, as :func:`load_image` reads a file: ``uint8`` ``[1, 28, 28]``.
+
+    The size is checked from the header before any pixel is decoded: an image over ``max_pixels`` pixels is
+    refused with :class:`ImageInputError` (as are empty and non-image bytes); ``name`` starts the messages.
+    """
+    if not data:
+        raise ImageInputError(f"{name}: empty; give a PNG, JPEG or other image file")
+    grey = _decode_grey(io.BytesIO(data), name, max_pixels)
+    return torch.from_numpy(to_mnist(grey, framing)).unsqueeze(0)
+
+
+def _decode_grey(source: Path | BinaryIO, name: str, max_pixels: int) -> np.ndarray:
+    """Decode an image file or stream to a float grey array, refusing more than ``max_pixels`` pixels."""
+    limit = f"{max_pixels / 1_000_000:g}-megapixel"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 width, height = image.size
-                if width * height > MAX_PIXELS:
+                if width * height > max_pixels:
                     raise ImageInputError(
-                        f"{path}: {width}×{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel "
-                        "limit; crop or shrink the image around the digit"
+                        f"{name}: {width}×{height} pixels is over the {limit} limit; crop or shrink the image "
+                        "around the digit"
                     )
                 if image.format == "JPEG":  # decode big JPEGs at a reduced scale directly
                     image.draft("RGB" if image.mode == "RGB" else image.mode, (_WORK_SIZE, _WORK_SIZE))
@@ -217,13 +239,12 @@ def _read_grey(path: Path) -> np.ndarray:
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        limit = f"{MAX_PIXELS // 1_000_000}-megapixel"
-        raise ImageInputError(f"{path}: image over the {limit} limit; crop or shrink it around the digit") from None
+        raise ImageInputError(f"{name}: image over the {limit} limit; crop or shrink it around the digit") from None
     except UnidentifiedImageError:
-        raise ImageInputError(f"{path}: not an image file; give a PNG, JPEG or other image") from None
+        raise ImageInputError(f"{name}: not an image file; give a PNG, JPEG or other image") from None
     except (OSError, SyntaxError, ValueError) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
-        raise ImageInputError(f"{path}: cannot decode the image ({reason}); re-save it") from None
+        raise ImageInputError(f"{name}: cannot decode the image ({reason}); re-save it") from None
 
 
 def _to_grey(image: Image.Image) -> np.ndarray:
