@@ -11,6 +11,7 @@ The other commands use the same ``--data.*`` flags:
 - ``litquant evaluate ARTIFACT_OR_CKPT`` prints its test accuracy (plain PyTorch, no Trainer).
 - ``litquant info callbacks|loggers`` lists what Lightning ships.
 - ``litquant demo --out DIR`` runs the whole workflow: fit, test, quantize four ways, report.
+- ``litquant serve MODEL...`` serves models over HTTP with a draw-a-digit page (:mod:`litquant.serve`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-OWN_COMMANDS = ("demo", "quantize", "evaluate", "info")
+OWN_COMMANDS = ("demo", "quantize", "evaluate", "info", "serve")
 DEFAULT_ROOT_DIR = "runs"
 
 CHECKPOINT_DEFAULTS = {
@@ -243,9 +244,16 @@ def _require_file(path: str, what: str) -> None:
         raise UserError(f"{what} not found: {path}")
 
 
-COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "info": cmd_info}
+def cmd_serve(argv: list[str]) -> None:
+    from litquant.serve.cli import main as serve
 
-USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,info} [options]
+    serve(argv)
+
+
+COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "info": cmd_info,
+            "serve": cmd_serve}
+
+USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,info,serve} [options]
 
 Lightning on MNIST end to end, and fast int8 models from it.
 
@@ -257,6 +265,7 @@ Lightning on MNIST end to end, and fast int8 models from it.
   quantize   int8 artifact from a checkpoint                   litquant quantize --ckpt_path CKPT --method ptq
   evaluate   test accuracy of an artifact or checkpoint        litquant evaluate quantized/ptq.pt2
   info       list Lightning's callbacks or loggers             litquant info callbacks
+  serve      HTTP API and a draw-a-digit page (LitServe)       litquant serve demo/ptq.pt2 demo/fp32.pt2
 
 Data: --data.data_dir DIR (default: $LITQUANT_DATA or ~/.cache/litquant); downloaded when missing.
 Add --debug to any command for full tracebacks."""
