@@ -225,3 +225,12 @@ def test_the_page_draws_a_digit_and_shows_the_label_in_chromium(server, tmp_path
             browser.close()
     assert label == "7" and labels == ["7", "7"], (label, labels)
     assert screenshot.stat().st_size > 10_000
+
+
+def test_sigterm_shuts_the_server_down_cleanly(server) -> None:
+    url, process, log = server
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    assert "litquant serve: stopped" in log.read_text()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "health", timeout=5)

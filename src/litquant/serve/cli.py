@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -53,8 +54,16 @@ def announce_when_ready(url: str, names: list[str], timeout_s: float = 3600.0) -
         time.sleep(0.2)
 
 
+_MAIN_PID = os.getpid()
+
+
 def _stop(signum: int, frame) -> None:
-    raise KeyboardInterrupt  # LitServer.run shuts down its workers on KeyboardInterrupt
+    """SIGTERM: in the main process, stop as on Ctrl+C (LitServer.run then shuts its workers down); in the HTTP
+    process forked from it (uvicorn passes the signal on once it has closed), just end."""
+    if os.getpid() == _MAIN_PID:
+        raise KeyboardInterrupt
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def main(argv: Sequence[str]) -> None:
