@@ -40,7 +40,7 @@ from litquant.serve.worker import DigitAPI
 #: Largest request body (bytes); larger ones get 413 before they are read whole.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 #: Largest image (pixels, read from the header before decoding); larger ones get 413.
-MAX_IMAGE_PIXELS = 4096 * 4096
+MAX_IMAGE_PIXELS = 16_000_000
 MODEL_SUFFIXES = (".pt2", ".onnx", ".ckpt")
 STATIC = resources.files("litquant.serve") / "static"
 
