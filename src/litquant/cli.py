@@ -12,6 +12,7 @@ The other commands use the same ``--data.*`` flags:
 - ``litquant inspect ARTIFACT --ckpt_path CKPT --out DIR`` compares each int8 layer with fp32 (SQNR, scales).
 - ``litquant info callbacks|loggers`` lists what Lightning ships.
 - ``litquant demo --out DIR`` runs the whole workflow: fit, test, quantize four ways, report.
+- ``litquant serve MODEL...`` serves models over HTTP with a draw-a-digit page (:mod:`litquant.serve`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-OWN_COMMANDS = ("demo", "quantize", "evaluate", "inspect", "bench", "info")
+OWN_COMMANDS = ("demo", "quantize", "evaluate", "inspect", "bench", "serve", "info")
 DEFAULT_ROOT_DIR = "runs"
 FIT_LOG_NAME = "mnist"  # runs of `litquant fit` are <root>/mnist/version_N; other commands log to <root>/<command>
 
@@ -444,10 +445,16 @@ def cmd_bench(argv: list[str]) -> None:
     bench(argv)
 
 
-COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "inspect": cmd_inspect,
-            "bench": cmd_bench, "info": cmd_info}
+def cmd_serve(argv: list[str]) -> None:
+    from litquant.serve.cli import main as serve
 
-USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,inspect,bench,info} [options]
+    serve(argv)
+
+
+COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "inspect": cmd_inspect,
+            "bench": cmd_bench, "serve": cmd_serve, "info": cmd_info}
+
+USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,inspect,bench,serve,info} [options]
 
 Lightning on MNIST end to end, and fast int8 models from it.
 
@@ -461,6 +468,7 @@ Lightning on MNIST end to end, and fast int8 models from it.
   inspect    per-layer int8 error against fp32                 litquant inspect quantized/ptq.pt2 --ckpt_path CKPT
   bench      latency, cold start, memory of models             litquant bench quantized/ptq.pt2 --threads 1 2
   info       list Lightning's callbacks or loggers             litquant info callbacks
+  serve      HTTP API and a draw-a-digit page (LitServe)       litquant serve demo/ptq.pt2 demo/fp32.pt2
 
 A fit always starts a new run (runs/mnist/version_N, checkpoints in its checkpoints/ folder); it resumes only
 with --ckpt_path PATH or --ckpt_path last (the newest run's last.ckpt or interrupted.ckpt).

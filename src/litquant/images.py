@@ -21,10 +21,12 @@ Example::
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -36,6 +38,7 @@ __all__ = [
     "FRAMINGS",
     "ImageInputError",
     "classify",
+    "decode_image",
     "find_images",
     "format_predictions",
     "load_image",
@@ -236,15 +239,35 @@ def _read_grey(path: Path) -> np.ndarray:
         raise ImageInputError(f"{printable(path)}: no such file; check the path")
     if path.stat().st_size == 0:
         raise ImageInputError(f"{printable(path)}: empty file; give a PNG, JPEG or other image file")
+    return _decode_grey(path, printable(path), MAX_PIXELS)
+
+
+def decode_image(data: bytes, framing: str = "digit", name: str = "image",
+                 max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+    """Image file bytes (an upload) to MNIST input, as :func:`load_image` reads a file: ``uint8`` ``[1, 28, 28]``.
+
+    The size is checked from the header before any pixel is decoded: an image over ``max_pixels`` pixels is
+    refused with :class:`ImageInputError` (as are empty and non-image bytes); ``name`` starts the messages.
+    """
+    if not data:
+        raise ImageInputError(f"{printable(name)}: empty; give a PNG, JPEG or other image file")
+    grey = _decode_grey(io.BytesIO(data), printable(name), max_pixels)
+    return torch.from_numpy(to_mnist(grey, framing)).unsqueeze(0)
+
+
+def _decode_grey(source: Path | BinaryIO, name: str, max_pixels: int) -> np.ndarray:
+    """Decode an image file or stream (of the formats in ``IMAGE_FORMATS`` only) to a float grey array, refusing
+    more than ``max_pixels`` pixels; ``name`` (already printable) starts the messages."""
+    limit = f"{max_pixels / 1_000_000:g}-megapixel"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=IMAGE_FORMATS) as image:
+            with Image.open(source, formats=IMAGE_FORMATS) as image:
                 width, height = image.size
-                if width * height > MAX_PIXELS:
+                if width * height > max_pixels:
                     raise ImageInputError(
-                        f"{printable(path)}: {width}×{height} pixels is over the {MAX_PIXELS // 1_000_000}-megapixel "
-                        "limit; crop or shrink the image around the digit"
+                        f"{name}: {width}×{height} pixels is over the {limit} limit; crop or shrink the image "
+                        "around the digit"
                     )
                 if image.format == "JPEG":  # decode big JPEGs at a reduced scale directly
                     image.draft("RGB" if image.mode == "RGB" else image.mode, (_WORK_SIZE, _WORK_SIZE))
@@ -253,20 +276,16 @@ def _read_grey(path: Path) -> np.ndarray:
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        limit = f"{MAX_PIXELS // 1_000_000}-megapixel"
-        raise ImageInputError(
-            f"{printable(path)}: image over the {limit} limit; crop or shrink it around the digit"
-        ) from None
+        raise ImageInputError(f"{name}: image over the {limit} limit; crop or shrink it around the digit") from None
     except PermissionError:
-        raise ImageInputError(f"{printable(path)}: cannot read the file (permission denied); check its permissions") \
-            from None
+        raise ImageInputError(f"{name}: cannot read the file (permission denied); check its permissions") from None
     except UnidentifiedImageError:
         raise ImageInputError(
-            f"{printable(path)}: not an image file ({', '.join(IMAGE_FORMATS)}); give a PNG, JPEG or other image"
+            f"{name}: not an image file ({', '.join(IMAGE_FORMATS)}); give a PNG, JPEG or other image"
         ) from None
     except (OSError, SyntaxError, ValueError) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
-        raise ImageInputError(f"{printable(path)}: cannot decode the image ({reason}); re-save it") from None
+        raise ImageInputError(f"{name}: cannot decode the image ({reason}); re-save it") from None
 
 
 def _to_grey(image: Image.Image) -> np.ndarray:

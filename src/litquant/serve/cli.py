@@ -1,0 +1,94 @@
+"""``litquant serve MODEL...``: the command's options and its start-up and shut-down."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+
+HOSTS = ("127.0.0.1", "0.0.0.0", "::")
+
+DESCRIPTION = """Serve checkpoints and int8 artifacts over HTTP (LitServe, dynamic batching), with a page to
+draw digits on at http://HOST:PORT/ and the API docs at /docs.
+
+Each model is served under its file name (demo/ptq.pt2 -> ptq) or NAME=PATH; the first is the default.
+  litquant serve demo/ptq.pt2 demo/fp32.pt2
+  curl -F file=@digit.png 'http://127.0.0.1:8000/predict?model=fp32'"""
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="litquant serve", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", metavar="MODEL", help=".pt2/.onnx artifacts or .ckpt checkpoints "
+                        "(PATH or NAME=PATH)")
+    parser.add_argument("--host", default="127.0.0.1", help=f"address to bind: one of {', '.join(HOSTS)} "
+                        "(default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port, 1024-65535 (default: 8000)")
+    parser.add_argument("--max_batch_size", type=int, default=64, help="largest dynamic batch (1: no batching; "
+                        "default: 64)")
+    parser.add_argument("--batch_timeout", type=float, default=0.005, help="seconds to wait to fill a batch "
+                        "(default: 0.005)")
+    parser.add_argument("--workers", type=int, default=1, help="inference worker processes (default: 1)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    return parser
+
+
+def announce_when_ready(url: str, names: list[str], timeout_s: float = 3600.0) -> None:
+    """Print one line once ``/health`` answers 200 (every worker has loaded and compiled its models)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}health", timeout=2) as response:
+                if response.status == 200:
+                    print(f"litquant serve: ready at {url} (models: {', '.join(names)}; API docs at {url}docs)",
+                          flush=True)
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+
+
+_MAIN_PID = os.getpid()
+
+
+def _stop(signum: int, frame) -> None:
+    """SIGTERM: in the main process, stop as on Ctrl+C (LitServer.run then shuts its workers down); in the HTTP
+    process forked from it (uvicorn passes the signal on once it has closed), just end."""
+    if os.getpid() == _MAIN_PID:
+        raise KeyboardInterrupt
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def main(argv: Sequence[str]) -> None:
+    """Parse ``argv``, load the models, serve until SIGINT/SIGTERM. Bad input raises ``ValueError``."""
+    config = parser().parse_args(list(argv))
+    if config.host not in HOSTS:
+        raise ValueError(f"--host {config.host}: LitServe binds one of {', '.join(HOSTS)}")
+    if not 1024 <= config.port <= 65535:
+        raise ValueError(f"--port {config.port}: choose a port from 1024 to 65535")
+    if config.max_batch_size < 1 or config.workers < 1 or config.batch_timeout < 0:
+        raise ValueError("--max_batch_size and --workers must be at least 1, --batch_timeout at least 0")
+    from litquant.serve.app import build_server, served_models
+    from litquant.serve.worker import load_model
+
+    models = served_models(config.models)
+    for model in models:  # fail here with one line, not later in a worker process
+        load_model(str(model.path), compile=False)
+    server = build_server(models, config.max_batch_size, config.batch_timeout, config.workers)
+    host = "127.0.0.1" if config.host == "0.0.0.0" else "[::1]" if config.host == "::" else config.host
+    url = f"http://{host}:{config.port}/"
+    print(f"litquant serve: loading and compiling {', '.join(m.name for m in models)} "
+          f"(max_batch_size {config.max_batch_size}, {config.workers} worker(s))...", file=sys.stderr, flush=True)
+    threading.Thread(target=announce_when_ready, args=(url, [m.name for m in models]), daemon=True).start()
+    signal.signal(signal.SIGTERM, _stop)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(host=config.host, port=config.port, num_api_servers=1, log_level="warning",
+                   generate_client_file=False)
+    print("litquant serve: stopped", file=sys.stderr, flush=True)

@@ -1,0 +1,84 @@
+"""The LitServe worker: loads every served model, compiles it at start-up, and runs dynamic batches."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import litserve as ls
+import numpy as np
+import torch
+
+from litquant.data import normalize
+
+
+def load_model(path: str, compile: bool = True):
+    """A callable on normalised ``[N, 1, 28, 28]`` floats returning logits: a ``.ckpt`` through the safe
+    checkpoint loader, a ``.pt2``/``.onnx`` through :func:`litquant.runtime.load_artifact`."""
+    if path.endswith(".ckpt"):
+        from litquant.checkpoints import load_classifier
+
+        return load_classifier(path).eval()
+    from litquant.runtime import load_artifact
+
+    return load_artifact(path, compile=compile, progress=compile)
+
+
+def warmup_sizes(max_batch_size: int) -> list[int]:
+    """Batch sizes a compiled model sees for batches of up to ``max_batch_size`` (it pads to these)."""
+    from litquant.runtime import COMPILED_BATCH_SIZES
+
+    sizes = [size for size in COMPILED_BATCH_SIZES if size < max_batch_size]
+    return sizes + [next((size for size in COMPILED_BATCH_SIZES if size >= max_batch_size),
+                         COMPILED_BATCH_SIZES[-1])]
+
+
+class DigitAPI(ls.LitAPI):
+    """Each request is a ``uint8`` 28×28 image (already decoded and checked by the HTTP process) and the
+    names of the models to run it through; a batch runs once through each model its requests ask for."""
+
+    def __init__(self, models: dict[str, str], threads: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model_paths = models
+        self.threads = threads
+
+    def setup(self, device: str) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        self.models = {}
+        for name, path in self.model_paths.items():
+            print(f"litquant serve: loading {name} ({path})", file=sys.stderr, flush=True)
+            model = load_model(path)
+            with torch.inference_mode():
+                for size in warmup_sizes(self.max_batch_size):  # compile every batch size before saying ready
+                    model(torch.zeros(size, 1, 28, 28))
+            self.models[name] = model
+
+    def decode_request(self, request: dict[str, Any]) -> tuple[torch.Tensor, list[str]]:
+        return torch.from_numpy(np.asarray(request["pixels"], dtype=np.uint8)).view(1, 28, 28), request["models"]
+
+    def batch(self, inputs: list) -> list:
+        return inputs
+
+    def predict(self, x: Any) -> Any:
+        items = x if self.max_batch_size > 1 else [x]
+        images = normalize(torch.stack([image for image, _ in items]))
+        results: list[dict[str, Any]] = [{} for _ in items]
+        for name, model in self.models.items():
+            rows = [index for index, (_, wanted) in enumerate(items) if name in wanted]
+            if not rows:
+                continue
+            start = time.perf_counter()
+            with torch.inference_mode():
+                probabilities = torch.as_tensor(model(images[rows])).float().softmax(dim=1)
+            elapsed_ms = (time.perf_counter() - start) * 1000.0
+            for row, probs in zip(rows, probabilities.tolist(), strict=True):
+                results[row][name] = {"probabilities": probs, "inference_ms": elapsed_ms, "batch_size": len(rows)}
+        return results if self.max_batch_size > 1 else results[0]
+
+    def unbatch(self, output: list) -> list:
+        return output
+
+    def encode_response(self, output: dict[str, Any]) -> dict[str, Any]:
+        return output
