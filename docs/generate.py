@@ -145,7 +145,9 @@ def _log_handlers_writing_to(stream: io.StringIO) -> Iterator[None]:
     handlers = [handler for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
                 if isinstance(logger, logging.Logger) for handler in logger.handlers
                 if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)]
-    saved = [handler.setStream(stream) for handler in handlers]
+    saved = [handler.stream for handler in handlers]  # setStream returns None when the stream is unchanged
+    for handler in handlers:
+        handler.setStream(stream)
     try:
         yield
     finally:
