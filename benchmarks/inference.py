@@ -25,15 +25,18 @@ from pathlib import Path
 
 import torch
 from environment import environment, save_results
-from harness import add_data_arguments, datamodule, markdown_table, median, write_markdown
+from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 
+from litquant.bench import measure as bench_measure
 from litquant.checkpoints import load_checkpoint, load_classifier
 from litquant.cli import LitquantCLI
 from litquant.data import MNISTDataModule
 from litquant.quantization import METHODS, export_fp32, quantize
-from litquant.runtime import evaluate, load_artifact, measure_latency
+from litquant.runtime import evaluate, load_artifact
 
 NAME = "inference"
+#: The fp32 baselines; every int8 model is compared with the fastest of them per batch size and thread count.
+FP32_BASELINES = ("fp32 eager", "fp32 compiled", "onnxruntime fp32")
 TARGETS = {"int8_speedup_batch_large": 3.0, "int8_speedup_batch_1": 2.5, "pytorch_over_onnxruntime_int8": 1.2,
            "max_accuracy_drop_points": 0.1}
 
@@ -90,24 +93,18 @@ def load_models(ckpt: Path, artifacts: dict[str, dict], threads: int) -> dict[st
 
 def measure(models: dict[str, Callable], batch_sizes: list[int], threads: int, rounds: int,
             repeats: int) -> dict[str, dict[int, dict]]:
-    """Per model and batch size: compile/warm-up seconds and the median over rounds of the median latency."""
+    """Per model and batch size: first-call seconds, then ``litquant bench``'s interleaved rounds (p50 as
+    ``median_ms``, p90, spread of the round medians)."""
     results: dict[str, dict[int, dict]] = {name: {} for name in models}
     for name, model in models.items():
         for batch in batch_sizes:
             started = time.perf_counter()
             model(torch.randn(batch, 1, 28, 28))
-            results[name][batch] = {"first_call_s": time.perf_counter() - started, "rounds_ms": []}
-    names = list(models)
-    for round_index in range(rounds):
-        order = names[round_index % len(names):] + names[:round_index % len(names)]
-        for name in order:
-            for batch in batch_sizes:
-                ms = measure_latency(models[name], batch, threads=threads, repeats=repeats, warmup=2)
-                results[name][batch]["rounds_ms"].append(ms)
-    for per_batch in results.values():
-        for batch, entry in per_batch.items():
-            entry["median_ms"] = median(entry["rounds_ms"])
-            entry["samples_per_s"] = batch / entry["median_ms"] * 1000
+            results[name][batch] = {"first_call_s": time.perf_counter() - started}
+    for row in bench_measure({name: {threads: model} for name, model in models.items()}, batch_sizes, [threads],
+                             rounds=rounds, calls=repeats):
+        results[row["model"]][row["batch_size"]].update(
+            median_ms=row["p50_ms"], p90_ms=row["p90_ms"], spread=row["spread"], samples_per_s=row["samples_per_s"])
     print(f"{threads} thread(s): " + "; ".join(
         f"{name} " + ", ".join(f"b{b} {e['median_ms']:.2f} ms" for b, e in per.items())
         for name, per in results.items()), flush=True)
@@ -192,11 +189,18 @@ def main() -> None:
             for batch in batch_sizes:
                 m = latency[threads][name][batch]
                 eager = latency[threads]["fp32 eager"][batch]["median_ms"]
-                entry[f"t{threads}_b{batch}"] = {**m, "speedup_vs_eager": eager / m["median_ms"]}
+                best = min((n for n in FP32_BASELINES if n in latency[threads]),
+                           key=lambda n: latency[threads][n][batch]["median_ms"])
+                entry[f"t{threads}_b{batch}"] = {
+                    **m, "speedup_vs_eager": eager / m["median_ms"], "best_fp32": best,
+                    "speedup_vs_best_fp32": latency[threads][best][batch]["median_ms"] / m["median_ms"]}
         models_out[name] = entry
         table_rows.append([name] + [entry[f"t{t}_b{b}"]["median_ms"] for t in thread_counts for b in batch_sizes]
                           + [entry[f"t{max_threads}_b{big}"]["samples_per_s"],
                              entry[f"t{max_threads}_b{big}"]["speedup_vs_eager"],
+                             entry[f"t{max_threads}_b{big}"]["speedup_vs_best_fp32"],
+                             entry[f"t{max_threads}_b{small}"]["speedup_vs_best_fp32"],
+                             max(entry[f"t{t}_b{b}"]["spread"] for t in thread_counts for b in batch_sizes),
                              sizes[name] / 1e6, entry["test_acc"]])
 
     checks = {}
@@ -240,7 +244,8 @@ def main() -> None:
     save_results(args.name, result)
 
     columns = (["model"] + [f"{t} thr b{b} ms" for t in thread_counts for b in batch_sizes]
-               + [f"samples/s (b{big}, {max_threads} thr)", "x fp32 eager", "MB", "test_acc"])
+               + [f"samples/s (b{big}, {max_threads} thr)", "x fp32 eager", f"x best fp32 b{big}",
+                  f"x best fp32 b{small}", "max spread", "MB", "test_acc"])
     table = markdown_table(columns, table_rows)
     lines = []
     for threads in thread_counts:
@@ -256,6 +261,13 @@ def main() -> None:
                 lines.append(f"  Fastest PyTorch int8 ({v['model']}) / ONNX Runtime int8 latency at batch {batch}: "
                              f"{v['ratio']:.2f} (target <= {TARGETS['pytorch_over_onnxruntime_int8']}: "
                              f"{'met' if v['met'] else 'missed'}).")
+    for name in int8_names:
+        for threads in thread_counts:
+            for batch in batch_sizes:
+                e = models_out[name][f"t{threads}_b{batch}"]
+                if e["speedup_vs_best_fp32"] < 1:
+                    lines.append(f"- {name} is **slower than {e['best_fp32']}** at batch {batch}, {threads} "
+                                 f"thread(s): {1 / e['speedup_vs_best_fp32']:.2f}x its latency.")
     if accuracy:
         drops = ", ".join(f"{n} {d:+.2f}" for n, d in checks["accuracy_drop_points"].items())
         lines.append(f"- Accuracy drop vs fp32 eager (points): {drops} (target <= "
@@ -270,8 +282,10 @@ def main() -> None:
             f"{k['call_ms_profiled']:.3f} ms a call): {k['kernels_ms']:.3f} ms in the int8 kernels themselves "
             f"(oneDNN qconv/qlinear, quantized max-pool), {k['kernels_ms'] / ort_ms:.2f}x ONNX Runtime's whole "
             f"call ({ort_ms:.3f} ms){ending}")
-    body = (f"Model: {result['settings']['checkpoint']}. Latency: median over {args.rounds} alternating rounds "
-            f"of the median of {args.repeats} calls; test accuracy on {result['settings']['test_samples']} "
+    body = (f"Model: {result['settings']['checkpoint']}. Latency: p50 of single calls over {args.rounds} "
+            f"interleaved rounds of {args.repeats} calls (`litquant bench`'s measurement; spread: max - min of the "
+            "round medians over the p50); \"x best fp32\": over the fastest of fp32 eager, fp32 compiled and "
+            "ONNX Runtime fp32; test accuracy on {result['settings']['test_samples']} "
             f"samples. Size: the artifact file (fp32 eager: the fp32 `.pt2`).\n\n{table}\n" + "\n".join(lines) + "\n")
     write_markdown(args.name, "Inference: fp32, int8, ONNX Runtime", body, environment())
     print(table + "\n" + "\n".join(lines))

@@ -651,14 +651,49 @@ class LoadedModel:
         return f"LoadedModel({str(self.path)!r}, kind={self.kind!r}, method={self.description.method!r})"
 
 
-def _compiled_runner(module: nn.Module, progress: bool, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def _inductor_backend(program: torch.export.ExportedProgram | None, name: str,
+                      compilations: list[dict[str, int] | None]) -> Callable[..., Any]:
+    """A ``torch.compile`` backend: inductor with freezing, run only with gradients off, and for an int8
+    ``program`` a check of the generated code after every (re)compilation (dynamo recompiles on a new batch
+    size, thread count or grad mode): int8 kernels for every layer and no fp32 convolution or matmul, else
+    :class:`~litquant.compiled.Int8FallbackError`. Each compilation appends its kernel counts (``None``
+    without ``program``) to ``compilations``."""
+    from unittest import mock
+
+    from torch._inductor.compile_fx import compile_fx
+    from torch._inductor.graph import GraphLowering
+
+    from litquant.compiled import Int8FallbackError, check_int8_kernels
+
+    def backend(graph: torch.fx.GraphModule, example_inputs: list[torch.Tensor]) -> Callable[..., Any]:
+        if torch.is_grad_enabled() or not torch._inductor.config.freezing:
+            # inductor freezes weights (and fuses int8 ops) only with gradients off: this compilation would run
+            # the int8 graph with fp32 kernels, several times slower, with no error
+            raise Int8FallbackError(f"{name}: compiling with gradients enabled or inductor's freezing off (the "
+                                    "int8 model would run fp32 kernels); call it under torch.inference_mode()")
+        sources: list[str] = []
+        with warnings.catch_warnings(), mock.patch.object(GraphLowering, "save_output_code", sources.append):
+            # torch's own int8 lowering copies a tensor the deprecated way whenever it compiles: nothing to act on
+            warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning)
+            compiled = compile_fx(graph, example_inputs)
+        compilations.append(check_int8_kernels(program, "\n".join(sources)) if program is not None else None)
+        return compiled
+
+    return backend
+
+
+def _compiled_runner(module: nn.Module, progress: bool, name: str,
+                     program: torch.export.ExportedProgram | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``module`` compiled with inductor (freezing), per batch size of :data:`COMPILED_BATCH_SIZES`; with the int8
+    ``program`` given, every compilation is checked to run int8 kernels (see :func:`_inductor_backend`)."""
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
 
+    from litquant.compiled import Int8FallbackError
+
+    # dynamo reads the flag while tracing (parameters stay constants), inductor while compiling
     torch._inductor.config.freezing = True
-    # torch's own int8 lowering copies a tensor the deprecated way whenever it (re)compiles: nothing to act on
-    warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning,
-                            r"torch\._inductor\.mkldnn_lowerings")
-    compiled = torch.compile(module, dynamic=False)
+    compilations: list[dict[str, int] | None] = []
+    compiled = torch.compile(module, backend=_inductor_backend(program, name, compilations), dynamic=False)
     seen: set[int] = set()
 
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -671,9 +706,15 @@ def _compiled_runner(module: nn.Module, progress: bool, name: str) -> Callable[[
             seen.add(size)
             padded = chunk if size == len(chunk) else \
                 torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
-            outputs.append(compiled(padded)[: len(chunk)])
+            try:
+                outputs.append(compiled(padded)[: len(chunk)])
+            except torch._dynamo.exc.BackendCompilerFailed as err:  # our check's own error, not dynamo's wrapper
+                if isinstance(err.inner_exception, Int8FallbackError):
+                    raise err.inner_exception from None
+                raise
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
+    run.compilations = compilations  # type: ignore[attr-defined]  # what each (re)compilation was checked to run
     return run
 
 
@@ -728,7 +769,9 @@ def load_program(path: str | os.PathLike, raw: bytes | None = None) -> tuple[tor
 def _load_pt2(path: Path, raw: bytes, compile: bool, progress: bool) -> LoadedModel:
     program, description = load_program(path, raw)
     module = program.module()
-    runner = _compiled_runner(module, progress, f"{description.precision} model") if compile else module
+    int8 = description.precision == "int8"
+    runner = _compiled_runner(module, progress, f"{description.precision} model", program if int8 else None) \
+        if compile else module
     return LoadedModel(path, description, "pt2", runner, module)
 
 
@@ -739,6 +782,9 @@ def _load_onnx(path: Path, raw: bytes, threads: int | None) -> LoadedModel:
     description = _onnx_description(path, proto)
     _check_io(path, description, *_onnx_io(proto))
     options = ort.SessionOptions()
+    # idle intra-op threads must not spin: beside PyTorch's OpenMP pool (report, bench, serve) a spinning pool
+    # takes the cores PyTorch's threads wait for, and both run several times slower
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -44,12 +44,13 @@ from litquant.io import atomic_path, write_json
 __all__ = ["CompiledMismatchError", "Int8FallbackError", "aot_runner", "aot_runner_for_file", "cache_root",
            "check_int8_kernels", "package_path"]
 
-#: Calls of fp32 convolution / matmul kernels in AOTInductor's generated code: an int8 graph that contains
-#: one fell back to fp32 for that layer.
+#: Calls of fp32 convolution / matmul kernels in inductor's generated code (AOTInductor's C++ wrapper or
+#: ``torch.compile``'s Python wrapper): an int8 graph that contains one fell back to fp32 for that layer.
 FP32_KERNELS = re.compile(r"aoti_torch_cpu_(convolution|_convolution_pointwise\w*|addmm|mm|bmm|_linear_pointwise\w*|"
-                          r"_mkl_linear|mkldnn_\w*convolution\w*)\b")
-INT8_CONV = re.compile(r"aoti_torch_cpu__qconv\w*\(")
-INT8_LINEAR = re.compile(r"aoti_torch_cpu__qlinear\w*\(|CppMicroGemm\w*")
+                          r"_mkl_linear|mkldnn_\w*convolution\w*)\b|extern_kernels\.(convolution|addmm|mm|bmm)\b|"
+                          r"torch\.ops\.(aten\.(convolution|addmm|mm)|mkldnn\.\w*(convolution|linear)\w*)\b")
+INT8_CONV = re.compile(r"aoti_torch_cpu__qconv\w*\(|torch\.ops\.onednn\.qconv\w*")
+INT8_LINEAR = re.compile(r"aoti_torch_cpu__qlinear\w*\(|CppMicroGemm\w*|torch\.ops\.onednn\.qlinear\w*")
 
 
 class Int8FallbackError(RuntimeError):

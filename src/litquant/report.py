@@ -1,9 +1,16 @@
 """The quantization results: every method run, every claim checked by doing it, one table.
 
 :func:`build_report` exports the fp32 model, quantizes it with each method, and for each model (fp32 first)
-evaluates it with a plain PyTorch loop and with a Lightning ``Trainer``, times it at batch 1 and 256,
-reloads it in a fresh Python process, and writes ``report.json`` (a list, one entry per model) and
-``report.md`` (the original tutorial's compatibility table with the numbers added). A method that fails gets ``false``
+evaluates it with a plain PyTorch loop and with a Lightning ``Trainer``, reloads it in a fresh Python process,
+and writes ``report.json`` (a list, one entry per model) and ``report.md`` (the original tutorial's compatibility
+table with the numbers added, and a speed table).
+
+Speed is measured once every model is built (no training or calibration running beside it), all models
+side by side in interleaved rounds at one fixed thread count (:func:`litquant.bench.measure`: p50, p90 and
+the spread of the round medians), with three fp32 baselines: the exported graph with eager kernels, the same
+graph compiled with ``torch.compile`` and ONNX Runtime fp32. Every int8 model is compared with the *fastest*
+of them at each batch size. Cold start (load + first call) and resident memory come from a fresh process per
+model (:func:`litquant.bench.cold_start_in_fresh_process`). A method that fails gets ``false``
 booleans and an ``error`` string; the others still run.
 
 Example::
@@ -27,8 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
+import torch
 
 from litquant.artifacts import read_description
+from litquant.bench import cold_start_in_fresh_process, measure
 from litquant.io import write_json, write_text
 from litquant.quantization import METHODS, artifact_name, export_fp32, quantize
 from litquant.runtime import (
@@ -36,10 +45,9 @@ from litquant.runtime import (
     check_all_in_fresh_process,
     evaluate,
     load_artifact,
-    measure_latency,
 )
 
-__all__ = ["LABELS", "REPORT_KEYS", "build_report", "render_markdown"]
+__all__ = ["BASELINES", "LABELS", "REPORT_KEYS", "STABLE_SPREAD", "build_report", "render_markdown"]
 
 #: The original tutorial's names of the methods, for the table.
 LABELS = {
@@ -48,10 +56,23 @@ LABELS = {
     "qat": "PyTorch QAT (PT2E, plain PyTorch loop)",
     "lightning-qat": "PyTorch Lightning QAT callback (PT2E)",
     "onnxruntime": "ONNX Runtime static int8 (QDQ)",
+    "fp32-compiled": "fp32, torch.compile (inductor)",
+    "onnxruntime-fp32": "ONNX Runtime fp32",
 }
+
+#: The fp32 baselines an int8 model is compared with (the fastest of them per batch size).
+BASELINES = ("fp32", "fp32-compiled", "onnxruntime-fp32")
+
+#: Round-to-round spread above which a latency is called unstable in the report.
+STABLE_SPREAD = 0.20
+
+#: Batch sizes timed.
+BATCH_SIZES = (1, 256)
 
 #: Keys of every ``report.json`` entry.
 REPORT_KEYS = ("method", "artifact", "test_acc", "size_bytes", "latency_ms_b1", "latency_ms_b256",
+               "latency_p90_ms_b1", "latency_p90_ms_b256", "spread_b1", "spread_b256", "cold_start_s",
+               "peak_rss_mb", "speedup_b1_vs_best_fp32", "speedup_b256_vs_best_fp32",
                "pytorch_inference", "trainer_inference", "saved", "reloaded_in_fresh_process")
 
 
@@ -65,9 +86,9 @@ def _error(err: BaseException) -> str:
 
 
 def _empty_row(method: str, artifact: Path | None) -> dict[str, Any]:
-    return {"method": method, "artifact": artifact.name if artifact else None, "test_acc": None, "size_bytes": None,
-            "latency_ms_b1": None, "latency_ms_b256": None, "pytorch_inference": False,
-            "trainer_inference": False, "saved": False, "reloaded_in_fresh_process": False}
+    return {**dict.fromkeys(REPORT_KEYS), "method": method, "artifact": artifact.name if artifact else None,
+            "pytorch_inference": False, "trainer_inference": False, "saved": False,
+            "reloaded_in_fresh_process": False}
 
 
 def _trainer_accuracy(model: Any, datamodule: Any) -> float:
@@ -81,31 +102,89 @@ def _trainer_accuracy(model: Any, datamodule: Any) -> float:
     return accuracy
 
 
-def _measure(row: dict[str, Any], path: Path, datamodule: Any, *, compile: bool, threads: int,
-             latency_repeats: int, progress: bool) -> None:
-    """Fill ``row`` by loading, evaluating (both ways) and timing the artifact; record the first error."""
+def _measure(row: dict[str, Any], path: Path, datamodule: Any, *, compile: bool, progress: bool) -> None:
+    """Fill ``row`` by loading and evaluating the artifact (both ways); record the first error."""
     row["saved"] = path.is_file() and path.stat().st_size > 0 and read_description(path).method == row["method"]
     row["size_bytes"] = path.stat().st_size
-    model = load_artifact(path, compile=compile, threads=threads, progress=progress)
+    model = load_artifact(path, compile=compile, progress=progress)
     row["runtime"] = ("onnxruntime" if model.kind == "onnx"
                       else "torch.compile (inductor, freezing)" if compile else "torch.export graph, eager kernels")
     steps = (
         ("pytorch_inference", lambda: row.update(test_acc=evaluate(model, datamodule, "test", 256))),
         ("trainer_inference", lambda: row.update(trainer_test_acc=_trainer_accuracy(model, datamodule))),
-        ("latency", lambda: row.update(
-            latency_ms_b1=measure_latency(model, 1, threads, repeats=latency_repeats * 5),
-            latency_ms_b256=measure_latency(model, 256, threads, repeats=latency_repeats))),
     )
     for key, step in steps:
         _note(progress, f"report: {row['method']}: {key.replace('_', ' ')} ...")
         try:
             step()
-            if key != "latency":
-                row[key] = True
+            row[key] = True
         except Exception as err:  # noqa: BLE001 - the report records it and goes on
             row.setdefault("error", f"{key}: {_error(err)}")
             if progress:
                 traceback.print_exc(file=sys.stderr)
+
+
+def _speed_models(checkpoint: Path, out_dir: Path, rows: Sequence[dict[str, Any]], paths: Sequence[Path | None],
+                  compile: bool) -> dict[str, tuple[Path, Any]]:
+    """``{name: (file for the cold start, loader)}`` for the fp32 baselines and every int8 model that loaded."""
+    loaders: dict[str, tuple[Path, Any]] = {}
+    fp32_pt2 = out_dir / "fp32.pt2"
+    if fp32_pt2.is_file():
+        loaders["fp32"] = (checkpoint, lambda: load_artifact(fp32_pt2, compile=False, progress=False))
+        if compile:
+            loaders["fp32-compiled"] = (fp32_pt2, lambda: load_artifact(fp32_pt2, progress=False))
+    fp32_onnx = out_dir / "onnxruntime.fp32.onnx"
+    if fp32_onnx.is_file():
+        loaders["onnxruntime-fp32"] = (fp32_onnx, None)
+    for row, path in zip(rows, paths, strict=True):
+        if row["method"] != "fp32" and path is not None and row["pytorch_inference"]:
+            loaders[row["method"]] = (path, None)
+    return loaders
+
+
+def _time_all(loaders: dict[str, tuple[Path, Any]], *, compile: bool, threads: int, rounds: int, calls: int,
+              cold_start: bool, progress: bool) -> dict[str, dict[str, Any]]:
+    """Every model timed side by side at ``threads`` threads: p50/p90/spread per batch size of
+    :data:`BATCH_SIZES` (:func:`litquant.bench.measure`), cold start and peak RSS in a fresh process each."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)  # fixed before loading: compiled code is specialised on the thread count
+    timings: dict[str, dict[str, Any]] = {name: {} for name in loaders}
+    try:
+        models = {}
+        for name, (path, load) in loaders.items():
+            models[name] = {threads: load() if load else load_artifact(path, compile=compile, threads=threads,
+                                                                         progress=False)}
+        for batch_size in BATCH_SIZES:
+            _note(progress, f"report: timing {len(models)} models at batch {batch_size}, {rounds} rounds ...")
+            batch_calls = calls * 5 if batch_size == 1 else calls
+            for result in measure(models, [batch_size], [threads], rounds=rounds, calls=batch_calls):
+                timings[result["model"]].update({f"latency_ms_b{batch_size}": result["p50_ms"],
+                                                 f"latency_p90_ms_b{batch_size}": result["p90_ms"],
+                                                 f"spread_b{batch_size}": result["spread"]})
+    finally:
+        torch.set_num_threads(previous)
+    if cold_start:
+        for name, (path, _) in loaders.items():
+            _note(progress, f"report: {name}: cold start in a fresh process ...")
+            start = cold_start_in_fresh_process(str(path), 1, threads)
+            timings[name].update(cold_start_s=start.get("cold_start_s"), peak_rss_mb=start.get("peak_rss_mb"))
+            if "error" in start:
+                timings[name]["cold_start_error"] = start["error"]
+    return timings
+
+
+def _compare_with_best_fp32(entries: Sequence[dict[str, Any]], baselines: dict[str, dict[str, Any]]) -> None:
+    """Per batch size, each entry's speed-up over the fastest fp32 baseline, and which one that was."""
+    for batch_size in BATCH_SIZES:
+        key = f"latency_ms_b{batch_size}"
+        measured = {name: timing[key] for name, timing in baselines.items() if timing.get(key)}
+        if not measured:
+            continue
+        best = min(measured, key=measured.__getitem__)
+        for entry in entries:
+            if entry.get(key):
+                entry[f"best_fp32_b{batch_size}"] = best
+                entry[f"speedup_b{batch_size}_vs_best_fp32"] = round(measured[best] / entry[key], 2)
 
 
 def build_report(
@@ -121,6 +200,8 @@ def build_report(
     fresh_process_check: bool = True,
     compile: bool = True,
     latency_repeats: int = 10,
+    rounds: int = 5,
+    cold_start: bool = True,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Quantize with each method, check and time every model, write ``report.json`` and ``report.md``.
@@ -131,11 +212,13 @@ def build_report(
         out_dir: folder of the artifacts and the reports.
         methods: int8 methods to run (subset of :data:`~litquant.quantization.METHODS`).
         calibration_batches, qat_epochs, qat_max_steps: passed to :func:`~litquant.quantization.quantize`.
-        threads: CPU threads for inference and timing.
+        threads: PyTorch and ONNX Runtime threads while timing (fixed for all models).
         fresh_process_check: reload every artifact in a new Python process (a real subprocess).
         compile: run ``.pt2`` int8 models compiled with inductor (their fast path); the fp32 ``.pt2`` runs
             uncompiled, as the fp32 eager baseline.
-        latency_repeats: timed calls at batch 256 (five times as many at batch 1).
+        latency_repeats: timed calls per model and round at batch 256 (five times as many at batch 1).
+        rounds: interleaved timing rounds.
+        cold_start: time load + first call and peak RSS of every model in a fresh process of its own.
         progress: one line per step on stderr.
     """
     unknown = [m for m in methods if m not in METHODS]
@@ -164,8 +247,7 @@ def build_report(
             paths.append(None)
             continue
         try:
-            _measure(row, path, datamodule, compile=compile and method != "fp32", threads=threads,
-                     latency_repeats=latency_repeats, progress=progress)
+            _measure(row, path, datamodule, compile=compile and method != "fp32", progress=progress)
         except Exception as err:  # noqa: BLE001
             row.setdefault("error", f"load: {_error(err)}")
         rows.append(row)
@@ -181,11 +263,19 @@ def build_report(
                 row["fresh_process_accuracy"] = check["accuracy"]
                 if not check["ok"]:
                     row.setdefault("error", f"fresh process: {check['error']}")
-    fp32_latency = rows[0].get("latency_ms_b256")
+    try:
+        timings = _time_all(_speed_models(Path(checkpoint), out_dir, rows, paths, compile), compile=compile,
+                            threads=threads, rounds=rounds, calls=latency_repeats, cold_start=cold_start,
+                            progress=progress)
+    except Exception as err:  # noqa: BLE001 - the accuracy columns stand without the speed ones
+        rows[0].setdefault("error", f"latency: {_error(err)}")
+        timings = {}
     for row in rows:
-        if fp32_latency and row.get("latency_ms_b256"):
-            row["speedup_b256_vs_fp32"] = round(fp32_latency / row["latency_ms_b256"], 2)
+        row.update(timings.get(row["method"], {}))
         row["threads"] = threads
+    baselines = {name: timing for name, timing in timings.items() if name in BASELINES}
+    rows[0]["fp32_baselines"] = {name: timing for name, timing in baselines.items() if name != "fp32"}
+    _compare_with_best_fp32([*rows, *rows[0]["fp32_baselines"].values()], baselines)
     write_json(out_dir / "report.json", rows)
     write_text(out_dir / "report.md", render_markdown(rows))
     _note(progress, f"report: wrote {out_dir / 'report.json'} and {out_dir / 'report.md'} "
@@ -201,32 +291,88 @@ def _number(value: Any, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
+def _speed_note(entry: dict[str, Any]) -> str:
+    """In words: is this int8 model faster than the fastest fp32 baseline, at each batch size?"""
+    words = []
+    for batch_size in BATCH_SIZES:
+        speedup, best = entry.get(f"speedup_b{batch_size}_vs_best_fp32"), entry.get(f"best_fp32_b{batch_size}")
+        if speedup is not None and speedup < 1:
+            words.append(f"**slower than {LABELS.get(best, best)} at batch {batch_size}** ({1 / speedup:.1f}× its "
+                         "latency)")
+    return "; ".join(words) or "faster than every fp32 baseline"
+
+
+def _speed_table(entries: Sequence[dict[str, Any]]) -> list[str]:
+    lines = ["| Model | b=1 p50 (ms) | b=1 p90 | b=1 spread | Speed-up b=1 | b=256 p50 (ms) | b=256 p90 "
+             "| b=256 spread | Speed-up b=256 | Cold start (s) | Peak RSS (MB) | vs the fastest fp32 |",
+             "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |"]
+    for entry in entries:
+        cells = [LABELS.get(entry["method"], entry["method"])]
+        for batch_size in BATCH_SIZES:
+            speedup = entry.get(f"speedup_b{batch_size}_vs_best_fp32")
+            cells += [_number(entry.get(f"latency_ms_b{batch_size}"), ".3g"),
+                      _number(entry.get(f"latency_p90_ms_b{batch_size}"), ".3g"),
+                      _number(entry.get(f"spread_b{batch_size}"), ".0%"),
+                      "–" if speedup is None else f"{speedup:.2f}×"]
+        cells += [_number(entry.get("cold_start_s"), ".1f"), _number(entry.get("peak_rss_mb"), ".0f"),
+                  "baseline" if entry["method"] in BASELINES else _speed_note(entry)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+#: Why the accuracy in an artifact's description and the report's test accuracy differ.
+ACCURACY_NOTE = ("The accuracy embedded in each artifact's description (and its JSON copy) is measured when "
+                 "the artifact is written, on a few validation batches, as a quick check that quantization "
+                 "kept the model; the report's *Test accuracy* is the whole test split, a different and "
+                 "larger set of images. The two differ by a few tenths of a point on small sets; only the "
+                 "test accuracy compares methods.")
+
+
 def render_markdown(rows: Sequence[dict[str, Any]]) -> str:
-    """The original tutorial's compatibility table, with accuracy, size and latency added."""
+    """The original tutorial's compatibility table with accuracy, size and latency added, then the speed table
+    (every model and the fp32 baselines: p50, p90, spread, speed-up over the fastest fp32, cold start, RSS)."""
     fp32_size = rows[0].get("size_bytes") if rows and rows[0]["method"] == "fp32" else None
     lines = [
         "# Quantization report",
         "",
         "| Pattern | Quantization method | Inference with PyTorch | Inference with PyTorch Lightning (Trainer) "
         "| Saving model | Reloaded in a fresh process | Test accuracy | Size (MB) | Size vs fp32 "
-        "| Latency b=1 (ms) | Latency b=256 (ms) | Speed-up b=256 |",
-        "| :-: | --- | --- | --- | --- | --- | --: | --: | --: | --: | --: | --: |",
+        "| Latency b=1 (ms) | Latency b=256 (ms) | Speed-up b=1 | Speed-up b=256 |",
+        "| :-: | --- | --- | --- | --- | --- | --: | --: | --: | --: | --: | --: | --: |",
     ]
     for index, row in enumerate(rows):
         size = row.get("size_bytes")
         ratio = f"{size / fp32_size:.0%}" if size and fp32_size else "–"
-        speedup = row.get("speedup_b256_vs_fp32")
+        speedups = [row.get(f"speedup_b{b}_vs_best_fp32") for b in BATCH_SIZES]
         lines.append(
             f"| {chr(0x2460 + index)} | {LABELS.get(row['method'], row['method'])} | {_yes(row['pytorch_inference'])} "
             f"| {_yes(row['trainer_inference'])} | {_yes(row['saved'])} | {_yes(row['reloaded_in_fresh_process'])} "
             f"| {_number(row.get('test_acc'), '.4f')} | {_number(size and size / 1e6, '.2f')} | {ratio} "
-            f"| {_number(row.get('latency_ms_b1'), '.2f')} | {_number(row.get('latency_ms_b256'), '.1f')} "
-            f"| {'–' if speedup is None else f'{speedup:.1f}×'} |"
+            f"| {_number(row.get('latency_ms_b1'), '.3g')} | {_number(row.get('latency_ms_b256'), '.3g')} "
+            + "".join(f"| {'–' if s is None else f'{s:.2f}×'} " for s in speedups) + "|"
         )
     threads = rows[0].get("threads") if rows else None
-    lines += ["", f"Latencies are medians of one run on {threads} CPU thread(s); int8 `.pt2` models run compiled "
-              "with inductor (freezing), the fp32 `.pt2` runs uncompiled (eager kernels), ONNX Runtime runs its "
-              "int8 QDQ model."]
+    baselines = list(rows[0].get("fp32_baselines", {}).values()) if rows else []
+    entries = [rows[0], *baselines, *rows[1:]] if rows else []
+    lines += ["", "Speed-ups compare each model with the **fastest** fp32 baseline at that batch size (fp32 "
+              "eager, fp32 compiled with torch.compile, ONNX Runtime fp32), measured in the same run.", "",
+              "## Speed", "", *_speed_table(entries), "",
+              f"All models timed side by side in interleaved rounds on {threads} CPU thread(s), once every model "
+              "was built; p50 and p90 of single calls; *spread* is (max - min) / median of the round medians. "
+              "int8 `.pt2` models run compiled with inductor (freezing, int8 kernels checked after every "
+              "compilation), the fp32 `.pt2` once with eager kernels and once compiled; ONNX Runtime runs "
+              "without spinning threads. Cold start is loading plus the first call at batch 1 in a fresh "
+              "process (compilation included), peak RSS that process's resident memory."]
+    spreads = [(entry["method"], b, entry[f"spread_b{b}"]) for entry in entries for b in BATCH_SIZES
+               if entry.get(f"spread_b{b}") is not None]
+    unstable = [item for item in spreads if item[2] > STABLE_SPREAD]
+    if unstable:
+        worst = max(unstable, key=lambda item: item[2])
+        lines += ["", f"**Latencies not stable**: {len(unstable)} of {len(spreads)} measurements vary by more than "
+                  f"{STABLE_SPREAD:.0%} from round to round (worst: {LABELS.get(worst[0], worst[0])} at batch "
+                  f"{worst[1]}, {worst[2]:.0%}); read them with the spread beside them. A busy machine (other "
+                  "processes on the same cores) is the usual cause."]
+    lines += ["", "## Accuracy", "", ACCURACY_NOTE]
     errors = [f"- {row['method']}: {row['error']}" for row in rows if row.get("error")]
     if errors:
         lines += ["", "## Errors", "", *errors]
