@@ -11,6 +11,7 @@ import pytest
 import torch
 from quantization_helpers import fp32_checkpoint, small_datamodule
 
+from litquant.artifacts import read_description, save_pt2
 from litquant.compiled import (
     CompiledMismatchError,
     Int8FallbackError,
@@ -60,7 +61,6 @@ def test_package_runs_int8_kernels_and_is_private(built, int8_pt2: Path) -> None
     counts = check_int8_kernels(_exported(int8_pt2), _sources(package))
     assert counts["int8_conv_calls"] >= counts["conv_layers"] == 2 and counts["int8_linear_kernels"] >= 1
     assert oct(package.stat().st_mode & 0o777) == "0o600"
-    from litquant.artifacts import read_description
     from litquant.cpu import cpu_info
 
     # the artifact records the CPU it was made on
@@ -88,8 +88,7 @@ def test_cached_package_of_another_model_fails_loudly(built, int8_pt2: Path, tmp
     program = _exported(int8_pt2)
     with torch.no_grad():
         program.state_dict["fc2.bias"].add_(torch.arange(10.0) * 10)
-    other = tmp_path / "other.pt2"
-    torch.export.save(program, other)
+    other = save_pt2(program, tmp_path / "other.pt2", read_description(int8_pt2))
 
     target = package_path(cache, hashlib.sha256(other.read_bytes()).hexdigest(), 2)
     target.parent.mkdir(mode=0o700)
@@ -101,7 +100,7 @@ def test_cached_package_of_another_model_fails_loudly(built, int8_pt2: Path, tmp
 
 def test_package_writable_by_others_is_refused(built, int8_pt2: Path) -> None:
     cache, _ = built
-    package = next(cache.glob("*/batch2.pt2"))
+    package = package_path(cache, hashlib.sha256(int8_pt2.read_bytes()).hexdigest(), 2)
     os.chmod(package, 0o622)
     try:
         with pytest.raises(PermissionError, match="writable by others"):

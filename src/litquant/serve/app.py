@@ -74,10 +74,10 @@ def served_models(specs: list[str]) -> list[ServedModel]:
 
 
 def describe(path: Path) -> dict[str, Any]:
-    """Method, precision, accuracy and size of a model file, from its sidecar when it has one."""
-    from litquant.runtime import read_sidecar
+    """Method, precision, accuracy and size of a model file, from the description inside an artifact."""
+    from litquant.artifacts import read_description
 
-    meta = read_sidecar(path) if path.suffix != ".ckpt" else {}
+    meta = read_description(path).to_dict() if path.suffix != ".ckpt" else {}
     return {"file": path.name, "kind": path.suffix.lstrip("."),
             "method": meta.get("method", "checkpoint" if path.suffix == ".ckpt" else None),
             "precision": meta.get("precision", "fp32" if path.suffix == ".ckpt" else None),

@@ -15,19 +15,19 @@ from litquant.data import normalize
 
 def load_model(path: str, compile: bool = True):
     """A callable on normalised ``[N, 1, 28, 28]`` floats returning logits: a ``.ckpt`` through the safe
-    checkpoint loader, a ``.pt2``/``.onnx`` through :func:`litquant.runtime.load_artifact`."""
+    checkpoint loader, a ``.pt2``/``.onnx`` through :func:`litquant.artifacts.load_artifact`."""
     if path.endswith(".ckpt"):
         from litquant.checkpoints import load_classifier
 
         return load_classifier(path).eval()
-    from litquant.runtime import load_artifact
+    from litquant.artifacts import load_artifact
 
     return load_artifact(path, compile=compile, progress=compile)
 
 
 def warmup_sizes(max_batch_size: int) -> list[int]:
     """Batch sizes a compiled model sees for batches of up to ``max_batch_size`` (it pads to these)."""
-    from litquant.runtime import COMPILED_BATCH_SIZES
+    from litquant.artifacts import COMPILED_BATCH_SIZES
 
     sizes = [size for size in COMPILED_BATCH_SIZES if size < max_batch_size]
     return sizes + [next((size for size in COMPILED_BATCH_SIZES if size >= max_batch_size),
@@ -44,6 +44,10 @@ class DigitAPI(ls.LitAPI):
         self.threads = threads
 
     def setup(self, device: str) -> None:
+        from litquant import ignore_library_internal_warnings, quiet_library_logs
+
+        quiet_library_logs()  # a worker is a process of its own: as quiet as the command that started it
+        ignore_library_internal_warnings()
         if self.threads:
             torch.set_num_threads(self.threads)
         self.models = {}
