@@ -55,9 +55,9 @@ def calibrate(captured: GraphModule, batches: Iterable[tuple[torch.Tensor, Any]]
     """Observers of ``calibration`` inserted into ``captured`` (an eval-mode capture; a copy of it unless
     ``copy_graph`` is false) and fed ``batches``: the graph :func:`~litquant.quantization.pt2e.convert_to_program`
     turns into int8. Calibrating copies of one capture tries several configurations for one export."""
-    graph = copy.deepcopy(captured) if copy_graph else captured
+    graph = copy.deepcopy(captured) if copy_graph else captured  # progress bar on a terminal only (tqdm: None)
     prepared = prepare_pt2e(graph, quantizer_for(calibration, is_qat=False))
     with torch.no_grad():
-        for images, _ in tqdm(batches, desc="ptq: calibrating", disable=not progress, leave=False):
+        for images, _ in tqdm(batches, desc="ptq: calibrating", disable=None if progress else True, leave=False):
             prepared(images)
     return prepared
