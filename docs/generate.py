@@ -144,7 +144,8 @@ def _log_handlers_writing_to(stream: io.StringIO) -> Iterator[None]:
     earlier command holds that command's buffer, one created at import the real console)."""
     handlers = [handler for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
                 if isinstance(logger, logging.Logger) for handler in logger.handlers
-                if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)]
+                if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
+                and handler.stream is not None]  # a stream opened lazily is a file (torch's trace log), no console
     saved = [handler.stream for handler in handlers]  # setStream returns None when the stream is unchanged
     for handler in handlers:
         handler.setStream(stream)

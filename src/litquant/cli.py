@@ -7,7 +7,8 @@ and data option is a flag (``--trainer.max_epochs 3``, ``--model.lr 1e-3``, ``--
 The other commands use the same ``--data.*`` flags:
 
 - ``litquant predict --ckpt_path CKPT|--model ARTIFACT IMAGE_OR_FOLDER...`` classifies image files.
-- ``litquant quantize --ckpt_path CKPT --method ptq|qat|lightning-qat|onnxruntime --out DIR`` writes an int8 artifact.
+- ``litquant quantize --ckpt_path CKPT --method ptq|qat|lightning-qat|onnxruntime --out DIR`` writes an int8 artifact;
+  ``--method auto --max_drop 0.1`` the fastest one within 0.1 points of fp32 validation accuracy (exit 1 if none).
 - ``litquant evaluate ARTIFACT_OR_CKPT`` prints its test accuracy (plain PyTorch, no Trainer).
 - ``litquant inspect ARTIFACT --ckpt_path CKPT --out DIR`` compares each int8 layer with fp32 (SQNR, scales).
 - ``litquant info callbacks|loggers`` lists what Lightning ships.
@@ -302,13 +303,17 @@ def cmd_quantize(argv: list[str]) -> None:
 
     parser = _data_parser("litquant quantize", "Quantize a trained checkpoint to an int8 artifact.")
     parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint to quantize")
-    parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
+    parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}, or auto (the fastest "
+                        "candidate within --max_drop points of fp32 validation accuracy)")
     parser.add_argument("--out", default="quantized", help="output folder")
     parser.add_argument("--calibration_batches", type=int, default=32, help="training batches for calibration")
     parser.add_argument("--qat_epochs", type=int, default=1, help="fine-tuning epochs of the QAT methods")
     parser.add_argument("--qat_max_steps", type=int, default=None, help="cap on QAT fine-tuning steps")
     _add_calibration_arguments(parser)
+    _add_tuning_arguments(parser)
     config = parser.parse_args(argv)
+    if config.method == "auto":
+        return _quantize_auto(config)
     if config.method not in METHODS:
         raise UserError(f"unknown --method {config.method!r}: choose one of {', '.join(METHODS)}")
     calibration = _calibration(config)
@@ -319,6 +324,55 @@ def cmd_quantize(argv: list[str]) -> None:
         calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
         qat_max_steps=config.qat_max_steps, calibration=calibration,
     )
+
+
+def _add_tuning_arguments(parser: LightningArgumentParser) -> None:
+    parser.add_argument("--max_drop", type=float, default=0.1,
+                        help="--method auto: validation accuracy the int8 model may lose, in points")
+    parser.add_argument("--quant.latency_batch_size", type=int, default=1,
+                        help="--method auto: batch size the latency is measured at")
+    parser.add_argument("--quant.val_batches", type=int, default=8,
+                        help="--method auto: validation batches of 256 every accuracy is measured on")
+    parser.add_argument("--quant.max_fp32_layers", type=int, default=None,
+                        help="--method auto: the most layers left in fp32 (default: all but one)")
+
+
+def _quantize_auto(config) -> None:
+    """``--method auto``: :func:`litquant.quantization.tuning.tune`; exit 1 with one line when nothing met
+    the budget (the most accurate candidate is written all the same)."""
+    import math
+
+    from litquant.quantization.tuning import format_table, summary, tune
+
+    if not math.isfinite(config.max_drop):
+        raise UserError(f"--max_drop must be a number of points, got {config.max_drop}")
+    quant = config.quant
+    for option, value in (("--quant.latency_batch_size", quant.latency_batch_size),
+                          ("--quant.val_batches", quant.val_batches), ("--calibration_batches",
+                                                                       config.calibration_batches)):
+        if value < 1:
+            raise UserError(f"{option} must be at least 1, got {value}")
+    if config.qat_max_steps is not None and config.qat_max_steps < 0 or \
+            quant.max_fp32_layers is not None and quant.max_fp32_layers < 0:
+        raise UserError("--qat_max_steps and --quant.max_fp32_layers must not be negative")
+    calibration = _calibration(config)
+    _require_file(config.ckpt_path, "checkpoint")
+    _writable_folder(config.out, "--out")
+    options = {} if config.qat_max_steps is None else {"qat_max_steps": config.qat_max_steps}
+    if quant.observer is not None:  # one observer chosen: the grid tries only it
+        options["observers"] = (quant.observer,)
+    result = tune(config.ckpt_path, _datamodule(config), config.out, max_drop=config.max_drop,
+                  latency_batch_size=quant.latency_batch_size, percentile=calibration.percentile,
+                  calibration_batches=config.calibration_batches, val_batches=quant.val_batches,
+                  max_fp32_layers=quant.max_fp32_layers, **options)
+    print(format_table(result.log))
+    print(f"auto: {summary(result.log)}")
+    print(f"wrote {result.path}, {result.files['markdown']}, {result.files['json']}")
+    if not result.met:
+        print(f"litquant: error: no candidate is within --max_drop {config.max_drop:g} points of fp32 "
+              f"(best: {result.chosen.name}, {result.chosen.drop_points:.2f} points); kept it as {result.path}, "
+              f"see {result.files['markdown']}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def _add_calibration_arguments(parser: LightningArgumentParser) -> None:
@@ -464,6 +518,7 @@ Lightning on MNIST end to end, and fast int8 models from it.
   predict    classify image files, or the test set             litquant predict --ckpt_path CKPT digit.png
   demo       fit, test, quantize four ways, report             litquant demo --out demo
   quantize   int8 artifact from a checkpoint                   litquant quantize --ckpt_path CKPT --method ptq
+             (--method auto --max_drop 0.1: the fastest within 0.1 points of fp32 validation accuracy)
   evaluate   test accuracy of an artifact or checkpoint        litquant evaluate quantized/ptq.pt2
   inspect    per-layer int8 error against fp32                 litquant inspect quantized/ptq.pt2 --ckpt_path CKPT
   bench      latency, cold start, memory of models             litquant bench quantized/ptq.pt2 --threads 1 2

@@ -92,27 +92,46 @@ class CalibrationConfig:
         observer: one of :data:`OBSERVERS`, or ``None`` for the method's default.
         percentile: the percentile kept by the ``percentile`` observer (ignored by the others).
         per_channel: weights quantized with one scale per output channel (``True``) or one per tensor.
+        fp32_layers: module names (``"conv2"``, ``"fc1"``) left in fp32: not annotated by the quantizer, so
+            their inputs and weights stay float (PT2E methods only).
     """
 
     observer: str | None = None
     percentile: float = 99.99
     per_channel: bool = True
+    fp32_layers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.observer is not None and self.observer not in OBSERVERS:
             raise ValueError(f"unknown observer {self.observer!r}: choose one of {', '.join(OBSERVERS)}")
         if not 50.0 < float(self.percentile) <= 100.0:
             raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
+        if isinstance(self.fp32_layers, str) or not all(isinstance(n, str) and n for n in self.fp32_layers):
+            raise ValueError(f"fp32_layers must be a sequence of module names, got {self.fp32_layers!r}")
+        object.__setattr__(self, "fp32_layers", tuple(self.fp32_layers))
 
     def resolved(self, method: str) -> CalibrationConfig:
         """This config with ``observer`` filled in with ``method``'s default when unset."""
         return dataclasses.replace(self, observer=self.observer or DEFAULT_OBSERVERS[method])
 
     def describe(self, method: str) -> dict[str, Any]:
-        """The artifact description's ``calibration`` entry: observer, percentile (or ``None``), per_channel."""
+        """The artifact description's ``calibration`` entry: observer, percentile (or ``None``), per_channel,
+        and ``fp32_layers`` when some layers are left in fp32."""
         observer = self.resolved(method).observer
-        return {"observer": observer, "percentile": self.percentile if observer == "percentile" else None,
-                "per_channel": self.per_channel}
+        entry: dict[str, Any] = {"observer": observer,
+                                 "percentile": self.percentile if observer == "percentile" else None,
+                                 "per_channel": self.per_channel}
+        if self.fp32_layers:
+            entry["fp32_layers"] = list(self.fp32_layers)
+        return entry
+
+    def check_layers(self, net: torch.nn.Module) -> None:
+        """Refuse ``fp32_layers`` naming no conv/linear module of ``net`` (a typo would quantize everything)."""
+        layers = [name for name, m in net.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        unknown = [name for name in self.fp32_layers if name not in layers]
+        if unknown:
+            raise ValueError(f"fp32_layers {', '.join(unknown)}: no such conv/linear layer; the model has "
+                             f"{', '.join(layers)}")
 
 
 def _activation_constructor(config: CalibrationConfig, is_qat: bool) -> Any:
@@ -138,7 +157,8 @@ def _per_tensor_weight_constructor(is_qat: bool) -> Any:
 def quantizer_for(config: CalibrationConfig | None = None, *, is_qat: bool,
                   reduce_range: bool = False) -> X86InductorQuantizer:
     """torchao's ``X86InductorQuantizer`` (``uint8`` per-tensor activations, ``int8`` symmetric weights) with
-    the activation observer and weight granularity of ``config`` (default: the x86 default config)."""
+    the activation observer and weight granularity of ``config`` (default: the x86 default config); the
+    modules of ``config.fp32_layers`` get no config, so they stay fp32."""
     config = config or CalibrationConfig()
     default = get_default_x86_inductor_quantization_config(is_qat=is_qat, reduce_range=reduce_range)
     act = default.input_activation
@@ -152,6 +172,8 @@ def quantizer_for(config: CalibrationConfig | None = None, *, is_qat: bool,
                                   observer_or_fake_quant_ctr=_per_tensor_weight_constructor(is_qat))
     quantizer = X86InductorQuantizer()
     quantizer.set_global(QuantizationConfig(activation, activation, weight, default.bias, is_qat))
+    for name in config.fp32_layers:
+        quantizer.set_module_name_qconfig(name, None)
     return quantizer
 
 
@@ -160,6 +182,8 @@ def onnxruntime_options(config: CalibrationConfig) -> dict[str, Any]:
     ``per_channel`` and ``extra_options``."""
     from onnxruntime.quantization import CalibrationMethod
 
+    if config.fp32_layers:
+        raise ValueError("fp32_layers applies to the PT2E methods (ptq, qat, lightning-qat), not to onnxruntime")
     observer = config.resolved("onnxruntime").observer
     extra: dict[str, Any] = {}
     if observer == "moving_average":

@@ -16,11 +16,14 @@ Example::
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
 from torch.export import ExportedProgram
+from torch.fx import GraphModule
 from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 from tqdm import tqdm
 
@@ -28,7 +31,7 @@ from litquant.quantization.calibration import CalibrationConfig, quantizer_for
 from litquant.quantization.pt2e import capture, convert_to_program
 from litquant.runtime import normalized_batches
 
-__all__ = ["quantize_ptq"]
+__all__ = ["calibrate", "quantize_ptq"]
 
 
 def quantize_ptq(net: nn.Module, datamodule: Any, *, calibration_batches: int = 32,
@@ -37,11 +40,24 @@ def quantize_ptq(net: nn.Module, datamodule: Any, *, calibration_batches: int = 
     ``calibration``, default: the x86 default config) and return the int8 program."""
     if calibration_batches < 1:
         raise ValueError(f"calibration_batches must be at least 1, got {calibration_batches}")
+    if calibration is not None:
+        calibration.check_layers(net)
     device = next(net.parameters()).device
     batches = list(normalized_batches(datamodule, "train", limit=calibration_batches, shuffle=True, device=device))
     example = (batches[0][0][:2].clone(),)  # a copy: the saved example holds no whole batch
-    prepared = prepare_pt2e(capture(net, example, train=False), quantizer_for(calibration, is_qat=False))
-    with torch.no_grad():
-        for images, _ in tqdm(batches, desc="ptq: calibrating", disable=not progress, leave=False):
-            prepared(images)
+    prepared = calibrate(capture(net, example, train=False), batches, calibration, progress=progress, copy_graph=False)
     return convert_to_program(prepared, example)
+
+
+def calibrate(captured: GraphModule, batches: Iterable[tuple[torch.Tensor, Any]],
+              calibration: CalibrationConfig | None = None, *, progress: bool = False,
+              copy_graph: bool = True) -> GraphModule:
+    """Observers of ``calibration`` inserted into ``captured`` (an eval-mode capture; a copy of it unless
+    ``copy_graph`` is false) and fed ``batches``: the graph :func:`~litquant.quantization.pt2e.convert_to_program`
+    turns into int8. Calibrating copies of one capture tries several configurations for one export."""
+    graph = copy.deepcopy(captured) if copy_graph else captured  # progress bar on a terminal only (tqdm: None)
+    prepared = prepare_pt2e(graph, quantizer_for(calibration, is_qat=False))
+    with torch.no_grad():
+        for images, _ in tqdm(batches, desc="ptq: calibrating", disable=None if progress else True, leave=False):
+            prepared(images)
+    return prepared

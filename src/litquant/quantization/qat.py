@@ -35,6 +35,8 @@ __all__ = ["prepare_net_for_qat", "quantize_qat"]
 def prepare_net_for_qat(net: nn.Module, example: tuple, calibration: CalibrationConfig | None = None) -> GraphModule:
     """``net`` captured in training mode with fake quantization inserted, its own dropout probabilities (and
     batch-norm settings) kept; switch it with :func:`~litquant.quantization.pt2e.set_graph_mode`."""
+    if calibration is not None:
+        calibration.check_layers(net)
     return prepare_qat(capture(net, example, train=True), quantizer_for(calibration, is_qat=True))
 
 

@@ -13,12 +13,18 @@ Example::
     from litquant.quantization.stress import outlier_checkpoint
 
     outlier_checkpoint("fp32.ckpt", "stress.ckpt")      # then: litquant quantize --ckpt_path stress.ckpt ...
+
+From the command line::
+
+    python -m litquant.quantization.stress fp32.ckpt stress.ckpt [--channels 4] [--scale 300]
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -52,3 +58,30 @@ def outlier_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
     buffer = io.BytesIO()
     torch.save(data, buffer)
     return write_bytes(out, buffer.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the stress checkpoint; a bad argument or file is one line on stderr and exit 2."""
+    parser = argparse.ArgumentParser(prog="python -m litquant.quantization.stress",
+                                     description="Write the outlier-channel stress case of a trained checkpoint.")
+    parser.add_argument("checkpoint", help="a Lightning checkpoint of the MNIST classifier")
+    parser.add_argument("out", help="the stress checkpoint to write")
+    parser.add_argument("--channels", type=int, default=4, help="conv1 output channels made outliers")
+    parser.add_argument("--scale", type=float, default=300.0, help="how much larger they are")
+    args = parser.parse_args(argv)
+    from litquant.checkpoints import register_safe_globals
+
+    register_safe_globals()
+    try:
+        path = outlier_checkpoint(args.checkpoint, args.out, channels=args.channels, scale=args.scale)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"litquant: error: {args.checkpoint}: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+              file=sys.stderr)
+        return 2
+    print(f"wrote {path}: conv1 channels 0-{args.channels - 1} x{args.scale:g}, conv2 reads them /{args.scale:g} "
+          "(same fp32 function)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
