@@ -28,7 +28,7 @@ from litquant.bench import measure
 from litquant.compiled import aot_runner_for_file
 from litquant.cpu import cpu_info
 from litquant.model import MNISTClassifier
-from litquant.quantization import quantize
+from litquant.quantization import QuantizeConfig, quantize
 from litquant.runtime import load_artifact
 
 NAME = "int8_runners"
@@ -43,8 +43,9 @@ def make_artifacts(args: argparse.Namespace, out: Path) -> tuple[Path, Path]:
                             enable_model_summary=False, accelerator="cpu", devices=1)
         trainer.fit(MNISTClassifier(), datamodule=dm)
         checkpoint = trainer.checkpoint_callback.best_model_path
-    pt2 = quantize("ptq", checkpoint, dm, out, calibration_batches=args.calibration_batches, progress=False)
-    onnx = quantize("onnxruntime", checkpoint, dm, out, calibration_batches=args.calibration_batches, progress=False)
+    config = QuantizeConfig(calibration_batches=args.calibration_batches)
+    pt2 = quantize("ptq", checkpoint, dm, out, config=config, progress=False)
+    onnx = quantize("onnxruntime", checkpoint, dm, out, config=config, progress=False)
     return pt2, onnx
 
 

@@ -10,7 +10,7 @@ import torch
 
 from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
-from litquant.quantization import METHODS, export_fp32, quantize
+from litquant.quantization import METHODS, QuantizeConfig, export_fp32, quantize
 
 _cache: dict[str, object] = {}
 
@@ -43,7 +43,8 @@ def artifacts(root: Path, mnist_dir: Path) -> dict[str, Path]:
         made = {"fp32": export_fp32(checkpoint, out, datamodule=datamodule, progress=False),
                 "onnxruntime-fp32": out / "onnxruntime.fp32.onnx"}
         for method in METHODS:
-            made[method] = quantize(method, checkpoint, datamodule, out, calibration_batches=4, qat_max_steps=4,
+            made[method] = quantize(method, checkpoint, datamodule, out,
+                                    config=QuantizeConfig(calibration_batches=4, qat_max_steps=4),
                                     progress=False)
         _cache["artifacts"] = made
     return _cache["artifacts"]

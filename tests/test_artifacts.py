@@ -28,6 +28,7 @@ from litquant.artifacts import (
     save_pt2,
     sidecar_path,
 )
+from litquant.quantization import QuantizeConfig
 from litquant.quantization.pt2e import export_program
 
 
@@ -309,8 +310,8 @@ def test_same_named_checkpoints_into_one_out_make_their_own_artifacts(two_checkp
     datamodule.setup("fit")
     out = tmp_path / "out"
     for checkpoint in (*two_checkpoints, two_checkpoints[0]):
-        path = quantize("onnxruntime", checkpoint, datamodule, out, calibration_batches=2, accuracy_batches=0,
-                        progress=False)
+        path = quantize("onnxruntime", checkpoint, datamodule, out,
+                        config=QuantizeConfig(calibration_batches=2, accuracy_batches=0), progress=False)
         sidecar_path(path).unlink()  # the description is read from inside the file
         description = read_description(path)
         assert description.checkpoint_sha256 == file_sha256(checkpoint)

@@ -3,6 +3,7 @@ artifact reloaded in a fresh process with the same accuracy, and is recorded in 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 from quantization_helpers import fp32_checkpoint, small_datamodule
 
 from litquant.callbacks import QuantizationAwareTraining
-from litquant.quantization import CalibrationConfig, quantize
+from litquant.quantization import CalibrationConfig, QuantizeConfig, quantize
 from litquant.quantization.calibration import OBSERVERS, PercentileObserver
 from litquant.runtime import check_all_in_fresh_process, evaluate, load_artifact
 
@@ -35,7 +36,8 @@ def made(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str,
     checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
     root = tmp_path_factory.mktemp("calibration")
     return {_case_id(case): quantize(case[0], checkpoint, small_datamodule(mnist_dir), root / _case_id(case),
-                                     calibration_batches=4, qat_max_steps=4, calibration=case[1], progress=False)
+                                     config=QuantizeConfig(calibration_batches=4, qat_max_steps=4,
+                                                           **dataclasses.asdict(case[1])), progress=False)
             for case in CASES}
 
 

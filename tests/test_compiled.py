@@ -19,7 +19,7 @@ from litquant.compiled import (
     check_int8_kernels,
     package_path,
 )
-from litquant.quantization import quantize
+from litquant.quantization import QuantizeConfig, quantize
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def int8_pt2(tmp_path_factory, mnist_dir: Path) -> Path:
     """A real PT2E post-training int8 ``.pt2`` of a model trained for one small epoch."""
     root = tmp_path_factory.mktemp("aot")
     return quantize("ptq", fp32_checkpoint(root, mnist_dir), small_datamodule(mnist_dir), root / "out",
-                    calibration_batches=4, progress=False)
+                    config=QuantizeConfig(calibration_batches=4), progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from quantization_helpers import fp32_checkpoint, small_datamodule
 
 from litquant.checkpoints import load_classifier
-from litquant.quantization import quantize
+from litquant.quantization import QuantizeConfig, quantize
 from litquant.quantization.inspect import inspect_artifact
 from litquant.quantization.stress import outlier_checkpoint
 from litquant.runtime import evaluate, load_artifact
@@ -24,7 +24,8 @@ def stress(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[st
     checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
     root = tmp_path_factory.mktemp("stress")
     broken = outlier_checkpoint(checkpoint, root / "stress.ckpt")
-    ptq = quantize("ptq", broken, small_datamodule(mnist_dir), root, calibration_batches=8, progress=False)
+    ptq = quantize("ptq", broken, small_datamodule(mnist_dir), root, config=QuantizeConfig(calibration_batches=8),
+                   progress=False)
     return {"original": checkpoint, "checkpoint": broken, "ptq": ptq}
 
 
@@ -52,8 +53,8 @@ def test_report_flags_the_broken_layer_with_outliers(stress: dict[str, Path], mn
 def test_ordinary_model_passes_and_cli_writes_the_report(tmp_path_factory: pytest.TempPathFactory,
                                                          mnist_dir: Path, tmp_path: Path) -> None:
     checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
-    ptq = quantize("ptq", checkpoint, small_datamodule(mnist_dir), tmp_path / "ptq", calibration_batches=8,
-                   accuracy_batches=0, progress=False)
+    ptq = quantize("ptq", checkpoint, small_datamodule(mnist_dir), tmp_path / "ptq",
+                   config=QuantizeConfig(calibration_batches=8, accuracy_batches=0), progress=False)
     data = [f"--data.data_dir={mnist_dir}", "--data.val_size=256", "--data.train_size=1024",
             "--data.download=false"]
     result = subprocess.run([sys.executable, "-m", "litquant.cli", "inspect", str(ptq),

@@ -9,6 +9,7 @@ import pytest
 from quantization_helpers import fp32_checkpoint, small_datamodule
 
 import litquant.report
+from litquant.quantization import QuantizeConfig
 from litquant.report import REPORT_KEYS, build_report
 
 
@@ -25,7 +26,7 @@ def test_report_checks_every_model_and_survives_a_failing_method(
 
     monkeypatch.setattr(litquant.report, "quantize", quantize)
     rows = build_report(checkpoint, small_datamodule(mnist_dir), tmp_path, methods=("ptq", "qat"),
-                        calibration_batches=2, compile=False, latency_repeats=2, progress=False)
+                        config=QuantizeConfig(calibration_batches=2), compile=False, latency_repeats=2, progress=False)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved == rows
     assert [row["method"] for row in rows] == ["fp32", "ptq", "qat"]

@@ -62,13 +62,28 @@ RESUME_HELP = ("resume a fit: a .ckpt PATH, or `last` (in the newest run folder 
                "last.ckpt or interrupted.ckpt, whichever is newer). Without it every fit starts fresh, as a new run")
 
 
+def _choice_error(message: str) -> str | None:
+    """jsonargparse's several lines on a value outside a ``Literal[...]`` as one: ``unknown --key 'value':
+    choose one of a, b, c``; ``None`` for other errors."""
+    import re
+
+    key = re.search(r'Parser key "([^"]+)"', message)
+    choices = re.search(r"Literal\[([^\]]*)\]", message)
+    value = re.search(r"(?:Got value|Given value): (.*)", message)
+    if not (key and choices and value):
+        return None
+    names = ", ".join(name.strip().strip("'\"") for name in choices.group(1).split(","))
+    return f"unknown --{key.group(1)} {value.group(1).strip()!r}: choose one of {names}"
+
+
 class ShortErrorParser(LightningArgumentParser):
     """A parser whose errors are a few lines (what is wrong, where to read the options), not the whole usage."""
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         parser = getattr(ex, "subcommand_parser", None) or self
         prog = parser.prog.replace(" [options]", "")
-        lines = [line for line in str(message).strip().splitlines() if line.strip()]
+        lines = [_choice_error(str(message)) or line for line in str(message).strip().splitlines() if line.strip()]
+        lines = lines[:1] if _choice_error(str(message)) else lines
         if len(lines) > 8:
             lines = [*lines[:8], "..."]
         sys.stderr.write(f"{prog}: error: " + "\n".join(lines) + f"\n(run `{prog} --help` for the options)\n")
@@ -233,7 +248,6 @@ class UserError(Exception):
 def _data_parser(prog: str, description: str) -> LightningArgumentParser:
     parser = ShortErrorParser(prog=prog, description=description)
     parser.add_class_arguments(MNISTDataModule, "data")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
 
 
@@ -296,51 +310,53 @@ def cmd_evaluate(argv: list[str]) -> None:
     print(f"test_acc {accuracy:.4f}  ({config.model})")
 
 
+def method_choices() -> type:
+    """``Literal[...]`` of the registered quantization methods: the type of ``--method``."""
+    from typing import Literal
+
+    from litquant.quantization import METHODS
+
+    return Literal[tuple(METHODS)]  # type: ignore[valid-type]
+
+
+#: The flags ``quantize`` took before ``--quant.*``; still accepted, as the ``--quant.*`` option they now are.
+LEGACY_QUANT_FLAGS = ("--calibration_batches", "--qat_epochs", "--qat_max_steps")
+
+
+def legacy_quant_flags(argv: list[str]) -> list[str]:
+    """``argv`` with each of :data:`LEGACY_QUANT_FLAGS` renamed to its ``--quant.*`` option."""
+    return [f"--quant.{arg[2:]}" if arg.split("=", 1)[0] in LEGACY_QUANT_FLAGS else arg for arg in argv]
+
+
+def add_quantize_arguments(parser: LightningArgumentParser) -> None:
+    """``--quant.*``: the fields of :class:`~litquant.quantization.QuantizeConfig`, for every command that
+    quantizes (``quantize``, ``demo``, the benchmarks)."""
+    from litquant.quantization import QuantizeConfig
+
+    parser.add_class_arguments(QuantizeConfig, "quant", instantiate=True)
+
+
+def quantize_config(config):
+    """The :class:`~litquant.quantization.QuantizeConfig` of parsed ``--quant.*`` options."""
+    from litquant.quantization import QuantizeConfig
+
+    return QuantizeConfig(**config.quant.as_dict())
+
+
 def cmd_quantize(argv: list[str]) -> None:
-    from litquant.quantization import METHODS, quantize
+    from litquant.quantization import quantize
 
     parser = _data_parser("litquant quantize", "Quantize a trained checkpoint to an int8 artifact.")
     parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint to quantize")
-    parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
+    parser.add_argument("--method", type=method_choices(), required=True, help="the quantization method")
     parser.add_argument("--out", default="quantized", help="output folder")
-    parser.add_argument("--calibration_batches", type=int, default=32, help="training batches for calibration")
-    parser.add_argument("--qat_epochs", type=int, default=1, help="fine-tuning epochs of the QAT methods")
-    parser.add_argument("--qat_max_steps", type=int, default=None, help="cap on QAT fine-tuning steps")
-    _add_calibration_arguments(parser)
-    config = parser.parse_args(argv)
-    if config.method not in METHODS:
-        raise UserError(f"unknown --method {config.method!r}: choose one of {', '.join(METHODS)}")
-    calibration = _calibration(config)
+    add_quantize_arguments(parser)
+    config = parser.parse_args(legacy_quant_flags(argv))
+    settings = quantize_config(config)
     _require_file(config.ckpt_path, "checkpoint")
     _writable_folder(config.out, "--out")
-    quantize(  # says "<method>: wrote <artifact> (<size>) in <time>" itself
-        config.method, config.ckpt_path, _datamodule(config), config.out,
-        calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
-        qat_max_steps=config.qat_max_steps, calibration=calibration,
-    )
-
-
-def _add_calibration_arguments(parser: LightningArgumentParser) -> None:
-    from litquant.quantization.calibration import OBSERVERS
-
-    parser.add_argument("--quant.observer", default=None,
-                        help=f"activation observer: {'|'.join(OBSERVERS)} (default: the method's own: "
-                             "histogram for ptq, moving_average for the QAT methods, minmax for onnxruntime)")
-    parser.add_argument("--quant.percentile", type=float, default=99.99,
-                        help="percentile kept by --quant.observer percentile")
-    parser.add_argument("--quant.per_channel", type=bool, default=True,
-                        help="weights with one scale per output channel (true) or per tensor (false)")
-
-
-def _calibration(config):
-    from litquant.quantization.calibration import OBSERVERS, CalibrationConfig
-
-    quant = config.quant
-    if quant.observer is not None and quant.observer not in OBSERVERS:
-        raise UserError(f"unknown --quant.observer {quant.observer!r}: choose one of {', '.join(OBSERVERS)}")
-    if not 50 < quant.percentile <= 100:
-        raise UserError(f"--quant.percentile must be in (50, 100], got {quant.percentile}")
-    return CalibrationConfig(observer=quant.observer, percentile=quant.percentile, per_channel=quant.per_channel)
+    # says "<method>: wrote <artifact> (<size>) in <time>" itself
+    quantize(config.method, config.ckpt_path, _datamodule(config), config.out, config=settings)
 
 
 def cmd_inspect(argv: list[str]) -> None:
@@ -413,9 +429,11 @@ def cmd_demo(argv: list[str]) -> None:
     _writable_folder(config.out, "--out")
     defaults = ["--trainer.max_epochs=2", "--data.train_size=10000", f"--trainer.default_root_dir={config.out}"]
     cli = LitquantCLI(args=defaults + rest, run=False)
-    run_demo(cli.trainer, cli.model, cli.datamodule, Path(config.out), methods,
-             calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
-             qat_max_steps=config.qat_max_steps)
+    from litquant.quantization import QuantizeConfig
+
+    settings = QuantizeConfig(calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
+                              qat_max_steps=config.qat_max_steps)
+    run_demo(cli.trainer, cli.model, cli.datamodule, Path(config.out), methods, settings)
 
 
 def _require_file(path: str, what: str) -> None:

@@ -30,7 +30,7 @@ import lightning.pytorch as L
 
 from litquant.artifacts import read_description
 from litquant.io import write_json, write_text
-from litquant.quantization import METHODS, artifact_name, export_fp32, quantize
+from litquant.quantization import METHODS, QuantizeConfig, artifact_name, export_fp32, get_method, quantize
 from litquant.runtime import (
     ArtifactModule,
     check_all_in_fresh_process,
@@ -39,20 +39,18 @@ from litquant.runtime import (
     measure_latency,
 )
 
-__all__ = ["LABELS", "REPORT_KEYS", "build_report", "render_markdown"]
-
-#: The original tutorial's names of the methods, for the table.
-LABELS = {
-    "fp32": "fp32 (not quantized)",
-    "ptq": "PyTorch PTQ (PT2E, X86InductorQuantizer)",
-    "qat": "PyTorch QAT (PT2E, plain PyTorch loop)",
-    "lightning-qat": "PyTorch Lightning QAT callback (PT2E)",
-    "onnxruntime": "ONNX Runtime static int8 (QDQ)",
-}
+__all__ = ["REPORT_KEYS", "build_report", "label", "render_markdown"]
 
 #: Keys of every ``report.json`` entry.
 REPORT_KEYS = ("method", "artifact", "test_acc", "size_bytes", "latency_ms_b1", "latency_ms_b256",
                "pytorch_inference", "trainer_inference", "saved", "reloaded_in_fresh_process")
+
+
+def label(method: str) -> str:
+    """A model's name in the table: the registered method's label (the original tutorial's names)."""
+    if method == "fp32":
+        return "fp32 (not quantized)"
+    return METHODS[method].label if method in METHODS else method
 
 
 def _note(progress: bool, message: str) -> None:
@@ -112,11 +110,9 @@ def build_report(
     checkpoint: str | os.PathLike,
     datamodule: Any,
     out_dir: str | os.PathLike,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] | None = None,
     *,
-    calibration_batches: int = 32,
-    qat_epochs: int = 1,
-    qat_max_steps: int | None = None,
+    config: QuantizeConfig | None = None,
     threads: int = 2,
     fresh_process_check: bool = True,
     compile: bool = True,
@@ -129,8 +125,9 @@ def build_report(
         checkpoint: fp32 Lightning checkpoint of :class:`~litquant.model.MNISTClassifier`.
         datamodule: the data (training split: calibration and QAT; test split: accuracy).
         out_dir: folder of the artifacts and the reports.
-        methods: int8 methods to run (subset of :data:`~litquant.quantization.METHODS`).
-        calibration_batches, qat_epochs, qat_max_steps: passed to :func:`~litquant.quantization.quantize`.
+        methods: int8 methods to run (registered names; default: every one of
+            :data:`~litquant.quantization.METHODS`).
+        config: the quantization options, passed to :func:`~litquant.quantization.quantize`.
         threads: CPU threads for inference and timing.
         fresh_process_check: reload every artifact in a new Python process (a real subprocess).
         compile: run ``.pt2`` int8 models compiled with inductor (their fast path); the fp32 ``.pt2`` runs
@@ -138,6 +135,7 @@ def build_report(
         latency_repeats: timed calls at batch 256 (five times as many at batch 1).
         progress: one line per step on stderr.
     """
+    methods = list(METHODS if methods is None else methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown quantization method(s) {', '.join(unknown)}: choose from {', '.join(METHODS)}")
@@ -151,11 +149,10 @@ def build_report(
         row = _empty_row(method, path)
         try:
             if method == "fp32":
-                export_fp32(checkpoint, out_dir, datamodule=datamodule, onnx="onnxruntime" in methods,
-                            progress=progress)
+                export_fp32(checkpoint, out_dir, datamodule=datamodule,
+                            onnx=any(get_method(m).onnx for m in methods), progress=progress)
             else:
-                quantize(method, checkpoint, datamodule, out_dir, calibration_batches=calibration_batches,
-                         qat_epochs=qat_epochs, qat_max_steps=qat_max_steps, progress=progress)
+                quantize(method, checkpoint, datamodule, out_dir, config=config, progress=progress)
         except Exception as err:  # noqa: BLE001 - one failing method must not stop the report
             row["error"] = f"quantize: {_error(err)}"
             if progress:
@@ -217,7 +214,7 @@ def render_markdown(rows: Sequence[dict[str, Any]]) -> str:
         ratio = f"{size / fp32_size:.0%}" if size and fp32_size else "–"
         speedup = row.get("speedup_b256_vs_fp32")
         lines.append(
-            f"| {chr(0x2460 + index)} | {LABELS.get(row['method'], row['method'])} | {_yes(row['pytorch_inference'])} "
+            f"| {chr(0x2460 + index)} | {label(row['method'])} | {_yes(row['pytorch_inference'])} "
             f"| {_yes(row['trainer_inference'])} | {_yes(row['saved'])} | {_yes(row['reloaded_in_fresh_process'])} "
             f"| {_number(row.get('test_acc'), '.4f')} | {_number(size and size / 1e6, '.2f')} | {ratio} "
             f"| {_number(row.get('latency_ms_b1'), '.2f')} | {_number(row.get('latency_ms_b256'), '.1f')} "

@@ -19,6 +19,7 @@ import lightning.pytorch as L
 
 from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
+from litquant.quantization.config import QuantizeConfig
 
 
 def _say(message: str) -> None:
@@ -31,10 +32,7 @@ def run_demo(
     datamodule: MNISTDataModule,
     out: Path,
     methods: Sequence[str],
-    *,
-    calibration_batches: int = 32,
-    qat_epochs: int = 1,
-    qat_max_steps: int | None = None,
+    config: QuantizeConfig | None = None,
 ) -> list[dict]:
     """Fit, test the best checkpoint, then quantize it with each method and write ``report.{md,json}`` in ``out``."""
     from litquant.report import build_report
@@ -48,8 +46,7 @@ def run_demo(
     _say(f"2/3 testing the best checkpoint {best}")
     trainer.test(model, datamodule=datamodule, ckpt_path=best)
     _say(f"3/3 quantizing with {', '.join(methods)} and measuring every model")
-    entries = build_report(best, datamodule, out, methods, calibration_batches=calibration_batches,
-                           qat_epochs=qat_epochs, qat_max_steps=qat_max_steps)
+    entries = build_report(best, datamodule, out, methods, config=config)
     print((out / "report.md").read_text())
     print(f"report: {out / 'report.md'} and {out / 'report.json'}; logs, table and plots: {trainer.log_dir}")
     return entries

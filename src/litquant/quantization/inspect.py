@@ -243,7 +243,7 @@ def _causes(row: dict[str, Any], calibration_batches: int | None, after_flagged:
         causes.append(f"weight outliers (max/std {row['weight']['max_over_std']:.0f}, "
                       f"{row['weight']['granularity']} scales)")
     if calibration_batches is not None and calibration_batches < SHORT_CALIBRATION_BATCHES:
-        causes.append(f"short calibration: {calibration_batches} batches (try --calibration_batches 32)")
+        causes.append(f"short calibration: {calibration_batches} batches (try --quant.calibration_batches 32)")
     if not causes and after_flagged:
         causes.append("error carried from an earlier flagged layer")
     return causes or ["no single cause found: try fp32 for this layer"]

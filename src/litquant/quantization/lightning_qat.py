@@ -19,8 +19,9 @@ from torch.export import ExportedProgram
 from litquant.callbacks.quantization_aware_training import QuantizationAwareTraining
 from litquant.checkpoints import load_classifier
 from litquant.quantization.calibration import CalibrationConfig
+from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
 
-__all__ = ["quantize_lightning_qat"]
+__all__ = ["LightningQAT", "quantize_lightning_qat"]
 
 
 def quantize_lightning_qat(checkpoint: str | os.PathLike, datamodule: Any, *, epochs: int = 1,
@@ -43,3 +44,21 @@ def quantize_lightning_qat(checkpoint: str | os.PathLike, datamodule: Any, *, ep
     )
     trainer.fit(model, datamodule=datamodule)
     return callback.export()
+
+
+class LightningQAT(PT2EMethod):
+    """``lightning-qat``: :func:`quantize_lightning_qat` (the checkpoint fine-tuned in a ``Trainer``)."""
+
+    name = "lightning-qat"
+    label = "PyTorch Lightning QAT callback (PT2E)"
+    default_observer = "moving_average"
+
+    def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
+        config = job.config
+        program = quantize_lightning_qat(job.checkpoint, job.datamodule, epochs=config.qat_epochs,
+                                         max_steps=config.qat_max_steps, lr=config.qat_lr,
+                                         calibration=job.calibration, progress=job.progress)
+        return program, {"fine_tuning": config.fine_tuning(), "quantizer": "torchao X86InductorQuantizer"}
+
+
+register_method(LightningQAT())
