@@ -29,11 +29,12 @@ from environment import environment, save_results
 from harness import add_data_arguments, datamodule, markdown_table, median, write_markdown
 from jsonargparse import ArgumentParser
 
+from litquant.artifacts import load_artifact
 from litquant.checkpoints import load_checkpoint, load_classifier
 from litquant.cli import LitquantCLI, add_quantize_arguments, legacy_quant_flags, quantize_config
 from litquant.data import MNISTDataModule
+from litquant.evaluation import evaluate, measure_latency
 from litquant.quantization import METHODS, QuantizeConfig, export_fp32, get_method, quantize
-from litquant.runtime import evaluate, load_artifact, measure_latency
 
 NAME = "inference"
 TARGETS = {"int8_speedup_batch_large": 3.0, "int8_speedup_batch_1": 2.5, "pytorch_over_onnxruntime_int8": 1.2,

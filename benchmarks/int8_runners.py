@@ -24,12 +24,12 @@ import torch
 from environment import environment, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 
+from litquant.artifacts import load_artifact
 from litquant.bench import measure
 from litquant.compiled import aot_runner_for_file
 from litquant.cpu import cpu_info
 from litquant.model import MNISTClassifier
 from litquant.quantization import QuantizeConfig, quantize
-from litquant.runtime import load_artifact
 
 NAME = "int8_runners"
 TARGETS = {"aot_over_onnxruntime_batch_1": 1.0, "aot_over_onnxruntime_batch_256": 0.6}  # on a VNNI machine

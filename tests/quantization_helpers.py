@@ -1,4 +1,4 @@
-"""What the quantization, runtime, callback and report tests share: one small fp32 model trained with a real
+"""What the quantization, evaluation, callback and report tests share: one small fp32 model trained with a real
 Trainer, and the artifacts of every method made from it, each built once per test session."""
 
 from __future__ import annotations

@@ -294,9 +294,8 @@ def two_checkpoints(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -
 
 
 def _predictions(model, datamodule) -> torch.Tensor:
-    from litquant.runtime import normalized_batches
 
-    return torch.cat([model(images).argmax(1) for images, _ in normalized_batches(datamodule, "test", 256)])
+    return torch.cat([model(images).argmax(1) for images, _ in datamodule.normalized_batches("test", 256)])
 
 
 def test_same_named_checkpoints_into_one_out_make_their_own_artifacts(two_checkpoints: tuple[Path, Path],

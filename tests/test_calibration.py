@@ -11,10 +11,12 @@ import pytest
 import torch
 from quantization_helpers import fp32_checkpoint, small_datamodule
 
+from litquant.artifacts import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
+from litquant.evaluation import evaluate
+from litquant.fresh_process import check_all_in_fresh_process
 from litquant.quantization import CalibrationConfig, QuantizeConfig, quantize
 from litquant.quantization.calibration import OBSERVERS, PercentileObserver
-from litquant.runtime import check_all_in_fresh_process, evaluate, load_artifact
 
 #: (method, config): every observer with PTQ, per-tensor weights, and one non-default choice per other method.
 CASES = [("ptq", CalibrationConfig(observer)) for observer in OBSERVERS] + [

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from quantization_helpers import fp32_checkpoint, small_datamodule
 
+from litquant.artifacts import load_artifact
 from litquant.checkpoints import load_classifier
+from litquant.evaluation import evaluate
 from litquant.quantization import QuantizeConfig, quantize
 from litquant.quantization.inspect import inspect_artifact
 from litquant.quantization.stress import outlier_checkpoint
-from litquant.runtime import evaluate, load_artifact
 
 
 @pytest.fixture(scope="module")

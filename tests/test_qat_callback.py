@@ -12,10 +12,11 @@ from quantization_helpers import fp32_checkpoint, small_datamodule
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from litquant.artifacts import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.checkpoints import load_classifier
+from litquant.evaluation import evaluate
 from litquant.model import MNISTClassifier
-from litquant.runtime import evaluate, load_artifact
 
 
 def _trainer(root: Path, callbacks: list, **kwargs) -> L.Trainer:

@@ -9,9 +9,10 @@ import pytest
 import torch
 from quantization_helpers import artifacts, fp32_checkpoint, small_datamodule
 
+from litquant.artifacts import load_artifact
+from litquant.evaluation import evaluate
 from litquant.quantization import METHODS, quantize
 from litquant.quantization.onnx_runtime import CANDIDATES
-from litquant.runtime import evaluate, load_artifact
 
 #: Largest test-accuracy drop of an int8 model against fp32 on 256 test images of the small model: two
 #: images. (PTQ and ONNX Runtime keep the fp32 weights; the QAT methods fine-tune them a few steps.)

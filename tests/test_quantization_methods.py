@@ -50,14 +50,15 @@ def test_builtin_methods_in_report_order() -> None:
 
 def test_a_registered_method_is_quantized_listed_and_reported(toy_method, tmp_path_factory, tmp_path: Path,
                                                               mnist_dir: Path) -> None:
+    from litquant.artifacts import load_artifact
     from litquant.cli import method_choices
-    from litquant.report import label, render_markdown
-    from litquant.runtime import evaluate, load_artifact
+    from litquant.evaluation import evaluate
+    from litquant.quantization.report import label, render_markdown
 
     checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
     datamodule = small_datamodule(mnist_dir)
-    path = quantize("ptq-reduced-range", checkpoint, datamodule, tmp_path, config=QuantizeConfig(calibration_batches=4, accuracy_batches=1),
-                    progress=False)
+    config = QuantizeConfig(calibration_batches=4, accuracy_batches=1)
+    path = quantize("ptq-reduced-range", checkpoint, datamodule, tmp_path, config=config, progress=False)
     assert path == tmp_path / "ptq-reduced-range.pt2"
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["method"] == "ptq-reduced-range" and meta["accuracy"]["samples"] == 256

@@ -60,7 +60,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from litquant.io import atomic_path, write_bytes, write_json
+from litquant.files import atomic_path, write_bytes, write_json
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -651,13 +651,19 @@ class LoadedModel:
         return f"LoadedModel({str(self.path)!r}, kind={self.kind!r}, method={self.description.method!r})"
 
 
+@contextlib.contextmanager
+def _compile_settings() -> Iterator[None]:
+    """Inductor's ``freezing`` (int8 weights folded into the kernels) and silence for the deprecation warning
+    torch's own int8 lowering raises whenever it compiles: both for this call only, not for the process."""
+    with torch._inductor.config.patch(freezing=True), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning,
+                                r"torch\._inductor\.mkldnn_lowerings")
+        yield
+
+
 def _compiled_runner(module: nn.Module, progress: bool, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
 
-    torch._inductor.config.freezing = True
-    # torch's own int8 lowering copies a tensor the deprecated way whenever it (re)compiles: nothing to act on
-    warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning,
-                            r"torch\._inductor\.mkldnn_lowerings")
     compiled = torch.compile(module, dynamic=False)
     seen: set[int] = set()
 
@@ -665,13 +671,17 @@ def _compiled_runner(module: nn.Module, progress: bool, name: str) -> Callable[[
         outputs = []
         for chunk in x.split(COMPILED_BATCH_SIZES[-1]):
             size = next(b for b in COMPILED_BATCH_SIZES if b >= len(chunk))
-            if size not in seen and progress:
-                print(f"compiling {name} with inductor for batch {size} (takes a few seconds)...",
-                      file=sys.stderr, flush=True)
-            seen.add(size)
             padded = chunk if size == len(chunk) else \
                 torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
-            outputs.append(compiled(padded)[: len(chunk)])
+            if size in seen:  # compiled already (one static shape per size: no recompilation)
+                outputs.append(compiled(padded)[: len(chunk)])
+                continue
+            if progress:
+                print(f"compiling {name} with inductor for batch {size} (takes a few seconds)...",
+                      file=sys.stderr, flush=True)
+            with _compile_settings():  # the first call of a size compiles it, under these settings only
+                outputs.append(compiled(padded)[: len(chunk)])
+            seen.add(size)
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
     return run

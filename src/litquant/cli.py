@@ -212,7 +212,7 @@ class LitquantCLI(LightningCLI):
 
         import torch
 
-        from litquant.io import write_text
+        from litquant.files import write_text
 
         probabilities = torch.cat([torch.as_tensor(batch) for batch in batches])
         confidence, labels = probabilities.max(dim=1)
@@ -263,7 +263,7 @@ def _load_model(ckpt_path: str | None, artifact: str | None):
         from litquant.checkpoints import load_classifier
 
         return load_classifier(ckpt_path).eval()
-    from litquant.runtime import load_artifact
+    from litquant.artifacts import load_artifact
 
     return load_artifact(artifact)
 
@@ -303,7 +303,7 @@ def cmd_evaluate(argv: list[str]) -> None:
     parser.add_argument("model", help="a .pt2/.onnx artifact or a .ckpt checkpoint")
     parser.add_argument("--batch_size", type=int, default=256)
     config = parser.parse_args(argv)
-    from litquant.runtime import evaluate
+    from litquant.evaluation import evaluate
 
     model = _load_any(config.model)
     accuracy = evaluate(model, _datamodule(config), split="test", batch_size=config.batch_size)

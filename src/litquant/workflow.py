@@ -35,7 +35,7 @@ def run_demo(
     config: QuantizeConfig | None = None,
 ) -> list[dict]:
     """Fit, test the best checkpoint, then quantize it with each method and write ``report.{md,json}`` in ``out``."""
-    from litquant.report import build_report
+    from litquant.quantization.report import build_report
 
     out.mkdir(parents=True, exist_ok=True)
     _say("1/3 training (fp32)")

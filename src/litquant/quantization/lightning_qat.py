@@ -16,9 +16,9 @@ from typing import Any
 import lightning.pytorch as L
 from torch.export import ExportedProgram
 
-from litquant.callbacks.quantization_aware_training import QuantizationAwareTraining
 from litquant.checkpoints import load_classifier
 from litquant.quantization.calibration import CalibrationConfig
+from litquant.quantization.callback import QuantizationAwareTraining
 from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
 
 __all__ = ["LightningQAT", "quantize_lightning_qat"]

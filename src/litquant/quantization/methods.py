@@ -169,7 +169,7 @@ class QuantizeJob:
 
     def accuracy(self, model: Any) -> dict[str, Any] | None:
         """int8 and fp32 accuracy on ``config.accuracy_batches`` validation batches of 256 (``None`` for 0)."""
-        from litquant.runtime import evaluate
+        from litquant.evaluation import evaluate
 
         batches = self.config.accuracy_batches
         if not batches:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from litquant.io import atomic_path
+from litquant.files import atomic_path
 from litquant.quantization.calibration import CalibrationConfig, onnxruntime_options
 from litquant.quantization.methods import QuantizationMethod, QuantizeJob, register_method
 

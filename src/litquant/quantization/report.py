@@ -9,7 +9,7 @@ booleans and an ``error`` string; the others still run.
 Example::
 
     from litquant.data import MNISTDataModule
-    from litquant.report import build_report
+    from litquant.quantization.report import build_report
 
     rows = build_report("fp32.ckpt", MNISTDataModule(train_size=5000), "out", threads=2)
     print(open("out/report.md").read())
@@ -28,16 +28,11 @@ from typing import Any
 
 import lightning.pytorch as L
 
-from litquant.artifacts import read_description
-from litquant.io import write_json, write_text
+from litquant.artifacts import load_artifact, read_description
+from litquant.evaluation import ArtifactModule, evaluate, measure_latency
+from litquant.files import write_json, write_text
+from litquant.fresh_process import check_all_in_fresh_process
 from litquant.quantization import METHODS, QuantizeConfig, artifact_name, export_fp32, get_method, quantize
-from litquant.runtime import (
-    ArtifactModule,
-    check_all_in_fresh_process,
-    evaluate,
-    load_artifact,
-    measure_latency,
-)
 
 __all__ = ["REPORT_KEYS", "build_report", "label", "render_markdown"]
 

@@ -8,23 +8,23 @@ from pathlib import Path
 import pytest
 from quantization_helpers import fp32_checkpoint, small_datamodule
 
-import litquant.report
+import litquant.quantization.report
 from litquant.quantization import QuantizeConfig
-from litquant.report import REPORT_KEYS, build_report
+from litquant.quantization.report import REPORT_KEYS, build_report
 
 
 def test_report_checks_every_model_and_survives_a_failing_method(
     tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
-    real_quantize = litquant.report.quantize
+    real_quantize = litquant.quantization.report.quantize
 
     def quantize(method, *args, **kwargs):
         if method == "qat":
             raise RuntimeError("simulated failure\nsecond line")
         return real_quantize(method, *args, **kwargs)
 
-    monkeypatch.setattr(litquant.report, "quantize", quantize)
+    monkeypatch.setattr(litquant.quantization.report, "quantize", quantize)
     rows = build_report(checkpoint, small_datamodule(mnist_dir), tmp_path, methods=("ptq", "qat"),
                         config=QuantizeConfig(calibration_batches=2), compile=False, latency_repeats=2, progress=False)
     saved = json.loads((tmp_path / "report.json").read_text())
