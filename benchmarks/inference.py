@@ -35,6 +35,7 @@ from litquant.cli import LitquantCLI, add_quantize_arguments, legacy_quant_flags
 from litquant.data import MNISTDataModule
 from litquant.evaluation import evaluate, measure_latency
 from litquant.quantization import METHODS, QuantizeConfig, export_fp32, get_method, quantize
+from litquant.workflow import best_checkpoint
 
 NAME = "inference"
 TARGETS = {"int8_speedup_batch_large": 3.0, "int8_speedup_batch_1": 2.5, "pytorch_over_onnxruntime_int8": 1.2,
@@ -46,8 +47,7 @@ def train_checkpoint(dm: MNISTDataModule, epochs: int, seed: int, root: Path) ->
     cli = LitquantCLI(args=[f"--trainer.max_epochs={epochs}", f"--trainer.default_root_dir={root}",
                             f"--seed_everything={seed}", "--trainer.enable_progress_bar=false"], run=False)
     cli.trainer.fit(cli.model, datamodule=dm)
-    callback = next(cb for cb in cli.trainer.checkpoint_callbacks if cb.monitor == "val_acc")
-    return Path(callback.best_model_path)
+    return Path(best_checkpoint(cli.trainer))  # the checkpoint `litquant demo` quantizes too
 
 
 def checkpoint_info(ckpt: Path) -> dict:

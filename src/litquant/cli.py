@@ -16,7 +16,6 @@ The other commands use the same ``--data.*`` flags:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import pickle
@@ -28,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from jsonargparse import ActionConfigFile, DefaultHelpFormatter
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -76,8 +76,22 @@ def _choice_error(message: str) -> str | None:
     return f"unknown --{key.group(1)} {value.group(1).strip()!r}: choose one of {names}"
 
 
+class HelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help, with descriptions kept as written and each default in its own ``(default: X)``."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "".join(indent + line for line in text.splitlines(keepends=True))
+
+    def _get_help_string(self, action) -> str:
+        return super()._get_help_string(action).replace(", default: %(default)s)", ") (default: %(default)s)")
+
+
 class ShortErrorParser(LightningArgumentParser):
     """A parser whose errors are a few lines (what is wrong, where to read the options), not the whole usage."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         parser = getattr(ex, "subcommand_parser", None) or self
@@ -100,7 +114,8 @@ class LitquantCLI(LightningCLI):
     ``validate``/``test``/``predict`` log to ``<default_root_dir>/<command>/version_N``.
     """
 
-    def __init__(self, args: Sequence[str] | None = None, run: bool = True) -> None:
+    def __init__(self, args: Sequence[str] | None = None, run: bool = True, *, prog: str = "litquant",
+                 description: str | None = None) -> None:
         super().__init__(
             MNISTClassifier,
             MNISTDataModule,
@@ -112,7 +127,7 @@ class LitquantCLI(LightningCLI):
                            "init_args": {"save_dir": "", "name": FIT_LOG_NAME}},
             },
             save_config_kwargs={"overwrite": True},
-            parser_kwargs={"prog": "litquant", "description": __doc__.split("\n\n")[0]},
+            parser_kwargs={"prog": prog, "description": description or __doc__.split("\n\n")[0]},
             args=args,
             run=run,
         )
@@ -247,6 +262,8 @@ class UserError(Exception):
 
 def _data_parser(prog: str, description: str) -> LightningArgumentParser:
     parser = ShortErrorParser(prog=prog, description=description)
+    parser.add_argument("-c", "--config", action=ActionConfigFile, help="a YAML file of these options "
+                        "(--print_config prints one)")
     parser.add_class_arguments(MNISTDataModule, "data")
     return parser
 
@@ -387,10 +404,12 @@ def cmd_inspect(argv: list[str]) -> None:
 
 
 def cmd_info(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="litquant info", description="List Lightning's callbacks or loggers.")
-    parser.add_argument("what", choices=("callbacks", "loggers"))
-    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    from typing import Literal
+
+    parser = ShortErrorParser(prog="litquant info", description="List Lightning's callbacks or loggers.")
+    parser.add_argument("-c", "--config", action=ActionConfigFile, help="a YAML file of these options")
+    parser.add_argument("what", type=Literal["callbacks", "loggers"], help="what to list")
+    parser.add_argument("--format", type=Literal["text", "markdown", "json"], default="text")
     config = parser.parse_args(argv)
     from litquant.catalog import callback_catalog, format_catalog, logger_catalog
 
@@ -398,42 +417,51 @@ def cmd_info(argv: list[str]) -> None:
     print(format_catalog(entries, config.format))
 
 
-DEMO_HELP = """Run the whole workflow into --out: fit, test the fp32 model, quantize it four ways
-(ptq, qat, lightning-qat, onnxruntime), check every model with plain PyTorch, a Trainer and a fresh process,
-and write report.md / report.json, the per-epoch table and the plots.
+DEMO_HELP = """Run the whole workflow into --out: fit, test the best checkpoint (best val_acc), quantize it with
+every method (ptq, qat, lightning-qat, onnxruntime), check every model with plain PyTorch, a Trainer and a fresh
+process, and write report.md / report.json, the per-epoch table and the plots.
 
 Every option of `litquant fit` is accepted too (see `litquant fit --help`), e.g.
   litquant demo --out demo --data.data_dir ~/data --trainer.max_epochs 3 --data.train_size 20000
-Small defaults: --trainer.max_epochs 2 --data.train_size 10000."""
+Small defaults: --trainer.max_epochs 2 --data.train_size 10000. --print_config prints the whole configuration
+(--config FILE takes it back)."""
 
 
-class _DemoHelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The description as written, and each option's default."""
+class DemoCLI(LitquantCLI):
+    """``litquant demo``: :class:`LitquantCLI`'s options plus ``--out``, ``--methods`` and ``--quant.*``."""
+
+    def __init__(self, args: Sequence[str]) -> None:
+        super().__init__(args=args, run=False, prog="litquant demo", description=DEMO_HELP)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        from litquant.quantization import METHODS
+
+        super().add_arguments_to_parser(parser)
+        parser.add_argument("--out", default="demo", help="output folder (also the default --trainer.default_root_dir)")
+        parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated quantization methods")
+        add_quantize_arguments(parser)
+        parser.set_defaults({"trainer.max_epochs": 2, "data.train_size": 10000})
+
+    def before_instantiate_classes(self) -> None:
+        from litquant.quantization import METHODS
+
+        config = self.config
+        methods = [m for m in config.methods.split(",") if m]
+        if unknown := [m for m in methods if m not in METHODS]:
+            raise UserError(f"unknown method {', '.join(unknown)}: choose from {', '.join(METHODS)}")
+        _writable_folder(config.out, "--out")
+        if config.trainer.default_root_dir == DEFAULT_ROOT_DIR:
+            config.trainer.default_root_dir = config.out
+        super().before_instantiate_classes()
 
 
 def cmd_demo(argv: list[str]) -> None:
-    from litquant.quantization import METHODS
     from litquant.workflow import run_demo
 
-    parser = argparse.ArgumentParser(prog="litquant demo", description=DEMO_HELP, formatter_class=_DemoHelpFormatter)
-    parser.add_argument("--out", default="demo", help="output folder")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated quantization methods")
-    parser.add_argument("--calibration_batches", type=int, default=32, help="training batches for calibration")
-    parser.add_argument("--qat_epochs", type=int, default=1, help="fine-tuning epochs of the QAT methods")
-    parser.add_argument("--qat_max_steps", type=int, default=None, help="cap on QAT fine-tuning steps")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    config, rest = parser.parse_known_args(argv)
-    methods = [m for m in config.methods.split(",") if m]
-    if unknown := [m for m in methods if m not in METHODS]:
-        raise UserError(f"unknown method {', '.join(unknown)}: choose from {', '.join(METHODS)}")
-    _writable_folder(config.out, "--out")
-    defaults = ["--trainer.max_epochs=2", "--data.train_size=10000", f"--trainer.default_root_dir={config.out}"]
-    cli = LitquantCLI(args=defaults + rest, run=False)
-    from litquant.quantization import QuantizeConfig
-
-    settings = QuantizeConfig(calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
-                              qat_max_steps=config.qat_max_steps)
-    run_demo(cli.trainer, cli.model, cli.datamodule, Path(config.out), methods, settings)
+    cli = DemoCLI(legacy_quant_flags(argv))
+    config = cli.config
+    run_demo(cli.trainer, cli.model, cli.datamodule, Path(config.out), [m for m in config.methods.split(",") if m],
+             quantize_config(config))
 
 
 def _require_file(path: str, what: str) -> None:

@@ -21,6 +21,20 @@ from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 from litquant.quantization.config import QuantizeConfig
 
+#: The metric whose best checkpoint is quantized, by the demo and the benchmarks alike: accuracy is what
+#: quantization must keep.
+QUANTIZED_CHECKPOINT_MONITOR = "val_acc"
+
+
+def best_checkpoint(trainer: L.Trainer, monitor: str = QUANTIZED_CHECKPOINT_MONITOR) -> str:
+    """The best checkpoint of the fit's ``ModelCheckpoint`` that monitors ``monitor`` (litquant's CLI has one
+    for ``val_acc`` and one for ``val_loss``)."""
+    callback = next((cb for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None) == monitor), None)
+    if callback is None or not callback.best_model_path:
+        raise RuntimeError(f"training produced no best-{monitor} checkpoint: check --trainer.max_epochs and the "
+                           "checkpoint options")
+    return callback.best_model_path
+
 
 def _say(message: str) -> None:
     print(f"\n== {message}", file=sys.stderr, flush=True)
@@ -40,9 +54,7 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     _say("1/3 training (fp32)")
     trainer.fit(model, datamodule=datamodule)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if not best:
-        raise RuntimeError("training produced no checkpoint: check --trainer.max_epochs and the checkpoint options")
+    best = best_checkpoint(trainer)
     _say(f"2/3 testing the best checkpoint {best}")
     trainer.test(model, datamodule=datamodule, ckpt_path=best)
     _say(f"3/3 quantizing with {', '.join(methods)} and measuring every model")
