@@ -19,7 +19,8 @@ from torch.export import ExportedProgram
 from litquant.checkpoints import load_classifier
 from litquant.quantization.calibration import CalibrationConfig
 from litquant.quantization.callback import QuantizationAwareTraining
-from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
+from litquant.quantization.methods import QuantizeJob, register_method
+from litquant.quantization.qat import QAT
 
 __all__ = ["LightningQAT", "quantize_lightning_qat"]
 
@@ -46,19 +47,17 @@ def quantize_lightning_qat(checkpoint: str | os.PathLike, datamodule: Any, *, ep
     return callback.export()
 
 
-class LightningQAT(PT2EMethod):
+class LightningQAT(QAT):
     """``lightning-qat``: :func:`quantize_lightning_qat` (the checkpoint fine-tuned in a ``Trainer``)."""
 
     name = "lightning-qat"
     label = "PyTorch Lightning QAT callback (PT2E)"
-    default_observer = "moving_average"
 
-    def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
+    def fine_tune(self, job: QuantizeJob) -> ExportedProgram:
         config = job.config
-        program = quantize_lightning_qat(job.checkpoint, job.datamodule, epochs=config.qat_epochs,
-                                         max_steps=config.qat_max_steps, lr=config.qat_lr,
-                                         calibration=job.calibration, progress=job.progress)
-        return program, {"fine_tuning": config.fine_tuning(), "quantizer": "torchao X86InductorQuantizer"}
+        return quantize_lightning_qat(job.checkpoint, job.datamodule, epochs=config.qat_epochs,
+                                      max_steps=config.qat_max_steps, lr=config.qat_lr, calibration=job.calibration,
+                                      progress=job.progress)
 
 
 register_method(LightningQAT())

@@ -7,28 +7,18 @@ A method gets a :class:`QuantizeJob`: the checked fp32 model of the checkpoint, 
 :class:`~litquant.quantization.config.QuantizeConfig`, and the shared last steps (accuracy on a few validation
 batches, the check that the checkpoint did not change, the save with the description embedded).
 
-Example (PTQ with 7-bit activation ranges, as a method of its own: one file, one registration)::
+Example (a new method: one module with one class and one registration; the quantization chapter of the
+docs walks through a whole one)::
 
-    import torch
-    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
-
-    from litquant.quantization.calibration import quantizer_for
     from litquant.quantization.methods import PT2EMethod, register_method
-    from litquant.quantization.pt2e import capture, convert_to_program
 
-    class ReducedRangePTQ(PT2EMethod):
-        name, label = "ptq-reduced-range", "PyTorch PTQ, 7-bit activation range (PT2E)"
+    class MyMethod(PT2EMethod):
+        name, label = "my-method", "My int8 method (PT2E)"
 
-        def program(self, job):
-            example = (job.example_batch(),)
-            quantizer = quantizer_for(job.calibration.resolved(self.name), is_qat=False, reduce_range=True)
-            prepared = prepare_pt2e(capture(job.net, example), quantizer)
-            with torch.no_grad():
-                for images, _ in job.datamodule.normalized_batches("train", limit=job.config.calibration_batches):
-                    prepared(images)
-            return convert_to_program(prepared, example), {"calibration_batches": job.config.calibration_batches}
+        def program(self, job):                     # -> (int8 ExportedProgram, what the description records)
+            ...
 
-    register_method(ReducedRangePTQ())
+    register_method(MyMethod())
 """
 
 from __future__ import annotations

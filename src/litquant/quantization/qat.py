@@ -75,11 +75,15 @@ class QAT(PT2EMethod):
     label = "PyTorch QAT (PT2E, plain PyTorch loop)"
     default_observer = "moving_average"
 
-    def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
+    def fine_tune(self, job: QuantizeJob) -> ExportedProgram:
+        """The checkpoint's model fine-tuned with fake quantization, converted to int8."""
         config = job.config
-        program = quantize_qat(job.net, job.datamodule, epochs=config.qat_epochs, max_steps=config.qat_max_steps,
-                               lr=config.qat_lr, calibration=job.calibration, progress=job.progress)
-        return program, {"fine_tuning": config.fine_tuning(), "quantizer": "torchao X86InductorQuantizer"}
+        return quantize_qat(job.net, job.datamodule, epochs=config.qat_epochs, max_steps=config.qat_max_steps,
+                            lr=config.qat_lr, calibration=job.calibration, progress=job.progress)
+
+    def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
+        return self.fine_tune(job), {"fine_tuning": job.config.fine_tuning(),
+                                     "quantizer": "torchao X86InductorQuantizer"}
 
 
 register_method(QAT())
