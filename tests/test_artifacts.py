@@ -275,12 +275,12 @@ def _walk(value):
 
 # -- an artifact always comes from the checkpoint on the command line ---------------------------------------------
 @pytest.fixture(scope="module")
-def two_checkpoints(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> tuple[Path, Path]:
+def two_checkpoints(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory,
+                    mnist_dir: Path) -> tuple[Path, Path]:
     """Two different checkpoints, both called ``last.ckpt``: a small trained model, and the same with the
     output layer's rows rotated (so it predicts other classes)."""
-    from quantization_helpers import fp32_checkpoint
 
-    trained = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+    trained = tiny_checkpoint
     root = tmp_path_factory.mktemp("runs")
     first, second = root / "run1" / "last.ckpt", root / "run2" / "last.ckpt"
     first.parent.mkdir()

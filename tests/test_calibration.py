@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from quantization_helpers import fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 
 from litquant.artifacts import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
@@ -34,8 +34,8 @@ def _case_id(case: tuple[str, CalibrationConfig]) -> str:
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+def made(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
+    checkpoint = tiny_checkpoint
     root = tmp_path_factory.mktemp("calibration")
     return {_case_id(case): quantize(case[0], checkpoint, small_datamodule(mnist_dir), root / _case_id(case),
                                      config=QuantizeConfig(calibration_batches=4, qat_max_steps=4,

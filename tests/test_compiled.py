@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from quantization_helpers import fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 
 from litquant.compiled import (
     CompiledMismatchError,
@@ -23,10 +23,10 @@ from litquant.quantization import QuantizeConfig, quantize
 
 
 @pytest.fixture(scope="module")
-def int8_pt2(tmp_path_factory, mnist_dir: Path) -> Path:
+def int8_pt2(tiny_checkpoint: Path, tmp_path_factory, mnist_dir: Path) -> Path:
     """A real PT2E post-training int8 ``.pt2`` of a model trained for one small epoch."""
     root = tmp_path_factory.mktemp("aot")
-    return quantize("ptq", fp32_checkpoint(root, mnist_dir), small_datamodule(mnist_dir), root / "out",
+    return quantize("ptq", tiny_checkpoint, small_datamodule(mnist_dir), root / "out",
                     config=QuantizeConfig(calibration_batches=4), progress=False)
 
 

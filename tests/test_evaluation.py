@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning.pytorch as L
 import pytest
 import torch
-from quantization_helpers import artifacts, small_datamodule
+from quantization_helpers import small_datamodule
 
 from litquant.artifacts import ArtifactError, UnsafeArtifactError, load_artifact
 from litquant.evaluation import ArtifactModule, evaluate, measure_latency
@@ -20,8 +20,8 @@ from litquant.quantization import METHODS
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
-    return artifacts(tmp_path_factory.getbasetemp(), mnist_dir)
+def made(tiny_artifacts: dict[str, Path]) -> dict[str, Path]:
+    return tiny_artifacts
 
 
 def _trainer() -> L.Trainer:

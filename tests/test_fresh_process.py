@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from quantization_helpers import artifacts, small_datamodule
+from quantization_helpers import small_datamodule
 
 from litquant.artifacts import load_artifact
 from litquant.evaluation import evaluate
@@ -14,8 +14,8 @@ from litquant.quantization import METHODS
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
-    return artifacts(tmp_path_factory.getbasetemp(), mnist_dir)
+def made(tiny_artifacts: dict[str, Path]) -> dict[str, Path]:
+    return tiny_artifacts
 
 
 def test_every_artifact_reloads_in_a_fresh_process(made: dict[str, Path], mnist_dir: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from quantization_helpers import fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
 from litquant.quantization import METHODS, QuantizeConfig, artifact_name, get_method, quantize
@@ -48,14 +48,14 @@ def test_builtin_methods_in_report_order() -> None:
         register_method(type(get_method("ptq"))())
 
 
-def test_a_registered_method_is_quantized_listed_and_reported(toy_method, tmp_path_factory, tmp_path: Path,
+def test_a_registered_method_is_quantized_listed_and_reported(tiny_checkpoint: Path, toy_method, tmp_path: Path,
                                                               mnist_dir: Path) -> None:
     from litquant.artifacts import load_artifact
     from litquant.cli import method_choices
     from litquant.evaluation import evaluate
     from litquant.quantization.report import label, render_markdown
 
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+    checkpoint = tiny_checkpoint
     datamodule = small_datamodule(mnist_dir)
     config = QuantizeConfig(calibration_batches=4, accuracy_batches=1)
     path = quantize("ptq-reduced-range", checkpoint, datamodule, tmp_path, config=config, progress=False)

@@ -6,17 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from quantization_helpers import fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 
 import litquant.quantization.report
 from litquant.quantization import QuantizeConfig
 from litquant.quantization.report import REPORT_KEYS, build_report
 
 
-def test_report_checks_every_model_and_survives_a_failing_method(
+def test_report_checks_every_model_and_survives_a_failing_method(tiny_checkpoint: Path,
     tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+    checkpoint = tiny_checkpoint
     real_quantize = litquant.quantization.report.quantize
 
     def quantize(method, *args, **kwargs):
