@@ -11,6 +11,7 @@ import pytest
 import torch
 from quantization_helpers import small_datamodule
 
+from litquant.artifacts import read_description, save_pt2
 from litquant.compiled import (
     CompiledMismatchError,
     Int8FallbackError,
@@ -89,7 +90,7 @@ def test_cached_package_of_another_model_fails_loudly(built, int8_pt2: Path, tmp
     with torch.no_grad():
         program.state_dict["fc2.bias"].add_(torch.arange(10.0) * 10)
     other = tmp_path / "other.pt2"
-    torch.export.save(program, other)
+    save_pt2(program, other, read_description(int8_pt2))  # a described artifact, as litquant writes them
 
     target = package_path(cache, hashlib.sha256(other.read_bytes()).hexdigest(), 2)
     target.parent.mkdir(mode=0o700)
@@ -101,7 +102,7 @@ def test_cached_package_of_another_model_fails_loudly(built, int8_pt2: Path, tmp
 
 def test_package_writable_by_others_is_refused(built, int8_pt2: Path) -> None:
     cache, _ = built
-    package = next(cache.glob("*/batch2.pt2"))
+    package = package_path(cache, hashlib.sha256(int8_pt2.read_bytes()).hexdigest(), 2)  # this model's package
     os.chmod(package, 0o622)
     try:
         with pytest.raises(PermissionError, match="writable by others"):
