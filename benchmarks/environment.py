@@ -78,7 +78,7 @@ def environment() -> dict:
 
 def save_results(name: str, results: dict) -> Path:
     """Write ``results/<name>.json`` with the environment attached, and return its path."""
-    from litquant.io import write_json
+    from litquant.files import write_json
 
     path = RESULTS / f"{name}.json"
     write_json(path, {"environment": environment(), **results})

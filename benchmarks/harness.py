@@ -21,7 +21,7 @@ from pathlib import Path
 from environment import RESULTS
 
 from litquant.data import MNISTDataModule
-from litquant.io import write_text
+from litquant.files import write_text
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -17,7 +17,8 @@ Example::
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,13 +27,16 @@ from pathlib import Path
 import torch
 from environment import environment, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
+from jsonargparse import ArgumentParser
 
+from litquant.artifacts import load_artifact
 from litquant.bench import measure as bench_measure
 from litquant.checkpoints import load_checkpoint, load_classifier
-from litquant.cli import LitquantCLI
+from litquant.cli import LitquantCLI, add_quantize_arguments, legacy_quant_flags, quantize_config
 from litquant.data import MNISTDataModule
-from litquant.quantization import METHODS, export_fp32, quantize
-from litquant.runtime import evaluate, load_artifact
+from litquant.evaluation import evaluate
+from litquant.quantization import METHODS, QuantizeConfig, export_fp32, get_method, quantize
+from litquant.workflow import best_checkpoint
 
 NAME = "inference"
 #: The fp32 baselines; every int8 model is compared with the fastest of them per batch size and thread count.
@@ -46,8 +50,7 @@ def train_checkpoint(dm: MNISTDataModule, epochs: int, seed: int, root: Path) ->
     cli = LitquantCLI(args=[f"--trainer.max_epochs={epochs}", f"--trainer.default_root_dir={root}",
                             f"--seed_everything={seed}", "--trainer.enable_progress_bar=false"], run=False)
     cli.trainer.fit(cli.model, datamodule=dm)
-    callback = next(cb for cb in cli.trainer.checkpoint_callbacks if cb.monitor == "val_acc")
-    return Path(callback.best_model_path)
+    return Path(best_checkpoint(cli.trainer))  # the checkpoint `litquant demo` quantizes too
 
 
 def checkpoint_info(ckpt: Path) -> dict:
@@ -58,7 +61,8 @@ def checkpoint_info(ckpt: Path) -> dict:
             "data": dict(checkpoint.get("datamodule_hyper_parameters", {}))}
 
 
-def build_artifacts(ckpt: Path, dm: MNISTDataModule, out: Path, methods: list[str], args) -> dict[str, dict]:
+def build_artifacts(ckpt: Path, dm: MNISTDataModule, out: Path, methods: list[str],
+                    config: QuantizeConfig) -> dict[str, dict]:
     """Export fp32 and quantize with each method; returns ``{model name: {"path", "seconds"}}``."""
     artifacts = {}
     started = time.perf_counter()
@@ -68,9 +72,8 @@ def build_artifacts(ckpt: Path, dm: MNISTDataModule, out: Path, methods: list[st
     artifacts["onnxruntime fp32"] = {"path": out / "onnxruntime.fp32.onnx", "seconds": seconds}
     for method in methods:
         started = time.perf_counter()
-        path = quantize(method, ckpt, dm, out, calibration_batches=args.calibration_batches,
-                        qat_epochs=args.qat_epochs, qat_max_steps=args.qat_max_steps)
-        name = "onnxruntime int8" if method == "onnxruntime" else f"{method} int8"
+        path = quantize(method, ckpt, dm, out, config=config)
+        name = f"{method} int8"
         artifacts[name] = {"path": path, "seconds": time.perf_counter() - started}
     return artifacts
 
@@ -129,21 +132,20 @@ def int8_kernel_time(model: Callable, batch: int, calls: int = 50) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     add_data_arguments(parser, train_size=0)
     parser.add_argument("--ckpt_path", default=None, help="fp32 checkpoint (default: train one here)")
     parser.add_argument("--train_epochs", type=int, default=2, help="epochs of the model trained without --ckpt_path")
     parser.add_argument("--out", default=None, help="folder for the artifacts (default: a temporary one)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated quantization methods")
-    parser.add_argument("--calibration_batches", type=int, default=32)
-    parser.add_argument("--qat_epochs", type=int, default=1)
-    parser.add_argument("--qat_max_steps", type=int, default=None, help="cap on QAT fine-tuning steps")
+    add_quantize_arguments(parser)  # --quant.*, as `litquant quantize` and `litquant demo` take them
     parser.add_argument("--batch_sizes", default="1,256")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=20, help="calls per latency measurement")
     parser.add_argument("--name", default=NAME, help="results file name")
-    args = parser.parse_args()
+    args = parser.parse_args(legacy_quant_flags(sys.argv[1:]))
+    config = quantize_config(args)
     methods = [m for m in args.methods.split(",") if m]
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     thread_counts = [int(t) for t in args.threads.split(",")]
@@ -161,8 +163,8 @@ def main() -> None:
             ckpt = train_checkpoint(dm, args.train_epochs, args.seed, Path(work) / "fit")
             trained_s = time.perf_counter() - started
         trained_from = checkpoint_info(ckpt)
-        artifacts = build_artifacts(ckpt, dm, out, methods, args)
-        pytorch_int8 = [n for n in artifacts if n.endswith("int8") and not n.startswith("onnxruntime")]
+        artifacts = build_artifacts(ckpt, dm, out, methods, config)
+        pytorch_int8 = [f"{m} int8" for m in methods if not get_method(m).onnx]
         latency = {}
         accuracy = {}
         kernel_time = None
@@ -237,8 +239,7 @@ def main() -> None:
                      "checkpoint_info": trained_from,
                      "test_samples": len(dm.split("test")), "batch_sizes": batch_sizes, "threads": thread_counts,
                      "rounds": args.rounds, "repeats": args.repeats, "methods": methods,
-                     "calibration_batches": args.calibration_batches, "qat_epochs": args.qat_epochs,
-                     "qat_max_steps": args.qat_max_steps},
+                     "quant": dataclasses.asdict(config)},
         "targets": TARGETS, "checks": checks, "models": models_out, "int8_kernel_time": kernel_time,
     }
     save_results(args.name, result)

@@ -24,12 +24,12 @@ import torch
 from environment import environment, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 
+from litquant.artifacts import load_artifact
 from litquant.bench import measure
 from litquant.compiled import aot_runner_for_file
 from litquant.cpu import cpu_info
 from litquant.model import MNISTClassifier
-from litquant.quantization import quantize
-from litquant.runtime import load_artifact
+from litquant.quantization import QuantizeConfig, quantize
 
 NAME = "int8_runners"
 TARGETS = {"aot_over_onnxruntime_batch_1": 1.0, "aot_over_onnxruntime_batch_256": 0.6}  # on a VNNI machine
@@ -43,8 +43,9 @@ def make_artifacts(args: argparse.Namespace, out: Path) -> tuple[Path, Path]:
                             enable_model_summary=False, accelerator="cpu", devices=1)
         trainer.fit(MNISTClassifier(), datamodule=dm)
         checkpoint = trainer.checkpoint_callback.best_model_path
-    pt2 = quantize("ptq", checkpoint, dm, out, calibration_batches=args.calibration_batches, progress=False)
-    onnx = quantize("onnxruntime", checkpoint, dm, out, calibration_batches=args.calibration_batches, progress=False)
+    config = QuantizeConfig(calibration_batches=args.calibration_batches)
+    pt2 = quantize("ptq", checkpoint, dm, out, config=config, progress=False)
+    onnx = quantize("onnxruntime", checkpoint, dm, out, config=config, progress=False)
     return pt2, onnx
 
 

@@ -29,8 +29,8 @@ import torch
 from environment import RESULTS, command_line, save_results
 from harness import default_data_dir, write_markdown
 
+from litquant.callbacks.metrics_tables import epoch_table
 from litquant.cli import LitquantCLI
-from litquant.reporting import epoch_table
 
 
 def train_and_test(data_dir: str, epochs: int, seed: int, root: Path, threads: int | None = None) -> dict:

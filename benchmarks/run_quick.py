@@ -23,7 +23,7 @@ QUICK = {
     "lightning_overhead": ["--train_size=1500", "--val_size=500", "--rounds=3"],
     "training_throughput": ["--train_size=1500", "--val_size=500", "--rounds=2", "--factor_samples=512"],
     "inference": ["--train_size=3000", "--val_size=500", "--test_size=2000", "--train_epochs=1",
-                  "--qat_max_steps=20", "--calibration_batches=8", "--rounds=2", "--repeats=10"],
+                  "--quant.qat_max_steps=20", "--quant.calibration_batches=8", "--rounds=2", "--repeats=10"],
 }
 
 

@@ -113,7 +113,7 @@ def main() -> None:
     add_data_arguments(parser, train_size=2000, val_size=512)
     args = parser.parse_args()
 
-    from litquant.quantization import export_fp32, quantize
+    from litquant.quantization import QuantizeConfig, export_fp32, quantize
 
     dm = datamodule(args)
     digit = dm.split("test").__getitems__([0])[0][0, 0].numpy()
@@ -125,7 +125,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         models = {"fp32": export_fp32(args.ckpt_path, work, datamodule=dm, onnx=False),
-                  "int8": quantize("ptq", args.ckpt_path, dm, work, calibration_batches=8, accuracy_batches=0)}
+                  "int8": quantize("ptq", args.ckpt_path, dm, work,
+                                   config=QuantizeConfig(calibration_batches=8, accuracy_batches=0))}
         for precision, model in models.items():
             for batching in (False, True):
                 print(f"serving {precision}, batching {'on' if batching else 'off'}...", flush=True)

@@ -430,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stale.append(path)
                 print(diff(text, new, str(path.relative_to(ROOT))), file=sys.stderr)
         elif new != text:
-            from litquant.io import write_text
+            from litquant.files import write_text
 
             write_text(path, new)
 

@@ -20,7 +20,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from litquant.callbacks import MetricsReport
 from litquant.data import MNISTDataModule
-from litquant.io import atomic_path
+from litquant.files import atomic_path
 from litquant.model import MNISTClassifier
 
 

@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import CSVLogger
 from litquant.callbacks import MetricsReport
 from litquant.catalog import callback_catalog, format_catalog
 from litquant.data import MNISTDataModule
-from litquant.io import write_text
+from litquant.files import write_text
 from litquant.model import MNISTClassifier
 
 

@@ -17,7 +17,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from litquant.callbacks import MetricsReport
 from litquant.catalog import format_catalog, logger_catalog
 from litquant.data import MNISTDataModule
-from litquant.io import write_text
+from litquant.files import write_text
 from litquant.model import MNISTClassifier
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import lightning.pytorch as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from litquant.artifacts import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.data import MNISTDataModule
+from litquant.evaluation import ArtifactModule, evaluate
 from litquant.model import MNISTClassifier
-from litquant.runtime import ArtifactModule, evaluate, load_artifact
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

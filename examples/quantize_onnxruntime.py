@@ -14,11 +14,11 @@ from pathlib import Path
 
 import lightning.pytorch as L
 
-from litquant.artifacts import describe, save_onnx, sidecar_path
+from litquant.artifacts import describe, load_artifact, save_onnx, sidecar_path
 from litquant.checkpoints import load_classifier
 from litquant.data import MNISTDataModule
+from litquant.evaluation import ArtifactModule, evaluate
 from litquant.quantization.onnx_runtime import export_onnx, quantize_onnxruntime
-from litquant.runtime import ArtifactModule, evaluate, load_artifact
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

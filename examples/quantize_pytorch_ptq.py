@@ -15,10 +15,11 @@ import lightning.pytorch as L
 import torch
 from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
+from litquant.artifacts import load_artifact
 from litquant.checkpoints import load_classifier
 from litquant.data import MNISTDataModule
+from litquant.evaluation import ArtifactModule, evaluate
 from litquant.quantization.pt2e import artifact_meta, capture, convert_to_program, quantizer_for, save_program
-from litquant.runtime import ArtifactModule, evaluate, load_artifact, normalized_batches
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     example = (torch.zeros(2, 1, 28, 28),)
     prepared = prepare_pt2e(capture(net, example), quantizer_for(is_qat=False))
     with torch.no_grad():
-        for images, _ in normalized_batches(data, "train", limit=args.calibration_batches, shuffle=True):
+        for images, _ in data.normalized_batches("train", limit=args.calibration_batches, shuffle=True):
             prepared(images)
     program = convert_to_program(prepared, example)  # torch.export program, dynamic batch, int8 weights only
 

@@ -14,8 +14,10 @@ from pathlib import Path
 import lightning.pytorch as L
 import torch
 
+from litquant.artifacts import load_artifact
 from litquant.checkpoints import load_classifier
 from litquant.data import MNISTDataModule
+from litquant.evaluation import ArtifactModule, evaluate
 from litquant.quantization.pt2e import (
     artifact_meta,
     capture,
@@ -24,7 +26,6 @@ from litquant.quantization.pt2e import (
     quantizer_for,
     save_program,
 )
-from litquant.runtime import ArtifactModule, evaluate, load_artifact, normalized_batches
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     # prepare_qat leaves the graph in training mode: dropout on, with the model's own probabilities
     prepared = prepare_qat(capture(net, example, train=True), quantizer_for(is_qat=True))
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=args.lr)
-    for images, labels in normalized_batches(data, "train", limit=args.max_steps, shuffle=True):
+    for images, labels in data.normalized_batches("train", limit=args.max_steps, shuffle=True):
         loss = torch.nn.functional.cross_entropy(prepared(images), labels)
         optimizer.zero_grad()
         loss.backward()

@@ -73,3 +73,20 @@ def make_datamodule(mnist_dir: Path) -> Callable[..., MNISTDataModule]:
         return MNISTDataModule(**options)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> Path:
+    """One small fp32 checkpoint for the whole session (see ``quantization_helpers.train_tiny_checkpoint``)."""
+    from quantization_helpers import train_tiny_checkpoint
+
+    return train_tiny_checkpoint(tmp_path_factory.mktemp("tiny-checkpoint"), mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path,
+                   mnist_dir: Path) -> dict[str, Path]:
+    """The fp32 and every method's int8 artifact of :func:`tiny_checkpoint`, made once for the session."""
+    from quantization_helpers import make_artifacts
+
+    return make_artifacts(tiny_checkpoint, tmp_path_factory.mktemp("tiny-artifacts"), mnist_dir)

@@ -28,6 +28,7 @@ from litquant.artifacts import (
     save_pt2,
     sidecar_path,
 )
+from litquant.quantization import QuantizeConfig
 from litquant.quantization.pt2e import export_program
 
 
@@ -274,12 +275,12 @@ def _walk(value):
 
 # -- an artifact always comes from the checkpoint on the command line ---------------------------------------------
 @pytest.fixture(scope="module")
-def two_checkpoints(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> tuple[Path, Path]:
+def two_checkpoints(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory,
+                    mnist_dir: Path) -> tuple[Path, Path]:
     """Two different checkpoints, both called ``last.ckpt``: a small trained model, and the same with the
     output layer's rows rotated (so it predicts other classes)."""
-    from quantization_helpers import fp32_checkpoint
 
-    trained = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+    trained = tiny_checkpoint
     root = tmp_path_factory.mktemp("runs")
     first, second = root / "run1" / "last.ckpt", root / "run2" / "last.ckpt"
     first.parent.mkdir()
@@ -293,9 +294,8 @@ def two_checkpoints(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -
 
 
 def _predictions(model, datamodule) -> torch.Tensor:
-    from litquant.runtime import normalized_batches
 
-    return torch.cat([model(images).argmax(1) for images, _ in normalized_batches(datamodule, "test", 256)])
+    return torch.cat([model(images).argmax(1) for images, _ in datamodule.normalized_batches("test", 256)])
 
 
 def test_same_named_checkpoints_into_one_out_make_their_own_artifacts(two_checkpoints: tuple[Path, Path],
@@ -309,8 +309,8 @@ def test_same_named_checkpoints_into_one_out_make_their_own_artifacts(two_checkp
     datamodule.setup("fit")
     out = tmp_path / "out"
     for checkpoint in (*two_checkpoints, two_checkpoints[0]):
-        path = quantize("onnxruntime", checkpoint, datamodule, out, calibration_batches=2, accuracy_batches=0,
-                        progress=False)
+        path = quantize("onnxruntime", checkpoint, datamodule, out,
+                        config=QuantizeConfig(calibration_batches=2, accuracy_batches=0), progress=False)
         sidecar_path(path).unlink()  # the description is read from inside the file
         description = read_description(path)
         assert description.checkpoint_sha256 == file_sha256(checkpoint)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from quantization_helpers import fp32_checkpoint
 
 from litquant.bench import _percentile
 from litquant.cli import main
@@ -14,9 +13,9 @@ from litquant.quantization import export_fp32
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory, mnist_dir: Path) -> tuple[Path, Path]:
+def models(tiny_checkpoint: Path, tmp_path_factory, mnist_dir: Path) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("bench")
-    checkpoint = fp32_checkpoint(root, mnist_dir)
+    checkpoint = tiny_checkpoint
     export_fp32(checkpoint, root / "out", progress=False)
     return checkpoint, root / "out" / "onnxruntime.fp32.onnx"
 

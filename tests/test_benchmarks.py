@@ -65,7 +65,7 @@ def test_training_throughput_reports_speed_accuracy_and_flops(mnist_dir: Path, t
 def test_inference_table_covers_every_model(mnist_dir: Path, tmp_path: Path) -> None:
     results = run_benchmark("inference.py", f"--data_dir={mnist_dir}", *TINY_DATA, "--train_epochs=1",
                             "--methods=ptq,onnxruntime", "--batch_sizes=1,4", "--threads=1", "--rounds=1",
-                            "--repeats=2", "--calibration_batches=1", out=tmp_path)
+                            "--repeats=2", "--quant.calibration_batches=1", out=tmp_path)
     check_environment(results, "inference.py")
     models = results["models"]
     assert set(models) == {"fp32 eager", "fp32 compiled", "ptq int8", "onnxruntime fp32", "onnxruntime int8"}

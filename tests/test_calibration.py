@@ -3,17 +3,20 @@ artifact reloaded in a fresh process with the same accuracy, and is recorded in 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 import torch
-from quantization_helpers import fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 
+from litquant.artifacts import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
-from litquant.quantization import CalibrationConfig, quantize
+from litquant.evaluation import evaluate
+from litquant.fresh_process import check_all_in_fresh_process
+from litquant.quantization import CalibrationConfig, QuantizeConfig, quantize
 from litquant.quantization.calibration import OBSERVERS, PercentileObserver
-from litquant.runtime import check_all_in_fresh_process, evaluate, load_artifact
 
 #: (method, config): every observer with PTQ, per-tensor weights, and one non-default choice per other method.
 CASES = [("ptq", CalibrationConfig(observer)) for observer in OBSERVERS] + [
@@ -31,11 +34,12 @@ def _case_id(case: tuple[str, CalibrationConfig]) -> str:
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+def made(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
+    checkpoint = tiny_checkpoint
     root = tmp_path_factory.mktemp("calibration")
     return {_case_id(case): quantize(case[0], checkpoint, small_datamodule(mnist_dir), root / _case_id(case),
-                                     calibration_batches=4, qat_max_steps=4, calibration=case[1], progress=False)
+                                     config=QuantizeConfig(calibration_batches=4, qat_max_steps=4,
+                                                           **dataclasses.asdict(case[1])), progress=False)
             for case in CASES}
 
 

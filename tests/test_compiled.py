@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from quantization_helpers import fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 
 from litquant.artifacts import read_description, save_pt2
 from litquant.compiled import (
@@ -20,15 +20,15 @@ from litquant.compiled import (
     check_int8_kernels,
     package_path,
 )
-from litquant.quantization import quantize
+from litquant.quantization import QuantizeConfig, quantize
 
 
 @pytest.fixture(scope="module")
-def int8_pt2(tmp_path_factory, mnist_dir: Path) -> Path:
+def int8_pt2(tiny_checkpoint: Path, tmp_path_factory, mnist_dir: Path) -> Path:
     """A real PT2E post-training int8 ``.pt2`` of a model trained for one small epoch."""
     root = tmp_path_factory.mktemp("aot")
-    return quantize("ptq", fp32_checkpoint(root, mnist_dir), small_datamodule(mnist_dir), root / "out",
-                    calibration_batches=4, progress=False)
+    return quantize("ptq", tiny_checkpoint, small_datamodule(mnist_dir), root / "out",
+                    config=QuantizeConfig(calibration_batches=4), progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,8 @@ def test_cached_package_of_another_model_fails_loudly(built, int8_pt2: Path, tmp
     program = _exported(int8_pt2)
     with torch.no_grad():
         program.state_dict["fc2.bias"].add_(torch.arange(10.0) * 10)
-    other = save_pt2(program, tmp_path / "other.pt2", read_description(int8_pt2))
+    other = tmp_path / "other.pt2"
+    save_pt2(program, other, read_description(int8_pt2))  # a described artifact, as litquant writes them
 
     target = package_path(cache, hashlib.sha256(other.read_bytes()).hexdigest(), 2)
     target.parent.mkdir(mode=0o700)
@@ -100,7 +101,7 @@ def test_cached_package_of_another_model_fails_loudly(built, int8_pt2: Path, tmp
 
 def test_package_writable_by_others_is_refused(built, int8_pt2: Path) -> None:
     cache, _ = built
-    package = package_path(cache, hashlib.sha256(int8_pt2.read_bytes()).hexdigest(), 2)
+    package = package_path(cache, hashlib.sha256(int8_pt2.read_bytes()).hexdigest(), 2)  # this model's package
     os.chmod(package, 0o622)
     try:
         with pytest.raises(PermissionError, match="writable by others"):

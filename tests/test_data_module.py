@@ -120,14 +120,6 @@ def test_normalized_batches_of_a_split(make_datamodule) -> None:
         shuffled, dm.split("test").labels)
 
 
-def test_runtime_normalized_batches_is_the_datamodules(make_datamodule) -> None:
-    from litquant.runtime import normalized_batches
-
-    dm = make_datamodule(test_size=70)
-    for (a, y), (b, z) in zip(normalized_batches(dm, "test", 32), dm.normalized_batches("test", 32), strict=True):
-        assert torch.equal(a, b) and torch.equal(y, z)
-
-
 @pytest.mark.parametrize("kind", ["missing", "file"])
 def test_data_dir_that_is_not_a_folder_is_an_error(kind: str, tmp_path: Path, unreachable_mirror: str, capfd) -> None:
     path = tmp_path / "nowhere" / "data"

@@ -10,21 +10,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from quantization_helpers import fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 
+from litquant.artifacts import load_artifact
 from litquant.checkpoints import load_classifier
-from litquant.quantization import quantize
+from litquant.evaluation import evaluate
+from litquant.quantization import QuantizeConfig, quantize
 from litquant.quantization.inspect import inspect_artifact
 from litquant.quantization.stress import outlier_checkpoint
-from litquant.runtime import evaluate, load_artifact
 
 
 @pytest.fixture(scope="module")
-def stress(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+def stress(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
+    checkpoint = tiny_checkpoint
     root = tmp_path_factory.mktemp("stress")
     broken = outlier_checkpoint(checkpoint, root / "stress.ckpt")
-    ptq = quantize("ptq", broken, small_datamodule(mnist_dir), root, calibration_batches=8, progress=False)
+    ptq = quantize("ptq", broken, small_datamodule(mnist_dir), root, config=QuantizeConfig(calibration_batches=8),
+                   progress=False)
     return {"original": checkpoint, "checkpoint": broken, "ptq": ptq}
 
 
@@ -49,11 +51,11 @@ def test_report_flags_the_broken_layer_with_outliers(stress: dict[str, Path], mn
     assert report["calibration"] == {"observer": "histogram", "percentile": None, "per_channel": True}
 
 
-def test_ordinary_model_passes_and_cli_writes_the_report(tmp_path_factory: pytest.TempPathFactory,
-                                                         mnist_dir: Path, tmp_path: Path) -> None:
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
-    ptq = quantize("ptq", checkpoint, small_datamodule(mnist_dir), tmp_path / "ptq", calibration_batches=8,
-                   accuracy_batches=0, progress=False)
+def test_ordinary_model_passes_and_cli_writes_the_report(tiny_checkpoint: Path, mnist_dir: Path,
+                                                         tmp_path: Path) -> None:
+    checkpoint = tiny_checkpoint
+    ptq = quantize("ptq", checkpoint, small_datamodule(mnist_dir), tmp_path / "ptq",
+                   config=QuantizeConfig(calibration_batches=8, accuracy_batches=0), progress=False)
     data = [f"--data.data_dir={mnist_dir}", "--data.val_size=256", "--data.train_size=1024",
             "--data.download=false"]
     result = subprocess.run([sys.executable, "-m", "litquant.cli", "inspect", str(ptq),
@@ -69,12 +71,12 @@ def test_ordinary_model_passes_and_cli_writes_the_report(tmp_path_factory: pytes
     assert "| conv1 |" in (tmp_path / "out" / "inspect.md").read_text()
 
 
-def test_inspect_refuses_onnx_and_missing_files_in_one_line(tmp_path: Path, mnist_dir: Path,
+def test_inspect_refuses_onnx_and_missing_files_in_one_line(tiny_checkpoint: Path, tmp_path: Path, mnist_dir: Path,
                                                             capsys: pytest.CaptureFixture,
                                                             tmp_path_factory: pytest.TempPathFactory) -> None:
     from litquant.cli import main
 
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+    checkpoint = tiny_checkpoint
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"not a model")
     for args, needle in ([str(onnx), f"--ckpt_path={checkpoint}"], "reads PT2E .pt2 artifacts"), \

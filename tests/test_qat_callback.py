@@ -8,14 +8,15 @@ import lightning.pytorch as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from quantization_helpers import fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from litquant.artifacts import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.checkpoints import load_classifier
+from litquant.evaluation import evaluate
 from litquant.model import MNISTClassifier
-from litquant.runtime import evaluate, load_artifact
 
 
 def _trainer(root: Path, callbacks: list, **kwargs) -> L.Trainer:
@@ -26,10 +27,10 @@ def _trainer(root: Path, callbacks: list, **kwargs) -> L.Trainer:
 
 
 @pytest.fixture(scope="module")
-def qat_fit(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict:
+def qat_fit(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict:
     """Fine-tune the small fp32 model with the callback for 6 steps, keeping the best checkpoint."""
     root = tmp_path_factory.mktemp("qat-fit")
-    model = load_classifier(fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir))
+    model = load_classifier(tiny_checkpoint)
     model.hparams.lr = 1e-4
     callback = QuantizationAwareTraining()
     checkpoint = ModelCheckpoint(dirpath=root / "checkpoints", monitor="val_acc", mode="max", save_top_k=1)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from quantization_helpers import artifacts, fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 
+from litquant.artifacts import load_artifact
+from litquant.evaluation import evaluate
 from litquant.quantization import METHODS, quantize
 from litquant.quantization.onnx_runtime import CANDIDATES
-from litquant.runtime import evaluate, load_artifact
 
 #: Largest test-accuracy drop of an int8 model against fp32 on 256 test images of the small model: two
 #: images. (PTQ and ONNX Runtime keep the fp32 weights; the QAT methods fine-tune them a few steps.)
@@ -19,8 +20,8 @@ TOLERANCE = 2 / 256
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
-    return artifacts(tmp_path_factory.getbasetemp(), mnist_dir)
+def made(tiny_artifacts: dict[str, Path]) -> dict[str, Path]:
+    return tiny_artifacts
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_onnxruntime_weight_format_is_chosen_by_a_check(made: dict[str, Path]) -
     assert candidates[choice["weights"]]["agreement"] >= 0.98
 
 
-def test_plain_qat_fine_tunes(tmp_path_factory: pytest.TempPathFactory, made: dict[str, Path],
+def test_plain_qat_fine_tunes(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, made: dict[str, Path],
                               mnist_dir: Path) -> None:
     """The plain-loop QAT changes the weights (it trained), PTQ does not (same biases as fp32)."""
     fp32 = torch.export.load(made["fp32"]).state_dict
@@ -88,4 +89,4 @@ def test_plain_qat_fine_tunes(tmp_path_factory: pytest.TempPathFactory, made: di
     assert not torch.equal(qat["fc2.bias"], fp32["fc2.bias"])
     meta = json.loads(made["qat"].with_suffix(".json").read_text())
     assert meta["fine_tuning"] == {"epochs": 1, "max_steps": 4, "lr": 1e-4}
-    assert fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir).is_file()
+    assert tiny_checkpoint.is_file()

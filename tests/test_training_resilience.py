@@ -16,6 +16,8 @@ from lightning.pytorch.trainer.states import RunningStage
 
 from litquant.data import EpochShuffleSampler
 
+pytestmark = pytest.mark.slow
+
 # Deterministic tiny runs: the resumed run must match the uninterrupted one.
 TINY = ["--data.train_size=512", "--data.val_size=256", "--data.test_size=256", "--data.batch_size=32",
         "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",

@@ -11,21 +11,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from quantization_helpers import fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 
+from litquant.artifacts import load_artifact, read_description
+from litquant.evaluation import evaluate
+from litquant.fresh_process import check_in_fresh_process
 from litquant.quantization import quantize
 from litquant.quantization.calibration import CalibrationConfig
 from litquant.quantization.inspect import inspect_artifact
 from litquant.quantization.stress import outlier_checkpoint
 from litquant.quantization.tuning import Candidate, choose, tune
-from litquant.runtime import check_in_fresh_process, evaluate, load_artifact, read_description
 
 FAST = dict(calibration_batches=4, val_batches=1, test_batches=1, progress=False)
 
 
-def test_ordinary_model_meets_the_budget_with_the_fastest_candidate(tmp_path_factory: pytest.TempPathFactory,
-                                                                     mnist_dir: Path, tmp_path: Path) -> None:
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+def test_ordinary_model_meets_the_budget_with_the_fastest_candidate(tiny_checkpoint: Path, mnist_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    checkpoint = tiny_checkpoint
     result = tune(checkpoint, small_datamodule(mnist_dir), tmp_path, max_drop=0.1, latency_tolerance=0.0,
                   observers=("minmax", "histogram"), **FAST)
     log = json.loads((tmp_path / "tuning.json").read_text())
@@ -57,8 +59,8 @@ def test_choose_keeps_the_fastest_and_breaks_near_ties_by_accuracy() -> None:
 
 
 @pytest.fixture(scope="module")
-def stress(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict:
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+def stress(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict:
+    checkpoint = tiny_checkpoint
     root = tmp_path_factory.mktemp("tuning-stress")
     broken = outlier_checkpoint(checkpoint, root / "stress.ckpt")
     result = tune(broken, small_datamodule(mnist_dir), root / "auto", max_drop=0.1, qat_max_steps=0, **FAST)
@@ -92,9 +94,9 @@ def test_kept_artifact_reloads_with_the_same_accuracy_in_a_fresh_process(stress:
     assert fresh["accuracy"] == pytest.approx(here, abs=1e-9)
 
 
-def test_impossible_budget_exits_1_in_one_line_and_keeps_the_best(tmp_path_factory: pytest.TempPathFactory,
-                                                                  mnist_dir: Path, tmp_path: Path) -> None:
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+def test_impossible_budget_exits_1_in_one_line_and_keeps_the_best(tiny_checkpoint: Path, mnist_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    checkpoint = tiny_checkpoint
     out = tmp_path / "auto"
     data = [f"--data.data_dir={mnist_dir}", "--data.train_size=1024", "--data.val_size=256",
             "--data.test_size=256", "--data.download=false"]
@@ -114,9 +116,9 @@ def test_impossible_budget_exits_1_in_one_line_and_keeps_the_best(tmp_path_facto
     assert read_description(out / "auto.pt2").extra["tuning"]["met"] is False
 
 
-def test_fp32_layers_must_name_a_layer(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path,
+def test_fp32_layers_must_name_a_layer(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path,
                                        tmp_path: Path) -> None:
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
+    checkpoint = tiny_checkpoint
     with pytest.raises(ValueError, match="conv3: no such conv/linear layer; the model has conv1, conv2"):
         quantize("ptq", checkpoint, small_datamodule(mnist_dir), tmp_path,
                  calibration=CalibrationConfig(fp32_layers=("conv3",)), calibration_batches=1, progress=False)

@@ -60,7 +60,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from litquant.io import atomic_path, write_bytes, write_json
+from litquant.files import atomic_path, write_bytes, write_json
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -651,6 +651,20 @@ class LoadedModel:
         return f"LoadedModel({str(self.path)!r}, kind={self.kind!r}, method={self.description.method!r})"
 
 
+@contextlib.contextmanager
+def _freezing() -> Iterator[None]:
+    """Inductor's ``freezing`` (int8 weights folded into the kernels) for this call only, not for the process:
+    dynamo reads the flag while tracing (parameters stay constants), inductor while compiling. A plain
+    save-and-restore, since ``config.patch`` costs tens of microseconds on every batch-1 call."""
+    config = torch._inductor.config
+    previous = config.freezing
+    config.freezing = True
+    try:
+        yield
+    finally:
+        config.freezing = previous
+
+
 def _inductor_backend(program: torch.export.ExportedProgram | None, name: str,
                       compilations: list[dict[str, int] | None]) -> Callable[..., Any]:
     """A ``torch.compile`` backend: inductor with freezing, run only with gradients off, and for an int8
@@ -690,8 +704,6 @@ def _compiled_runner(module: nn.Module, progress: bool, name: str,
 
     from litquant.compiled import Int8FallbackError
 
-    # dynamo reads the flag while tracing (parameters stay constants), inductor while compiling
-    torch._inductor.config.freezing = True
     compilations: list[dict[str, int] | None] = []
     compiled = torch.compile(module, backend=_inductor_backend(program, name, compilations), dynamic=False)
     seen: set[int] = set()
@@ -700,14 +712,15 @@ def _compiled_runner(module: nn.Module, progress: bool, name: str,
         outputs = []
         for chunk in x.split(COMPILED_BATCH_SIZES[-1]):
             size = next(b for b in COMPILED_BATCH_SIZES if b >= len(chunk))
+            padded = chunk if size == len(chunk) else \
+                torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
             if size not in seen and progress:
                 print(f"compiling {name} with inductor for batch {size} (takes a few seconds)...",
                       file=sys.stderr, flush=True)
             seen.add(size)
-            padded = chunk if size == len(chunk) else \
-                torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
             try:
-                outputs.append(compiled(padded)[: len(chunk)])
+                with _freezing():  # any call may (re)compile, e.g. on a new thread count: always frozen
+                    outputs.append(compiled(padded)[: len(chunk)])
             except torch._dynamo.exc.BackendCompilerFailed as err:  # our check's own error, not dynamo's wrapper
                 if isinstance(err.inner_exception, Int8FallbackError):
                     raise err.inner_exception from None

@@ -58,7 +58,7 @@ def load_model(path: str | os.PathLike, threads: int | None = None) -> Model:
             with torch.inference_mode():
                 return module(x)
         return run
-    from litquant.runtime import load_artifact
+    from litquant.artifacts import load_artifact
 
     return load_artifact(path, threads=threads, progress=False)
 
@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from litquant.cli import UserError
     from litquant.cpu import cpu_info
-    from litquant.io import write_json
+    from litquant.files import write_json
 
     for path in args.models:
         if not Path(path).is_file():

@@ -18,7 +18,6 @@ The other commands use the same ``--data.*`` flags:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import pickle
@@ -30,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from jsonargparse import ActionConfigFile, DefaultHelpFormatter
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -64,13 +64,42 @@ RESUME_HELP = ("resume a fit: a .ckpt PATH, or `last` (in the newest run folder 
                "last.ckpt or interrupted.ckpt, whichever is newer). Without it every fit starts fresh, as a new run")
 
 
+def _choice_error(message: str) -> str | None:
+    """jsonargparse's several lines on a value outside a ``Literal[...]`` as one: ``unknown --key 'value':
+    choose one of a, b, c``; ``None`` for other errors."""
+    import re
+
+    key = re.search(r'Parser key "([^"]+)"', message)
+    choices = re.search(r"Literal\[([^\]]*)\]", message)
+    value = re.search(r"(?:Got value|Given value): (.*)", message)
+    if not (key and choices and value):
+        return None
+    names = ", ".join(name.strip().strip("'\"") for name in choices.group(1).split(","))
+    return f"unknown --{key.group(1)} {value.group(1).strip()!r}: choose one of {names}"
+
+
+class HelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help, with descriptions kept as written and each default in its own ``(default: X)``."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "".join(indent + line for line in text.splitlines(keepends=True))
+
+    def _get_help_string(self, action) -> str:
+        return super()._get_help_string(action).replace(", default: %(default)s)", ") (default: %(default)s)")
+
+
 class ShortErrorParser(LightningArgumentParser):
     """A parser whose errors are a few lines (what is wrong, where to read the options), not the whole usage."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         parser = getattr(ex, "subcommand_parser", None) or self
         prog = parser.prog.replace(" [options]", "")
-        lines = [line for line in str(message).strip().splitlines() if line.strip()]
+        lines = [_choice_error(str(message)) or line for line in str(message).strip().splitlines() if line.strip()]
+        lines = lines[:1] if _choice_error(str(message)) else lines
         if len(lines) > 8:
             lines = [*lines[:8], "..."]
         sys.stderr.write(f"{prog}: error: " + "\n".join(lines) + f"\n(run `{prog} --help` for the options)\n")
@@ -87,7 +116,8 @@ class LitquantCLI(LightningCLI):
     ``validate``/``test``/``predict`` log to ``<default_root_dir>/<command>/version_N``.
     """
 
-    def __init__(self, args: Sequence[str] | None = None, run: bool = True) -> None:
+    def __init__(self, args: Sequence[str] | None = None, run: bool = True, *, prog: str = "litquant",
+                 description: str | None = None) -> None:
         super().__init__(
             MNISTClassifier,
             MNISTDataModule,
@@ -99,7 +129,7 @@ class LitquantCLI(LightningCLI):
                            "init_args": {"save_dir": "", "name": FIT_LOG_NAME}},
             },
             save_config_kwargs={"overwrite": True},
-            parser_kwargs={"prog": "litquant", "description": __doc__.split("\n\n")[0]},
+            parser_kwargs={"prog": prog, "description": description or __doc__.split("\n\n")[0]},
             args=args,
             run=run,
         )
@@ -199,7 +229,7 @@ class LitquantCLI(LightningCLI):
 
         import torch
 
-        from litquant.io import write_text
+        from litquant.files import write_text
 
         probabilities = torch.cat([torch.as_tensor(batch) for batch in batches])
         confidence, labels = probabilities.max(dim=1)
@@ -234,8 +264,9 @@ class UserError(Exception):
 
 def _data_parser(prog: str, description: str) -> LightningArgumentParser:
     parser = ShortErrorParser(prog=prog, description=description)
+    parser.add_argument("-c", "--config", action=ActionConfigFile, help="a YAML file of these options "
+                        "(--print_config prints one)")
     parser.add_class_arguments(MNISTDataModule, "data")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
 
 
@@ -251,7 +282,7 @@ def _load_model(ckpt_path: str | None, artifact: str | None):
         from litquant.checkpoints import load_classifier
 
         return load_classifier(ckpt_path).eval()
-    from litquant.runtime import load_artifact
+    from litquant.artifacts import load_artifact
 
     return load_artifact(artifact)
 
@@ -291,53 +322,70 @@ def cmd_evaluate(argv: list[str]) -> None:
     parser.add_argument("model", help="a .pt2/.onnx artifact or a .ckpt checkpoint")
     parser.add_argument("--batch_size", type=int, default=256)
     config = parser.parse_args(argv)
-    from litquant.runtime import evaluate
+    from litquant.evaluation import evaluate
 
     model = _load_any(config.model)
     accuracy = evaluate(model, _datamodule(config), split="test", batch_size=config.batch_size)
     print(f"test_acc {accuracy:.4f}  ({config.model})")
 
 
+def method_choices(auto: bool = False) -> type:
+    """``Literal[...]`` of the registered quantization methods (and ``auto``, the tuner): the type of
+    ``--method``."""
+    from typing import Literal
+
+    from litquant.quantization import METHODS
+
+    return Literal[(*METHODS, *(("auto",) if auto else ()))]  # type: ignore[valid-type]
+
+
+#: The flags ``quantize`` took before ``--quant.*``; still accepted, as the ``--quant.*`` option they now are.
+LEGACY_QUANT_FLAGS = ("--calibration_batches", "--qat_epochs", "--qat_max_steps")
+
+
+def legacy_quant_flags(argv: list[str]) -> list[str]:
+    """``argv`` with each of :data:`LEGACY_QUANT_FLAGS` renamed to its ``--quant.*`` option."""
+    return [f"--quant.{arg[2:]}" if arg.split("=", 1)[0] in LEGACY_QUANT_FLAGS else arg for arg in argv]
+
+
+def add_quantize_arguments(parser: LightningArgumentParser) -> None:
+    """``--quant.*``: the fields of :class:`~litquant.quantization.QuantizeConfig`, for every command that
+    quantizes (``quantize``, ``demo``, the benchmarks)."""
+    from litquant.quantization import QuantizeConfig
+
+    parser.add_class_arguments(QuantizeConfig, "quant", instantiate=True)
+
+
+def quantize_config(config):
+    """The :class:`~litquant.quantization.QuantizeConfig` of parsed ``--quant.*`` options."""
+    from litquant.quantization import QuantizeConfig
+
+    return QuantizeConfig(**config.quant.as_dict())
+
+
 def cmd_quantize(argv: list[str]) -> None:
-    from litquant.quantization import METHODS, quantize
+    from litquant.quantization import quantize
 
     parser = _data_parser("litquant quantize", "Quantize a trained checkpoint to an int8 artifact.")
     parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint to quantize")
-    parser.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}, or auto (the fastest "
-                        "candidate within --max_drop points of fp32 validation accuracy)")
+    parser.add_argument("--method", type=method_choices(auto=True), required=True,
+                        help="the quantization method; auto: the fastest candidate within --max_drop points of fp32 "
+                             "validation accuracy")
     parser.add_argument("--out", default="quantized", help="output folder")
-    parser.add_argument("--calibration_batches", type=int, default=32, help="training batches for calibration")
-    parser.add_argument("--qat_epochs", type=int, default=1, help="fine-tuning epochs of the QAT methods")
-    parser.add_argument("--qat_max_steps", type=int, default=None, help="cap on QAT fine-tuning steps")
-    _add_calibration_arguments(parser)
-    _add_tuning_arguments(parser)
-    config = parser.parse_args(argv)
-    if config.method == "auto":
-        return _quantize_auto(config)
-    if config.method not in METHODS:
-        raise UserError(f"unknown --method {config.method!r}: choose one of {', '.join(METHODS)}")
-    calibration = _calibration(config)
-    _require_file(config.ckpt_path, "checkpoint")
-    _writable_folder(config.out, "--out")
-    quantize(  # says "<method>: wrote <artifact> (<size>) in <time>" itself
-        config.method, config.ckpt_path, _datamodule(config), config.out,
-        calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
-        qat_max_steps=config.qat_max_steps, calibration=calibration,
-    )
-
-
-def _add_tuning_arguments(parser: LightningArgumentParser) -> None:
     parser.add_argument("--max_drop", type=float, default=0.1,
                         help="--method auto: validation accuracy the int8 model may lose, in points")
-    parser.add_argument("--quant.latency_batch_size", type=int, default=1,
-                        help="--method auto: batch size the latency is measured at")
-    parser.add_argument("--quant.val_batches", type=int, default=8,
-                        help="--method auto: validation batches of 256 every accuracy is measured on")
-    parser.add_argument("--quant.max_fp32_layers", type=int, default=None,
-                        help="--method auto: the most layers left in fp32 (default: all but one)")
+    add_quantize_arguments(parser)
+    config = parser.parse_args(legacy_quant_flags(argv))
+    settings = quantize_config(config)
+    _require_file(config.ckpt_path, "checkpoint")
+    _writable_folder(config.out, "--out")
+    if config.method == "auto":
+        return _quantize_auto(config, settings)
+    # says "<method>: wrote <artifact> (<size>) in <time>" itself
+    quantize(config.method, config.ckpt_path, _datamodule(config), config.out, config=settings)
 
 
-def _quantize_auto(config) -> None:
+def _quantize_auto(config, settings) -> None:
     """``--method auto``: :func:`litquant.quantization.tuning.tune`; exit 1 with one line when nothing met
     the budget (the most accurate candidate is written all the same)."""
     import math
@@ -346,25 +394,13 @@ def _quantize_auto(config) -> None:
 
     if not math.isfinite(config.max_drop):
         raise UserError(f"--max_drop must be a number of points, got {config.max_drop}")
-    quant = config.quant
-    for option, value in (("--quant.latency_batch_size", quant.latency_batch_size),
-                          ("--quant.val_batches", quant.val_batches), ("--calibration_batches",
-                                                                       config.calibration_batches)):
-        if value < 1:
-            raise UserError(f"{option} must be at least 1, got {value}")
-    if config.qat_max_steps is not None and config.qat_max_steps < 0 or \
-            quant.max_fp32_layers is not None and quant.max_fp32_layers < 0:
-        raise UserError("--qat_max_steps and --quant.max_fp32_layers must not be negative")
-    calibration = _calibration(config)
-    _require_file(config.ckpt_path, "checkpoint")
-    _writable_folder(config.out, "--out")
-    options = {} if config.qat_max_steps is None else {"qat_max_steps": config.qat_max_steps}
-    if quant.observer is not None:  # one observer chosen: the grid tries only it
-        options["observers"] = (quant.observer,)
+    options = {} if settings.qat_max_steps is None else {"qat_max_steps": settings.qat_max_steps}
+    if settings.observer is not None:  # one observer chosen: the grid tries only it
+        options["observers"] = (settings.observer,)
     result = tune(config.ckpt_path, _datamodule(config), config.out, max_drop=config.max_drop,
-                  latency_batch_size=quant.latency_batch_size, percentile=calibration.percentile,
-                  calibration_batches=config.calibration_batches, val_batches=quant.val_batches,
-                  max_fp32_layers=quant.max_fp32_layers, **options)
+                  latency_batch_size=settings.latency_batch_size, percentile=settings.percentile,
+                  calibration_batches=settings.calibration_batches, val_batches=settings.val_batches,
+                  max_fp32_layers=settings.max_fp32_layers, qat_lr=settings.qat_lr, **options)
     print(format_table(result.log))
     print(f"auto: {summary(result.log)}")
     print(f"wrote {result.path}, {result.files['markdown']}, {result.files['json']}")
@@ -373,29 +409,6 @@ def _quantize_auto(config) -> None:
               f"(best: {result.chosen.name}, {result.chosen.drop_points:.2f} points); kept it as {result.path}, "
               f"see {result.files['markdown']}", file=sys.stderr)
         raise SystemExit(1)
-
-
-def _add_calibration_arguments(parser: LightningArgumentParser) -> None:
-    from litquant.quantization.calibration import OBSERVERS
-
-    parser.add_argument("--quant.observer", default=None,
-                        help=f"activation observer: {'|'.join(OBSERVERS)} (default: the method's own: "
-                             "histogram for ptq, moving_average for the QAT methods, minmax for onnxruntime)")
-    parser.add_argument("--quant.percentile", type=float, default=99.99,
-                        help="percentile kept by --quant.observer percentile")
-    parser.add_argument("--quant.per_channel", type=bool, default=True,
-                        help="weights with one scale per output channel (true) or per tensor (false)")
-
-
-def _calibration(config):
-    from litquant.quantization.calibration import OBSERVERS, CalibrationConfig
-
-    quant = config.quant
-    if quant.observer is not None and quant.observer not in OBSERVERS:
-        raise UserError(f"unknown --quant.observer {quant.observer!r}: choose one of {', '.join(OBSERVERS)}")
-    if not 50 < quant.percentile <= 100:
-        raise UserError(f"--quant.percentile must be in (50, 100], got {quant.percentile}")
-    return CalibrationConfig(observer=quant.observer, percentile=quant.percentile, per_channel=quant.per_channel)
 
 
 def cmd_inspect(argv: list[str]) -> None:
@@ -426,10 +439,12 @@ def cmd_inspect(argv: list[str]) -> None:
 
 
 def cmd_info(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="litquant info", description="List Lightning's callbacks or loggers.")
-    parser.add_argument("what", choices=("callbacks", "loggers"))
-    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    from typing import Literal
+
+    parser = ShortErrorParser(prog="litquant info", description="List Lightning's callbacks or loggers.")
+    parser.add_argument("-c", "--config", action=ActionConfigFile, help="a YAML file of these options")
+    parser.add_argument("what", type=Literal["callbacks", "loggers"], help="what to list")
+    parser.add_argument("--format", type=Literal["text", "markdown", "json"], default="text")
     config = parser.parse_args(argv)
     from litquant.catalog import callback_catalog, format_catalog, logger_catalog
 
@@ -437,40 +452,51 @@ def cmd_info(argv: list[str]) -> None:
     print(format_catalog(entries, config.format))
 
 
-DEMO_HELP = """Run the whole workflow into --out: fit, test the fp32 model, quantize it four ways
-(ptq, qat, lightning-qat, onnxruntime), check every model with plain PyTorch, a Trainer and a fresh process,
-and write report.md / report.json, the per-epoch table and the plots.
+DEMO_HELP = """Run the whole workflow into --out: fit, test the best checkpoint (best val_acc), quantize it with
+every method (ptq, qat, lightning-qat, onnxruntime), check every model with plain PyTorch, a Trainer and a fresh
+process, and write report.md / report.json, the per-epoch table and the plots.
 
 Every option of `litquant fit` is accepted too (see `litquant fit --help`), e.g.
   litquant demo --out demo --data.data_dir ~/data --trainer.max_epochs 3 --data.train_size 20000
-Small defaults: --trainer.max_epochs 2 --data.train_size 10000."""
+Small defaults: --trainer.max_epochs 2 --data.train_size 10000. --print_config prints the whole configuration
+(--config FILE takes it back)."""
 
 
-class _DemoHelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The description as written, and each option's default."""
+class DemoCLI(LitquantCLI):
+    """``litquant demo``: :class:`LitquantCLI`'s options plus ``--out``, ``--methods`` and ``--quant.*``."""
+
+    def __init__(self, args: Sequence[str]) -> None:
+        super().__init__(args=args, run=False, prog="litquant demo", description=DEMO_HELP)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        from litquant.quantization import METHODS
+
+        super().add_arguments_to_parser(parser)
+        parser.add_argument("--out", default="demo", help="output folder (also the default --trainer.default_root_dir)")
+        parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated quantization methods")
+        add_quantize_arguments(parser)
+        parser.set_defaults({"trainer.max_epochs": 2, "data.train_size": 10000})
+
+    def before_instantiate_classes(self) -> None:
+        from litquant.quantization import METHODS
+
+        config = self.config
+        methods = [m for m in config.methods.split(",") if m]
+        if unknown := [m for m in methods if m not in METHODS]:
+            raise UserError(f"unknown method {', '.join(unknown)}: choose from {', '.join(METHODS)}")
+        _writable_folder(config.out, "--out")
+        if config.trainer.default_root_dir == DEFAULT_ROOT_DIR:
+            config.trainer.default_root_dir = config.out
+        super().before_instantiate_classes()
 
 
 def cmd_demo(argv: list[str]) -> None:
-    from litquant.quantization import METHODS
     from litquant.workflow import run_demo
 
-    parser = argparse.ArgumentParser(prog="litquant demo", description=DEMO_HELP, formatter_class=_DemoHelpFormatter)
-    parser.add_argument("--out", default="demo", help="output folder")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated quantization methods")
-    parser.add_argument("--calibration_batches", type=int, default=32, help="training batches for calibration")
-    parser.add_argument("--qat_epochs", type=int, default=1, help="fine-tuning epochs of the QAT methods")
-    parser.add_argument("--qat_max_steps", type=int, default=None, help="cap on QAT fine-tuning steps")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    config, rest = parser.parse_known_args(argv)
-    methods = [m for m in config.methods.split(",") if m]
-    if unknown := [m for m in methods if m not in METHODS]:
-        raise UserError(f"unknown method {', '.join(unknown)}: choose from {', '.join(METHODS)}")
-    _writable_folder(config.out, "--out")
-    defaults = ["--trainer.max_epochs=2", "--data.train_size=10000", f"--trainer.default_root_dir={config.out}"]
-    cli = LitquantCLI(args=defaults + rest, run=False)
-    run_demo(cli.trainer, cli.model, cli.datamodule, Path(config.out), methods,
-             calibration_batches=config.calibration_batches, qat_epochs=config.qat_epochs,
-             qat_max_steps=config.qat_max_steps)
+    cli = DemoCLI(legacy_quant_flags(argv))
+    config = cli.config
+    run_demo(cli.trainer, cli.model, cli.datamodule, Path(config.out), [m for m in config.methods.split(",") if m],
+             quantize_config(config))
 
 
 def _require_file(path: str, what: str) -> None:

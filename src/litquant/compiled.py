@@ -39,7 +39,7 @@ import torch
 from torch.export import ExportedProgram
 
 from litquant.cpu import cpu_info
-from litquant.io import atomic_path, write_json
+from litquant.files import atomic_path, write_json
 
 __all__ = ["CompiledMismatchError", "Int8FallbackError", "aot_runner", "aot_runner_for_file", "cache_root",
            "check_int8_kernels", "package_path"]

@@ -82,6 +82,8 @@ class MNISTClassifier(L.LightningModule):
         self.save_hyperparameters()
         self.model = Net(num_classes)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        #: the one-cycle schedule length of the checkpoint a fit resumes from (``None``: not resuming)
+        self.resumed_schedule_steps: int | None = None
         self.metrics = nn.ModuleDict(
             {f"{split}_acc": MulticlassAccuracy(num_classes, average="micro") for split in ("train", "val", "test")}
         )
@@ -134,7 +136,7 @@ class MNISTClassifier(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if self._trainer is None or self.trainer.state.fn != "fit":
             return  # only a resumed fit restores the random state, never a load for inference
-        self._resumed_schedule_steps = next(
+        self.resumed_schedule_steps = next(
             (s["total_steps"] for s in checkpoint.get("lr_schedulers", []) if "total_steps" in s), None)
         states = checkpoint.get("rng_states", {})
         if "torch" in states:
@@ -162,7 +164,7 @@ class MNISTClassifier(L.LightningModule):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
         if hp.scheduler == "onecycle":
             total_steps = max(1, int(self.trainer.estimated_stepping_batches))
-            resumed = getattr(self, "_resumed_schedule_steps", None)
+            resumed = self.resumed_schedule_steps
             if resumed is not None and resumed != total_steps:
                 raise ValueError(
                     f"the checkpoint's one-cycle schedule spans {resumed} steps but this fit has {total_steps}: "

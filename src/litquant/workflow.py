@@ -19,6 +19,21 @@ import lightning.pytorch as L
 
 from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
+from litquant.quantization.config import QuantizeConfig
+
+#: The metric whose best checkpoint is quantized, by the demo and the benchmarks alike: accuracy is what
+#: quantization must keep.
+QUANTIZED_CHECKPOINT_MONITOR = "val_acc"
+
+
+def best_checkpoint(trainer: L.Trainer, monitor: str = QUANTIZED_CHECKPOINT_MONITOR) -> str:
+    """The best checkpoint of the fit's ``ModelCheckpoint`` that monitors ``monitor`` (litquant's CLI has one
+    for ``val_acc`` and one for ``val_loss``)."""
+    callback = next((cb for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None) == monitor), None)
+    if callback is None or not callback.best_model_path:
+        raise RuntimeError(f"training produced no best-{monitor} checkpoint: check --trainer.max_epochs and the "
+                           "checkpoint options")
+    return callback.best_model_path
 
 
 def _say(message: str) -> None:
@@ -31,25 +46,19 @@ def run_demo(
     datamodule: MNISTDataModule,
     out: Path,
     methods: Sequence[str],
-    *,
-    calibration_batches: int = 32,
-    qat_epochs: int = 1,
-    qat_max_steps: int | None = None,
+    config: QuantizeConfig | None = None,
 ) -> list[dict]:
     """Fit, test the best checkpoint, then quantize it with each method and write ``report.{md,json}`` in ``out``."""
-    from litquant.report import build_report
+    from litquant.quantization.report import build_report
 
     out.mkdir(parents=True, exist_ok=True)
     _say("1/3 training (fp32)")
     trainer.fit(model, datamodule=datamodule)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if not best:
-        raise RuntimeError("training produced no checkpoint: check --trainer.max_epochs and the checkpoint options")
+    best = best_checkpoint(trainer)
     _say(f"2/3 testing the best checkpoint {best}")
     trainer.test(model, datamodule=datamodule, ckpt_path=best)
     _say(f"3/3 quantizing with {', '.join(methods)} and measuring every model")
-    entries = build_report(best, datamodule, out, methods, calibration_batches=calibration_batches,
-                           qat_epochs=qat_epochs, qat_max_steps=qat_max_steps)
+    entries = build_report(best, datamodule, out, methods, config=config)
     print((out / "report.md").read_text())
     print(f"report: {out / 'report.md'} and {out / 'report.json'}; logs, table and plots: {trainer.log_dir}")
     return entries

@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
-from litquant.reporting import write_metrics_report
+from litquant.callbacks.metrics_tables import write_metrics_report
 
 __all__ = ["MetricsReport"]
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from litquant import __version__
 from litquant.data.formats import SPLIT_FILES, DataError, DatasetSpec, load_idx_file, md5sum
-from litquant.io import atomic_path
+from litquant.files import atomic_path
 
 __all__ = [
     "FALLBACK_SEED",

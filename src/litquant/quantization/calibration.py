@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torchao.quantization.pt2e import (
@@ -41,15 +41,12 @@ from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
     get_default_x86_inductor_quantization_config,
 )
 
-__all__ = ["DEFAULT_OBSERVERS", "OBSERVERS", "CalibrationConfig", "PercentileObserver", "onnxruntime_options",
+__all__ = ["OBSERVERS", "Observer", "CalibrationConfig", "PercentileObserver", "onnxruntime_options",
            "quantizer_for"]
 
-#: The activation observers a user can choose.
-OBSERVERS = ("minmax", "moving_average", "histogram", "percentile")
-
-#: The observer each method uses when none is chosen.
-DEFAULT_OBSERVERS = {"ptq": "histogram", "qat": "moving_average", "lightning-qat": "moving_average",
-                     "onnxruntime": "minmax"}
+#: The activation observers a user can choose (the type of ``--quant.observer``).
+Observer = Literal["minmax", "moving_average", "histogram", "percentile"]
+OBSERVERS: tuple[str, ...] = get_args(Observer)
 
 #: The smallest scale an observer returns (the x86 default config's ``eps``).
 _EPS = 2**-12
@@ -111,8 +108,12 @@ class CalibrationConfig:
         object.__setattr__(self, "fp32_layers", tuple(self.fp32_layers))
 
     def resolved(self, method: str) -> CalibrationConfig:
-        """This config with ``observer`` filled in with ``method``'s default when unset."""
-        return dataclasses.replace(self, observer=self.observer or DEFAULT_OBSERVERS[method])
+        """This config with ``observer`` filled in with the registered ``method``'s default when unset."""
+        if self.observer:
+            return self
+        from litquant.quantization.methods import get_method
+
+        return dataclasses.replace(self, observer=get_method(method).default_observer)
 
     def describe(self, method: str) -> dict[str, Any]:
         """The artifact description's ``calibration`` entry: observer, percentile (or ``None``), per_channel,

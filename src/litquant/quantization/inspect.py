@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.fx import Interpreter, Node
 
-from litquant.io import atomic_path, write_json, write_text
+from litquant.files import atomic_path, write_json, write_text
 
 __all__ = ["DEFAULT_THRESHOLD_DB", "format_table", "inspect_artifact", "write_inspection"]
 
@@ -124,8 +124,8 @@ def inspect_artifact(artifact: str | os.PathLike, checkpoint: str | os.PathLike,
                      threshold_db: float = DEFAULT_THRESHOLD_DB) -> dict[str, Any]:
     """Compare every quantized conv/linear layer of the ``.pt2`` ``artifact`` with the fp32 model of
     ``checkpoint`` on ``batches`` validation batches. Returns the report (see :func:`write_inspection`)."""
+    from litquant.artifacts import ArtifactError, load_artifact
     from litquant.checkpoints import load_classifier
-    from litquant.runtime import ArtifactError, load_artifact, normalized_batches
 
     if batches < 1:
         raise ValueError(f"batches must be at least 1, got {batches}")
@@ -175,7 +175,7 @@ def inspect_artifact(artifact: str | os.PathLike, checkpoint: str | os.PathLike,
     samples = 0
     try:
         with torch.inference_mode():
-            for images, _ in normalized_batches(datamodule, "val", batch_size, batches):
+            for images, _ in datamodule.normalized_batches("val", batch_size, batches):
                 samples += len(images)
                 fp32(images)
                 recorder = _Recorder(graph_module, wanted)
@@ -243,7 +243,7 @@ def _causes(row: dict[str, Any], calibration_batches: int | None, after_flagged:
         causes.append(f"weight outliers (max/std {row['weight']['max_over_std']:.0f}, "
                       f"{row['weight']['granularity']} scales)")
     if calibration_batches is not None and calibration_batches < SHORT_CALIBRATION_BATCHES:
-        causes.append(f"short calibration: {calibration_batches} batches (try --calibration_batches 32)")
+        causes.append(f"short calibration: {calibration_batches} batches (try --quant.calibration_batches 32)")
     if not causes and after_flagged:
         causes.append("error carried from an earlier flagged layer")
     return causes or ["no single cause found: try fp32 for this layer"]

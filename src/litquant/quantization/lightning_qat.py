@@ -16,11 +16,13 @@ from typing import Any
 import lightning.pytorch as L
 from torch.export import ExportedProgram
 
-from litquant.callbacks.quantization_aware_training import QuantizationAwareTraining
 from litquant.checkpoints import load_classifier
 from litquant.quantization.calibration import CalibrationConfig
+from litquant.quantization.callback import QuantizationAwareTraining
+from litquant.quantization.methods import QuantizeJob, register_method
+from litquant.quantization.qat import QAT
 
-__all__ = ["quantize_lightning_qat"]
+__all__ = ["LightningQAT", "quantize_lightning_qat"]
 
 
 def quantize_lightning_qat(checkpoint: str | os.PathLike, datamodule: Any, *, epochs: int = 1,
@@ -43,3 +45,19 @@ def quantize_lightning_qat(checkpoint: str | os.PathLike, datamodule: Any, *, ep
     )
     trainer.fit(model, datamodule=datamodule)
     return callback.export()
+
+
+class LightningQAT(QAT):
+    """``lightning-qat``: :func:`quantize_lightning_qat` (the checkpoint fine-tuned in a ``Trainer``)."""
+
+    name = "lightning-qat"
+    label = "PyTorch Lightning QAT callback (PT2E)"
+
+    def fine_tune(self, job: QuantizeJob) -> ExportedProgram:
+        config = job.config
+        return quantize_lightning_qat(job.checkpoint, job.datamodule, epochs=config.qat_epochs,
+                                      max_steps=config.qat_max_steps, lr=config.qat_lr, calibration=job.calibration,
+                                      progress=job.progress)
+
+
+register_method(LightningQAT())

@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from litquant.io import atomic_path
+from litquant.files import atomic_path
 from litquant.quantization.calibration import CalibrationConfig, onnxruntime_options
-from litquant.runtime import normalized_batches
+from litquant.quantization.methods import QuantizationMethod, QuantizeJob, register_method
 
-__all__ = ["CANDIDATES", "export_onnx", "quantize_onnxruntime"]
+__all__ = ["CANDIDATES", "OnnxRuntime", "export_onnx", "quantize_onnxruntime"]
 
 #: Weight formats tried: name -> (weight type, reduce_range, safe without VNNI).
 CANDIDATES: dict[str, tuple[str, bool, bool]] = {
@@ -101,9 +101,9 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         raise ValueError(f"calibration_batches must be at least 1, got {calibration_batches}")
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     input_name = _session(fp32_path).get_inputs()[0].name
-    calibration_inputs = [x.numpy() for x, _ in normalized_batches(datamodule, "train", limit=calibration_batches,
+    calibration_inputs = [x.numpy() for x, _ in datamodule.normalized_batches("train", limit=calibration_batches,
                                                                     shuffle=True)]
-    held_out = [(x.numpy(), y.numpy()) for x, y in normalized_batches(datamodule, "val", 256, check_batches)]
+    held_out = [(x.numpy(), y.numpy()) for x, y in datamodule.normalized_batches("val", 256, check_batches)]
     labels = np.concatenate([y for _, y in held_out])
 
     def logits_of(session: Any) -> np.ndarray:
@@ -141,3 +141,28 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         "check": {"split": "val", "samples": len(labels),
                   "fp32_val_accuracy": float((fp32_logits.argmax(1) == labels).mean()), "candidates": check},
     }
+
+
+class OnnxRuntime(QuantizationMethod):
+    """``onnxruntime``: the fp32 ONNX model of the checkpoint (cached in the output folder) quantized with
+    :func:`quantize_onnxruntime`, written as ``onnxruntime.int8.onnx``."""
+
+    name = "onnxruntime"
+    label = "ONNX Runtime static int8 (QDQ)"
+    default_observer = "minmax"
+    onnx = True
+
+    def run(self, job: QuantizeJob) -> Path:
+        from litquant.quantization.export import fp32_onnx_for
+
+        batches = job.config.calibration_batches
+        with tempfile.TemporaryDirectory(prefix="litquant-onnx-") as folder:
+            scratch = Path(folder)
+            fp32_onnx = fp32_onnx_for(job.net, job.out_dir, scratch / "fp32.onnx", job.checkpoint,
+                                      job.checkpoint_sha256, job.datamodule)
+            choice = quantize_onnxruntime(fp32_onnx, scratch / "int8.onnx", job.datamodule,
+                                          calibration_batches=batches, calibration=job.calibration)
+            return job.save_onnx(scratch / "int8.onnx", onnxruntime=choice, calibration_batches=batches)
+
+
+register_method(OnnxRuntime())

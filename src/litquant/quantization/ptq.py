@@ -28,10 +28,10 @@ from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 from tqdm import tqdm
 
 from litquant.quantization.calibration import CalibrationConfig, quantizer_for
+from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
 from litquant.quantization.pt2e import capture, convert_to_program
-from litquant.runtime import normalized_batches
 
-__all__ = ["calibrate", "quantize_ptq"]
+__all__ = ["PTQ", "calibrate", "quantize_ptq"]
 
 
 def quantize_ptq(net: nn.Module, datamodule: Any, *, calibration_batches: int = 32,
@@ -43,7 +43,7 @@ def quantize_ptq(net: nn.Module, datamodule: Any, *, calibration_batches: int = 
     if calibration is not None:
         calibration.check_layers(net)
     device = next(net.parameters()).device
-    batches = list(normalized_batches(datamodule, "train", limit=calibration_batches, shuffle=True, device=device))
+    batches = list(datamodule.normalized_batches("train", limit=calibration_batches, shuffle=True, device=device))
     example = (batches[0][0][:2].clone(),)  # a copy: the saved example holds no whole batch
     prepared = calibrate(capture(net, example, train=False), batches, calibration, progress=progress, copy_graph=False)
     return convert_to_program(prepared, example)
@@ -61,3 +61,20 @@ def calibrate(captured: GraphModule, batches: Iterable[tuple[torch.Tensor, Any]]
         for images, _ in tqdm(batches, desc="ptq: calibrating", disable=None if progress else True, leave=False):
             prepared(images)
     return prepared
+
+
+class PTQ(PT2EMethod):
+    """``ptq``: :func:`quantize_ptq` on ``config.calibration_batches`` batches."""
+
+    name = "ptq"
+    label = "PyTorch PTQ (PT2E, X86InductorQuantizer)"
+    default_observer = "histogram"
+
+    def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
+        program = quantize_ptq(job.net, job.datamodule, calibration_batches=job.config.calibration_batches,
+                               calibration=job.calibration, progress=job.progress)
+        return program, {"calibration_batches": job.config.calibration_batches,
+                         "quantizer": "torchao X86InductorQuantizer"}
+
+
+register_method(PTQ())

@@ -26,10 +26,10 @@ from torch.fx import GraphModule
 from tqdm import tqdm
 
 from litquant.quantization.calibration import CalibrationConfig, quantizer_for
+from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
 from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat
-from litquant.runtime import normalized_batches
 
-__all__ = ["prepare_net_for_qat", "quantize_qat"]
+__all__ = ["QAT", "prepare_net_for_qat", "quantize_qat"]
 
 
 def prepare_net_for_qat(net: nn.Module, example: tuple, calibration: CalibrationConfig | None = None) -> GraphModule:
@@ -48,14 +48,14 @@ def quantize_qat(net: nn.Module, datamodule: Any, *, epochs: int = 1, max_steps:
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     device = next(net.parameters()).device
-    images, _ = next(normalized_batches(datamodule, "train", limit=1, device=device))
+    images, _ = next(datamodule.normalized_batches("train", limit=1, device=device))
     example = (images[:2].clone(),)  # a copy: the saved example holds no whole batch
     prepared = prepare_net_for_qat(net, example, calibration)
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=lr, weight_decay=weight_decay)
     criterion = nn.CrossEntropyLoss()
     step = 0
     for epoch in range(epochs):
-        batches = normalized_batches(datamodule, "train", shuffle=True, seed=datamodule.seed + epoch, device=device)
+        batches = datamodule.normalized_batches("train", shuffle=True, seed=datamodule.seed + epoch, device=device)
         for images, labels in tqdm(batches, desc=f"qat: epoch {epoch + 1}/{epochs}", disable=not progress,
                                    leave=False):
             loss = criterion(prepared(images), labels)
@@ -68,3 +68,24 @@ def quantize_qat(net: nn.Module, datamodule: Any, *, epochs: int = 1, max_steps:
         if max_steps is not None and step >= max_steps:
             break
     return convert_to_program(prepared, example)
+
+
+class QAT(PT2EMethod):
+    """``qat``: :func:`quantize_qat` for ``config.qat_epochs`` (at most ``config.qat_max_steps`` steps)."""
+
+    name = "qat"
+    label = "PyTorch QAT (PT2E, plain PyTorch loop)"
+    default_observer = "moving_average"
+
+    def fine_tune(self, job: QuantizeJob) -> ExportedProgram:
+        """The checkpoint's model fine-tuned with fake quantization, converted to int8."""
+        config = job.config
+        return quantize_qat(job.net, job.datamodule, epochs=config.qat_epochs, max_steps=config.qat_max_steps,
+                            lr=config.qat_lr, calibration=job.calibration, progress=job.progress)
+
+    def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
+        return self.fine_tune(job), {"fine_tuning": job.config.fine_tuning(),
+                                     "quantizer": "torchao X86InductorQuantizer"}
+
+
+register_method(QAT())

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from litquant.io import write_bytes
+from litquant.files import write_bytes
 
 __all__ = ["outlier_checkpoint"]
 

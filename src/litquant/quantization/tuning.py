@@ -58,7 +58,7 @@ from typing import Any
 import torch
 from torch.fx import GraphModule
 
-from litquant.io import write_json, write_text
+from litquant.files import write_json, write_text
 from litquant.quantization.calibration import OBSERVERS, CalibrationConfig
 
 __all__ = ["ARTIFACT_NAME", "PTQ_OBSERVERS", "Candidate", "TuningResult", "choose", "format_table", "tune"]
@@ -166,19 +166,19 @@ class _Tuner:
 
     def __init__(self, net: torch.nn.Module, datamodule: Any, *, max_drop: float, calibration_batches: int,
                  val_batches: int, progress: bool) -> None:
+        from litquant.evaluation import evaluate
         from litquant.quantization.pt2e import capture
-        from litquant.runtime import evaluate, normalized_batches
 
         self.net, self.datamodule, self.max_drop, self.progress = net, datamodule, max_drop, progress
         self.val_batches = val_batches
-        self.batches = list(normalized_batches(datamodule, "train", limit=calibration_batches, shuffle=True))
+        self.batches = list(datamodule.normalized_batches("train", limit=calibration_batches, shuffle=True))
         self.example = (self.batches[0][0][:2].clone(),)
         self.captured = capture(net, self.example, train=False)
         self.fp32_accuracy = evaluate(net, datamodule, "val", 256, val_batches)
         self.candidates: list[Candidate] = []
 
     def score(self, candidate: Candidate, model: Any) -> Candidate:
-        from litquant.runtime import evaluate
+        from litquant.evaluation import evaluate
 
         candidate.val_accuracy = evaluate(model, self.datamodule, "val", 256, self.val_batches)
         candidate.drop_points = round((self.fp32_accuracy - candidate.val_accuracy) * 100, 6)
@@ -240,9 +240,9 @@ def _fallback(tuner: _Tuner, base: Candidate, layers: Sequence[str], max_fp32_la
 def _time_finalists(tuner: _Tuner, finalists: list[Candidate], scratch: Path, batch_size: int,
                     description: Any) -> None:
     """Compile and time one candidate per distinct graph (the most accurate); the others share its time."""
+    from litquant.artifacts import load_artifact
     from litquant.bench import measure
     from litquant.quantization.pt2e import save_program
-    from litquant.runtime import load_artifact
 
     groups: dict[tuple, list[Candidate]] = {}
     for candidate in sorted(finalists, key=lambda c: (-c.val_accuracy, len(c.calibration.fp32_layers))):
@@ -294,9 +294,9 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
     """
     from litquant.artifacts import describe, file_sha256
     from litquant.cpu import cpu_info
-    from litquant.quantization import _checked_net, _unchanged
+    from litquant.evaluation import evaluate
+    from litquant.quantization.export import checked_net, refuse_if_changed
     from litquant.quantization.pt2e import save_program
-    from litquant.runtime import evaluate
 
     if not math.isfinite(max_drop):
         raise ValueError(f"max_drop must be a finite number of points, got {max_drop}")
@@ -315,7 +315,7 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
     start = time.perf_counter()
     datamodule.setup("fit")
     sha256 = file_sha256(checkpoint)
-    net = _checked_net(checkpoint, datamodule)
+    net = checked_net(checkpoint, datamodule)
     layers = [name for name, m in net.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     max_fp32 = len(layers) - 1 if max_fp32_layers is None else min(max_fp32_layers, len(layers) - 1)
     _note(progress, f"auto: tuning {checkpoint} for a drop of at most {max_drop:g} points of validation accuracy")
@@ -374,7 +374,7 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
                              if chosen.method == "qat" else {"calibration_batches": calibration_batches})
     accuracy = {"split": "val", "samples": samples, "int8": chosen.val_accuracy, "fp32": tuner.fp32_accuracy,
                 "test": test}
-    _unchanged(checkpoint, sha256)
+    refuse_if_changed(checkpoint, sha256)
     path = save_program(program, out_dir / ARTIFACT_NAME,
                         description(chosen.method, chosen.calibration, accuracy=accuracy, tuning=log, **extra))
     log["artifact"] = {"path": path.name, "sha256": file_sha256(path)}

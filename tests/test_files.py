@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from litquant.io import atomic_path, write_bytes, write_json, write_text
+from litquant.files import atomic_path, write_bytes, write_json, write_text
 
 
 def test_write_helpers_create_folders_and_leave_no_temporary_file(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_killed_writer_never_leaves_a_truncated_target(tmp_path: Path) -> None:
     target = write_text(tmp_path / "report.json", '{"complete": true}\n')
     writer = (
         "import sys, time\n"
-        "from litquant.io import atomic_path\n"
+        "from litquant.files import atomic_path\n"
         "with atomic_path(sys.argv[1]) as tmp:\n"
         "    with open(tmp, 'w') as handle:\n"
         "        handle.write('{\"compl')\n"

@@ -1,4 +1,4 @@
-"""Artifacts run from the file alone: plain PyTorch, a Lightning Trainer, a fresh process; unsafe files are
+"""Artifacts run from the file alone: plain PyTorch and a Lightning Trainer measure them; unsafe files are
 refused without running anything."""
 
 from __future__ import annotations
@@ -12,23 +12,16 @@ from pathlib import Path
 import lightning.pytorch as L
 import pytest
 import torch
-from quantization_helpers import artifacts, small_datamodule
+from quantization_helpers import small_datamodule
 
+from litquant.artifacts import ArtifactError, UnsafeArtifactError, load_artifact
+from litquant.evaluation import ArtifactModule, evaluate, measure_latency
 from litquant.quantization import METHODS
-from litquant.runtime import (
-    ArtifactError,
-    ArtifactModule,
-    UnsafeArtifactError,
-    check_all_in_fresh_process,
-    evaluate,
-    load_artifact,
-    measure_latency,
-)
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path) -> dict[str, Path]:
-    return artifacts(tmp_path_factory.getbasetemp(), mnist_dir)
+def made(tiny_artifacts: dict[str, Path]) -> dict[str, Path]:
+    return tiny_artifacts
 
 
 def _trainer() -> L.Trainer:
@@ -49,19 +42,6 @@ def test_inference_with_pytorch_and_with_a_trainer(made: dict[str, Path], mnist_
     probabilities = torch.cat(_trainer().predict(module, datamodule=datamodule))
     assert probabilities.shape == (256, 10)
     torch.testing.assert_close(probabilities.sum(dim=1), torch.ones(256))
-
-
-def test_every_artifact_reloads_in_a_fresh_process(made: dict[str, Path], mnist_dir: Path, tmp_path: Path) -> None:
-    broken = tmp_path / "broken.pt2"
-    broken.write_bytes(b"not a zip")
-    paths = [made[name] for name in ("fp32", *METHODS)]
-    *results, failed = check_all_in_fresh_process([*paths, broken], mnist_dir, batches=1, batch_size=128)
-    datamodule = small_datamodule(mnist_dir, test_size=128)
-    for path, result in zip(paths, results, strict=True):
-        assert result["ok"], result
-        assert result["samples"] == 128
-        assert result["accuracy"] == pytest.approx(evaluate(load_artifact(path, compile=False), datamodule))
-    assert not failed["ok"] and "not a .pt2 archive" in failed["error"]  # reported, the others still ran
 
 
 def test_compiled_int8_matches_the_reference_graph(made: dict[str, Path], mnist_dir: Path,

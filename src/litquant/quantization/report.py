@@ -16,7 +16,7 @@ booleans and an ``error`` string; the others still run.
 Example::
 
     from litquant.data import MNISTDataModule
-    from litquant.report import build_report
+    from litquant.quantization.report import build_report
 
     rows = build_report("fp32.ckpt", MNISTDataModule(train_size=5000), "out", threads=2)
     print(open("out/report.md").read())
@@ -36,29 +36,14 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 
-from litquant.artifacts import read_description
+from litquant.artifacts import load_artifact, read_description
 from litquant.bench import cold_start_in_fresh_process, measure
-from litquant.io import write_json, write_text
-from litquant.quantization import METHODS, artifact_name, export_fp32, quantize
-from litquant.runtime import (
-    ArtifactModule,
-    check_all_in_fresh_process,
-    evaluate,
-    load_artifact,
-)
+from litquant.evaluation import ArtifactModule, evaluate
+from litquant.files import write_json, write_text
+from litquant.fresh_process import check_all_in_fresh_process
+from litquant.quantization import METHODS, QuantizeConfig, artifact_name, export_fp32, get_method, quantize
 
-__all__ = ["BASELINES", "LABELS", "REPORT_KEYS", "STABLE_SPREAD", "build_report", "render_markdown"]
-
-#: The original tutorial's names of the methods, for the table.
-LABELS = {
-    "fp32": "fp32 (not quantized)",
-    "ptq": "PyTorch PTQ (PT2E, X86InductorQuantizer)",
-    "qat": "PyTorch QAT (PT2E, plain PyTorch loop)",
-    "lightning-qat": "PyTorch Lightning QAT callback (PT2E)",
-    "onnxruntime": "ONNX Runtime static int8 (QDQ)",
-    "fp32-compiled": "fp32, torch.compile (inductor)",
-    "onnxruntime-fp32": "ONNX Runtime fp32",
-}
+__all__ = ["BASELINES", "REPORT_KEYS", "STABLE_SPREAD", "build_report", "label", "render_markdown"]
 
 #: The fp32 baselines an int8 model is compared with (the fastest of them per batch size).
 BASELINES = ("fp32", "fp32-compiled", "onnxruntime-fp32")
@@ -74,6 +59,18 @@ REPORT_KEYS = ("method", "artifact", "test_acc", "size_bytes", "latency_ms_b1", 
                "latency_p90_ms_b1", "latency_p90_ms_b256", "spread_b1", "spread_b256", "cold_start_s",
                "peak_rss_mb", "speedup_b1_vs_best_fp32", "speedup_b256_vs_best_fp32",
                "pytorch_inference", "trainer_inference", "saved", "reloaded_in_fresh_process")
+
+
+#: Names of the fp32 models in the table (the int8 ones are their registered methods' labels).
+FP32_LABELS = {"fp32": "fp32 (not quantized)", "fp32-compiled": "fp32, torch.compile (inductor)",
+               "onnxruntime-fp32": "ONNX Runtime fp32"}
+
+
+def label(method: str) -> str:
+    """A model's name in the table: the registered method's label (the original tutorial's names)."""
+    if method in FP32_LABELS:
+        return FP32_LABELS[method]
+    return METHODS[method].label if method in METHODS else method
 
 
 def _note(progress: bool, message: str) -> None:
@@ -191,11 +188,9 @@ def build_report(
     checkpoint: str | os.PathLike,
     datamodule: Any,
     out_dir: str | os.PathLike,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] | None = None,
     *,
-    calibration_batches: int = 32,
-    qat_epochs: int = 1,
-    qat_max_steps: int | None = None,
+    config: QuantizeConfig | None = None,
     threads: int = 2,
     fresh_process_check: bool = True,
     compile: bool = True,
@@ -210,8 +205,9 @@ def build_report(
         checkpoint: fp32 Lightning checkpoint of :class:`~litquant.model.MNISTClassifier`.
         datamodule: the data (training split: calibration and QAT; test split: accuracy).
         out_dir: folder of the artifacts and the reports.
-        methods: int8 methods to run (subset of :data:`~litquant.quantization.METHODS`).
-        calibration_batches, qat_epochs, qat_max_steps: passed to :func:`~litquant.quantization.quantize`.
+        methods: int8 methods to run (registered names; default: every one of
+            :data:`~litquant.quantization.METHODS`).
+        config: the quantization options, passed to :func:`~litquant.quantization.quantize`.
         threads: PyTorch and ONNX Runtime threads while timing (fixed for all models).
         fresh_process_check: reload every artifact in a new Python process (a real subprocess).
         compile: run ``.pt2`` int8 models compiled with inductor (their fast path); the fp32 ``.pt2`` runs
@@ -221,6 +217,7 @@ def build_report(
         cold_start: time load + first call and peak RSS of every model in a fresh process of its own.
         progress: one line per step on stderr.
     """
+    methods = list(METHODS if methods is None else methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown quantization method(s) {', '.join(unknown)}: choose from {', '.join(METHODS)}")
@@ -234,11 +231,10 @@ def build_report(
         row = _empty_row(method, path)
         try:
             if method == "fp32":
-                export_fp32(checkpoint, out_dir, datamodule=datamodule, onnx="onnxruntime" in methods,
-                            progress=progress)
+                export_fp32(checkpoint, out_dir, datamodule=datamodule,
+                            onnx=any(get_method(m).onnx for m in methods), progress=progress)
             else:
-                quantize(method, checkpoint, datamodule, out_dir, calibration_batches=calibration_batches,
-                         qat_epochs=qat_epochs, qat_max_steps=qat_max_steps, progress=progress)
+                quantize(method, checkpoint, datamodule, out_dir, config=config, progress=progress)
         except Exception as err:  # noqa: BLE001 - one failing method must not stop the report
             row["error"] = f"quantize: {_error(err)}"
             if progress:
@@ -297,7 +293,7 @@ def _speed_note(entry: dict[str, Any]) -> str:
     for batch_size in BATCH_SIZES:
         speedup, best = entry.get(f"speedup_b{batch_size}_vs_best_fp32"), entry.get(f"best_fp32_b{batch_size}")
         if speedup is not None and speedup < 1:
-            words.append(f"**slower than {LABELS.get(best, best)} at batch {batch_size}** ({1 / speedup:.1f}× its "
+            words.append(f"**slower than {label(best)} at batch {batch_size}** ({1 / speedup:.1f}× its "
                          "latency)")
     return "; ".join(words) or "faster than every fp32 baseline"
 
@@ -307,7 +303,7 @@ def _speed_table(entries: Sequence[dict[str, Any]]) -> list[str]:
              "| b=256 spread | Speed-up b=256 | Cold start (s) | Peak RSS (MB) | vs the fastest fp32 |",
              "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |"]
     for entry in entries:
-        cells = [LABELS.get(entry["method"], entry["method"])]
+        cells = [label(entry["method"])]
         for batch_size in BATCH_SIZES:
             speedup = entry.get(f"speedup_b{batch_size}_vs_best_fp32")
             cells += [_number(entry.get(f"latency_ms_b{batch_size}"), ".3g"),
@@ -345,7 +341,7 @@ def render_markdown(rows: Sequence[dict[str, Any]]) -> str:
         ratio = f"{size / fp32_size:.0%}" if size and fp32_size else "–"
         speedups = [row.get(f"speedup_b{b}_vs_best_fp32") for b in BATCH_SIZES]
         lines.append(
-            f"| {chr(0x2460 + index)} | {LABELS.get(row['method'], row['method'])} | {_yes(row['pytorch_inference'])} "
+            f"| {chr(0x2460 + index)} | {label(row['method'])} | {_yes(row['pytorch_inference'])} "
             f"| {_yes(row['trainer_inference'])} | {_yes(row['saved'])} | {_yes(row['reloaded_in_fresh_process'])} "
             f"| {_number(row.get('test_acc'), '.4f')} | {_number(size and size / 1e6, '.2f')} | {ratio} "
             f"| {_number(row.get('latency_ms_b1'), '.3g')} | {_number(row.get('latency_ms_b256'), '.3g')} "
@@ -369,7 +365,7 @@ def render_markdown(rows: Sequence[dict[str, Any]]) -> str:
     if unstable:
         worst = max(unstable, key=lambda item: item[2])
         lines += ["", f"**Latencies not stable**: {len(unstable)} of {len(spreads)} measurements vary by more than "
-                  f"{STABLE_SPREAD:.0%} from round to round (worst: {LABELS.get(worst[0], worst[0])} at batch "
+                  f"{STABLE_SPREAD:.0%} from round to round (worst: {label(worst[0])} at batch "
                   f"{worst[1]}, {worst[2]:.0%}); read them with the spread beside them. A busy machine (other "
                   "processes on the same cores) is the usual cause."]
     lines += ["", "## Accuracy", "", ACCURACY_NOTE]

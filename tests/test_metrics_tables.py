@@ -15,8 +15,8 @@ from lightning.pytorch.loggers import CSVLogger
 from PIL import Image
 
 from litquant.callbacks import MetricsReport
+from litquant.callbacks.metrics_tables import COLUMNS, epoch_table, plot_curves, write_metrics_report, write_table
 from litquant.model import MNISTClassifier
-from litquant.reporting import COLUMNS, epoch_table, plot_curves, write_metrics_report, write_table
 
 # As CSVLogger writes it: validation and training of one epoch on separate rows, a learning-rate row without
 # an epoch, an epoch without validation, an epoch logged twice by a resumed run, and a test run after fit.
@@ -106,7 +106,7 @@ def test_plots_are_pngs_with_both_curves(log_dir):
 
 def test_report_is_drawn_headless_without_touching_pyplot(log_dir):
     code = (
-        "import sys; from litquant.reporting import write_metrics_report; "
+        "import sys; from litquant.callbacks.metrics_tables import write_metrics_report; "
         f"paths = write_metrics_report({str(log_dir)!r}); "
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'; "
         "print(sorted(p.name for p in paths.values()))"

@@ -5,7 +5,7 @@ hidden temporary file behind; the next write of the same target on the same host
 
 Example::
 
-    from litquant.io import atomic_path, write_text
+    from litquant.files import atomic_path, write_text
     write_text("report.md", "# results\n")
     with atomic_path("model.pt2") as tmp:
         torch.export.save(program, tmp)

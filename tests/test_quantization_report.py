@@ -7,29 +7,30 @@ from pathlib import Path
 
 import pytest
 import torch
-from quantization_helpers import artifacts, fp32_checkpoint, small_datamodule
+from quantization_helpers import small_datamodule
 
-import litquant.report
+import litquant.quantization.report
 from litquant.artifacts import load_artifact
 from litquant.compiled import Int8FallbackError
-from litquant.report import REPORT_KEYS, _compare_with_best_fp32, build_report, render_markdown
+from litquant.quantization import QuantizeConfig
+from litquant.quantization.report import REPORT_KEYS, _compare_with_best_fp32, build_report, render_markdown
 
 
-def test_report_checks_every_model_and_survives_a_failing_method(
+def test_report_checks_every_model_and_survives_a_failing_method(tiny_checkpoint: Path,
     tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checkpoint = fp32_checkpoint(tmp_path_factory.getbasetemp(), mnist_dir)
-    real_quantize = litquant.report.quantize
+    checkpoint = tiny_checkpoint
+    real_quantize = litquant.quantization.report.quantize
 
     def quantize(method, *args, **kwargs):
         if method == "qat":
             raise RuntimeError("simulated failure\nsecond line")
         return real_quantize(method, *args, **kwargs)
 
-    monkeypatch.setattr(litquant.report, "quantize", quantize)
+    monkeypatch.setattr(litquant.quantization.report, "quantize", quantize)
     rows = build_report(checkpoint, small_datamodule(mnist_dir), tmp_path, methods=("ptq", "qat"),
-                        calibration_batches=2, compile=False, latency_repeats=2, rounds=2, cold_start=False,
-                        progress=False)
+                        config=QuantizeConfig(calibration_batches=2), compile=False, latency_repeats=2, rounds=2,
+                        cold_start=False, progress=False)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved == rows
     assert [row["method"] for row in rows] == ["fp32", "ptq", "qat"]
@@ -98,12 +99,11 @@ def test_int8_compared_with_the_fastest_fp32_baseline_and_slower_rows_said_in_wo
     assert "not stable" not in render_markdown(rows)
 
 
-def test_compiled_int8_runner_checks_every_recompilation(tmp_path_factory: pytest.TempPathFactory,
-                                                        mnist_dir: Path) -> None:
+def test_compiled_int8_runner_checks_every_recompilation(tiny_artifacts: dict[str, Path]) -> None:
     """The demo's 44 ms int8 row: an int8 graph compiled where inductor does not freeze (gradients on, as a
     recompilation under another grad mode does) silently ran fp32 convolutions and matmuls. Every
     (re)compilation is now checked, and one that would lose the int8 kernels fails loudly."""
-    model = load_artifact(artifacts(tmp_path_factory.getbasetemp(), mnist_dir)["ptq"], progress=False)
+    model = load_artifact(tiny_artifacts["ptq"], progress=False)
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -118,8 +118,7 @@ def test_compiled_int8_runner_checks_every_recompilation(tmp_path_factory: pytes
         model._runner(torch.zeros(1, 1, 28, 28))  # outside LoadedModel's inference mode
 
 
-def test_onnxruntime_sessions_do_not_spin_beside_torch(tmp_path_factory: pytest.TempPathFactory,
-                                                       mnist_dir: Path) -> None:
+def test_onnxruntime_sessions_do_not_spin_beside_torch(tiny_artifacts: dict[str, Path]) -> None:
     """ONNX Runtime's idle intra-op threads spinning took the cores PyTorch's OpenMP threads waited for."""
     import litquant.artifacts
 
@@ -132,8 +131,7 @@ def test_onnxruntime_sessions_do_not_spin_beside_torch(tmp_path_factory: pytest.
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("onnxruntime.InferenceSession", recording)
-        model = litquant.artifacts.load_artifact(artifacts(tmp_path_factory.getbasetemp(), mnist_dir)["onnxruntime"],
-                                                 threads=2, progress=False)
+        model = litquant.artifacts.load_artifact(tiny_artifacts["onnxruntime"], threads=2, progress=False)
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     options = sessions[0].get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -5,7 +5,7 @@ them into one row per epoch. Every file is written atomically.
 
 Example::
 
-    from litquant.reporting import write_metrics_report
+    from litquant.callbacks.metrics_tables import write_metrics_report
     paths = write_metrics_report("lightning_logs/version_0")
     print(paths["markdown"].read_text())        # | epoch | train_loss | val_loss | train_acc | val_acc |
 """
@@ -18,7 +18,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from litquant.io import atomic_path, write_text
+from litquant.files import atomic_path, write_text
 
 __all__ = ["COLUMNS", "epoch_table", "plot_curves", "write_metrics_report", "write_table"]
 

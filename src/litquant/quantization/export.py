@@ -1,0 +1,108 @@
+"""The fp32 side of quantization: the checkpoint's model, checked; its fp32 artifacts (``fp32.pt2``,
+``onnxruntime.fp32.onnx``); and the refusal to write an artifact whose checkpoint changed meanwhile.
+
+Example::
+
+    from litquant.quantization.export import export_fp32
+
+    export_fp32("fp32.ckpt", "out", datamodule=dm)            # out/fp32.pt2, out/onnxruntime.fp32.onnx
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from litquant.artifacts import ArtifactDescription, ArtifactError, describe, file_sha256, read_description, save_onnx
+from litquant.quantization.pt2e import export_program, save_program
+
+__all__ = ["FP32_ONNX", "checked_net", "export_fp32", "fp32_onnx_for", "refuse_if_changed"]
+
+#: The fp32 ONNX model's file name in an output folder (the ONNX methods' size reference and cache).
+FP32_ONNX = "onnxruntime.fp32.onnx"
+
+
+def checked_net(checkpoint: str | os.PathLike, datamodule: Any) -> torch.nn.Module:
+    """The checkpoint's model, in eval mode, refused unless it maps the data's input shape to ``[N, classes]``."""
+    from litquant.checkpoints import load_classifier
+
+    net = load_classifier(checkpoint).model.eval()
+    spec = describe("fp32", "fp32", datamodule=datamodule).input
+    classes = len(spec.classes or ())
+    image = [int(size) for size in spec.shape[1:]]
+    shown = f"[N, {', '.join(map(str, image))}]"
+    try:
+        with torch.no_grad():
+            shape = list(net(torch.zeros(2, *image)).shape)
+    except RuntimeError as err:
+        shape = [f"an error ({str(err).splitlines()[0]})"]
+    if shape != [2, classes]:
+        found = f"[N, {', '.join(map(str, shape[1:]))}]" if shape[:1] == [2] else shape[0]
+        raise ArtifactError(f"{checkpoint}: its model maps {shown} to {found}, not to [N, {classes}] "
+                            f"(the {classes} classes of the data); quantize a checkpoint of a {classes}-class "
+                            "model, nothing was written")
+    return net
+
+
+def refuse_if_changed(checkpoint: str | os.PathLike, sha256: str) -> None:
+    """Refuse to write an artifact whose checkpoint file changed while it was being made."""
+    if file_sha256(checkpoint) != sha256:
+        raise ArtifactError(f"{checkpoint} changed while it was being quantized; run again once it is written")
+
+
+def _export_fp32_onnx(net: torch.nn.Module, path: Path, description: ArtifactDescription) -> Path:
+    """Export ``net`` to ONNX as ``path``, the description embedded (the export runs in a private folder)."""
+    from litquant.quantization.onnx_runtime import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="litquant-onnx-") as scratch:
+        exported = export_onnx(net, Path(scratch) / "fp32.onnx")
+        return save_onnx(exported, path, description)
+
+
+def _fp32_onnx_description(checkpoint: str | os.PathLike, sha256: str, datamodule: Any) -> ArtifactDescription:
+    return describe("onnxruntime-fp32", "fp32", datamodule=datamodule, checkpoint=checkpoint, checkpoint_sha256=sha256)
+
+
+def fp32_onnx_for(net: torch.nn.Module, out_dir: Path, private: Path, checkpoint: str | os.PathLike, sha256: str,
+                  datamodule: Any) -> Path:
+    """A private copy of the checkpoint's fp32 ONNX model: ``<out_dir>/onnxruntime.fp32.onnx`` when the hash
+    embedded in it is that checkpoint's, else a new export, which then replaces the cache. Quantizing the
+    private copy keeps a concurrent run that rewrites the cache from changing this run's model."""
+    cache = out_dir / FP32_ONNX
+    description = _fp32_onnx_description(checkpoint, sha256, datamodule)
+    if cache.is_file():
+        with contextlib.suppress(OSError):
+            private.write_bytes(cache.read_bytes())
+        with contextlib.suppress(ArtifactError, OSError):
+            cached = read_description(private)
+            if cached.method == "onnxruntime-fp32" and cached.checkpoint_sha256 == sha256:
+                return private
+    _export_fp32_onnx(net, private, description)
+    save_onnx(private, cache, description)
+    return private
+
+
+def export_fp32(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, *, datamodule: Any = None,
+                onnx: bool = True, progress: bool = True) -> Path:
+    """Export the checkpoint's fp32 model as ``<out>/fp32.pt2`` and, with ``onnx``,
+    ``<out>/onnxruntime.fp32.onnx`` (each describing itself, with a readable JSON copy). Returns the ``.pt2``."""
+    out_dir = Path(out_dir)
+    sha256 = file_sha256(checkpoint)
+    net = checked_net(checkpoint, datamodule)
+    if progress:
+        print("exporting the fp32 model (torch.export)...", file=sys.stderr, flush=True)
+    program = export_program(net, (torch.zeros(2, 1, 28, 28),))
+    refuse_if_changed(checkpoint, sha256)
+    path = save_program(program, out_dir / "fp32.pt2", describe("fp32", "fp32", datamodule=datamodule,
+                                                                checkpoint=checkpoint, checkpoint_sha256=sha256))
+    if onnx:
+        if progress:
+            print("exporting the fp32 model (ONNX)...", file=sys.stderr, flush=True)
+        _export_fp32_onnx(net, out_dir / FP32_ONNX, _fp32_onnx_description(checkpoint, sha256, datamodule))
+    return path

@@ -1,0 +1,205 @@
+"""The registry of quantization methods: each method is one :class:`QuantizationMethod` object (its name, the
+label of the report, the artifact's file name, the observer it calibrates with by default, how it runs), made
+in its own module and added with :func:`register_method`. :func:`~litquant.quantization.quantize`, the report,
+the benchmarks and the CLI iterate :data:`METHODS`; nothing else knows the list.
+
+A method gets a :class:`QuantizeJob`: the checked fp32 model of the checkpoint, the data, the
+:class:`~litquant.quantization.config.QuantizeConfig`, and the shared last steps (accuracy on a few validation
+batches, the check that the checkpoint did not change, the save with the description embedded).
+
+Example (a new method: one module with one class and one registration; the quantization chapter of the
+docs walks through a whole one)::
+
+    from litquant.quantization.methods import PT2EMethod, register_method
+
+    class MyMethod(PT2EMethod):
+        name, label = "my-method", "My int8 method (PT2E)"
+
+        def program(self, job):                     # -> (int8 ExportedProgram, what the description records)
+            ...
+
+    register_method(MyMethod())
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from litquant.artifacts import ArtifactDescription, describe, file_sha256, load_artifact, save_onnx
+from litquant.quantization.config import QuantizeConfig
+
+__all__ = ["METHODS", "PT2EMethod", "QuantizationMethod", "QuantizeJob", "get_method", "register_method",
+           "unregister_method"]
+
+#: The registered methods by name, in the report's order (registration order).
+METHODS: dict[str, QuantizationMethod] = {}
+
+
+class QuantizationMethod(abc.ABC):
+    """One way of turning a fp32 checkpoint into an int8 artifact.
+
+    Attributes:
+        name: the ``--method`` value and the artifact description's ``method``.
+        label: the method in the report's table.
+        default_observer: the activation observer used when ``QuantizeConfig.observer`` is unset.
+        onnx: its artifact is ONNX (the report then also exports the fp32 ONNX model to compare sizes).
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    default_observer: ClassVar[str] = "minmax"
+    onnx: ClassVar[bool] = False
+
+    @property
+    def file_name(self) -> str:
+        """The artifact's file name in the output folder."""
+        return f"{self.name}.int8.onnx" if self.onnx else f"{self.name}.pt2"
+
+    @abc.abstractmethod
+    def run(self, job: QuantizeJob) -> Path:
+        """Quantize ``job.net`` and write ``job.path`` (with :meth:`QuantizeJob.save_program` or
+        :meth:`QuantizeJob.save_onnx`); return the path."""
+
+    def __repr__(self) -> str:
+        return f"<quantization method {self.name!r}>"
+
+
+class PT2EMethod(QuantizationMethod):
+    """A method that produces an int8 ``torch.export`` program, saved as ``<name>.pt2``."""
+
+    default_observer: ClassVar[str] = "histogram"
+
+    @abc.abstractmethod
+    def program(self, job: QuantizeJob) -> tuple[torch.export.ExportedProgram, dict[str, Any]]:
+        """The int8 program and what the description records about how it was made."""
+
+    def run(self, job: QuantizeJob) -> Path:
+        program, extra = self.program(job)
+        return job.save_program(program, **extra)
+
+
+def register_method(method: QuantizationMethod) -> QuantizationMethod:
+    """Add ``method`` to :data:`METHODS` (a second method of the same name is refused); returns it."""
+    if method.name in METHODS and METHODS[method.name] is not method:
+        raise ValueError(f"a quantization method named {method.name!r} is already registered")
+    METHODS[method.name] = method
+    return method
+
+
+def unregister_method(name: str) -> None:
+    """Remove a registered method (a test's toy method, once the test is done)."""
+    METHODS.pop(name, None)
+
+
+def get_method(name: str) -> QuantizationMethod:
+    """The registered method ``name``; an unknown name is refused with the list of known ones."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown quantization method {name!r}: choose one of {', '.join(METHODS)}") from None
+
+
+def _note(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class QuantizeJob:
+    """One run of a method on one checkpoint: what the method needs, and the shared steps it ends with."""
+
+    method: QuantizationMethod
+    checkpoint: Path
+    datamodule: Any
+    out_dir: Path
+    config: QuantizeConfig = field(default_factory=QuantizeConfig)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        from litquant.cpu import cpu_info
+        from litquant.quantization.export import checked_net
+
+        self.checkpoint_sha256 = file_sha256(self.checkpoint)
+        #: the checkpoint's model in eval mode; a QAT method fine-tunes it in place
+        self.net: torch.nn.Module = checked_net(self.checkpoint, self.datamodule)
+        #: an untouched copy, the reference of the accuracy comparison
+        self.reference: torch.nn.Module = copy.deepcopy(self.net)
+        # the CPU it was quantized (and checked) on, and how it was calibrated
+        self._common = {"cpu": cpu_info().as_dict(), "calibration": self.calibration.describe(self.method.name)}
+
+    @property
+    def path(self) -> Path:
+        return self.out_dir / self.method.file_name
+
+    @property
+    def calibration(self):
+        return self.config.calibration
+
+    def note(self, message: str) -> None:
+        _note(self.progress, message)
+
+    def example_batch(self, size: int = 2) -> torch.Tensor:
+        """``size`` normalised training images, a copy (a saved example holds no whole batch)."""
+        images, _ = next(self.datamodule.normalized_batches("train", limit=1))
+        return images[:size].clone()
+
+    def description(self, **extra: Any) -> ArtifactDescription:
+        return describe(self.method.name, "int8", datamodule=self.datamodule, checkpoint=self.checkpoint,
+                        checkpoint_sha256=self.checkpoint_sha256, **self._common, **extra)
+
+    def accuracy(self, model: Any) -> dict[str, Any] | None:
+        """int8 and fp32 accuracy on ``config.accuracy_batches`` validation batches of 256 (``None`` for 0)."""
+        from litquant.evaluation import evaluate
+
+        batches = self.config.accuracy_batches
+        if not batches:
+            return None
+        samples = min(len(self.datamodule.split("val")), batches * 256)
+        return {"split": "val", "samples": samples,
+                "int8": evaluate(model, self.datamodule, "val", 256, batches),
+                "fp32": evaluate(self.reference, self.datamodule, "val", 256, batches)}
+
+    def unchanged(self) -> None:
+        from litquant.quantization.export import refuse_if_changed
+
+        refuse_if_changed(self.checkpoint, self.checkpoint_sha256)
+
+    def save_program(self, program: torch.export.ExportedProgram, **extra: Any) -> Path:
+        """Measure, check the checkpoint is unchanged, and save the program as ``job.path``."""
+        from litquant.quantization.pt2e import save_program
+
+        accuracy = self.accuracy(program.module())
+        self.unchanged()
+        return save_program(program, self.path, self.description(accuracy=accuracy, **extra))
+
+    def save_onnx(self, int8: Path, **extra: Any) -> Path:
+        """Embed the description in the int8 ONNX model ``int8``, measure it, and save it as ``job.path``."""
+        with tempfile.TemporaryDirectory(prefix="litquant-onnx-") as scratch:
+            described = save_onnx(int8, Path(scratch) / "described.onnx", self.description(**extra))
+            accuracy = self.accuracy(load_artifact(described))
+            self.unchanged()
+            return save_onnx(described, self.path, self.description(accuracy=accuracy, **extra))
+
+
+def run_method(name: str, checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathLike,
+               config: QuantizeConfig | None = None, progress: bool = True) -> Path:
+    """Run the registered method ``name`` (what :func:`~litquant.quantization.quantize` does)."""
+    method = get_method(name)
+    datamodule.setup("fit")
+    start = time.perf_counter()
+    _note(progress, f"{name}: quantizing {checkpoint} ...")
+    job = QuantizeJob(method, Path(checkpoint), datamodule, Path(out_dir), config or QuantizeConfig(), progress)
+    path = method.run(job)
+    _note(progress, f"{name}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in "
+                    f"{time.perf_counter() - start:.0f} s")
+    return path

@@ -1,0 +1,95 @@
+"""The package's shape: no import cycle between litquant's modules, the callbacks and quantization packages do
+not import each other, and the README's "How the code is laid out" lists exactly the modules that exist."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "litquant"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The litquant modules ``path`` imports when it is imported (not inside functions, not for type checking)."""
+    found: set[str] = set()
+    tree = ast.parse(path.read_text())
+    statements = [node for node in tree.body
+                  if not (isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test))]
+    for node in statements:
+        for child in ast.walk(node) if not isinstance(node, (ast.FunctionDef, ast.ClassDef)) else ():
+            if isinstance(child, ast.Import):
+                found |= {alias.name for alias in child.names}
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                found |= {f"{child.module}.{alias.name}" if f"{child.module}.{alias.name}" in MODULES else child.module
+                          for alias in child.names}
+    return {name for name in found if name in MODULES}
+
+
+GRAPH = {name: top_level_imports(path) - {name} for name, path in MODULES.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target):], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        state[node] = 2
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_between_litquant_modules() -> None:
+    assert len(GRAPH) > 20 and GRAPH["litquant.quantization.ptq"]  # the graph was read
+    assert find_cycle(GRAPH) is None, " -> ".join(find_cycle(GRAPH))
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+@pytest.mark.parametrize(("importer", "imported"), [("litquant.quantization", "litquant.callbacks"),
+                                                    ("litquant.data", "litquant.quantization")])
+def test_lower_layers_do_not_import_higher_ones(importer: str, imported: str) -> None:
+    for name, targets in GRAPH.items():
+        if name == importer or name.startswith(importer + "."):
+            assert not [t for t in targets if t == imported or t.startswith(imported + ".")], name
+
+
+def layout_section(readme: Path, heading: str) -> str:
+    text = readme.read_text()
+    start = text.index(heading)
+    return text[start:text.index("\n## ", start + 1)]
+
+
+@pytest.mark.parametrize(("readme", "heading"), [("README.md", "## How the code is laid out"),
+                                                 ("README.ja.md", "## コードの構成")])
+def test_readme_layout_lists_every_module_and_no_other(readme: str, heading: str) -> None:
+    section = layout_section(ROOT / readme, heading)
+    listed = re.findall(r"^- `([\w/]+\.py)`", section, re.MULTILINE)
+    existing = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py")
+    assert sorted(listed) == existing
+    assert "data → model → trainer → checkpoint → quantize → artifact → runtime → report" in section
