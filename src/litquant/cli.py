@@ -609,6 +609,9 @@ def _quiet_libraries() -> None:
     ignore_library_internal_warnings()
     quiet_library_logs()
     warnings.filterwarnings("ignore", r"LightningCLI's args parameter is intended", UserWarning)
+    # validate/test/predict leave the fit's ModelCheckpoint callbacks out on purpose (they would write nothing)
+    warnings.filterwarnings("ignore", r"Be aware that when using `ckpt_path`, callbacks used to create the "
+                            "checkpoint need to be provided", UserWarning)
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         print(f"litquant: warning: {category.__name__}: {message}", file=file or sys.stderr)

@@ -30,7 +30,8 @@ class QuantizeConfig:
     Args:
         calibration_batches: training batches that calibrate the activation ranges (PTQ, ONNX Runtime).
         qat_epochs: fine-tuning epochs of the QAT methods.
-        qat_max_steps: cap on the QAT fine-tuning steps (``None``: whole epochs).
+        qat_max_steps: cap on the QAT fine-tuning steps (``None``: whole epochs; 0 tells ``--method auto`` to
+            try no QAT, and is refused by the QAT methods themselves).
         qat_lr: peak learning rate of the QAT fine-tuning.
         accuracy_batches: validation batches (of 256) measured for the artifact's description (0: skip).
         observer: activation observer; ``None`` keeps the method's own (histogram for ptq, moving_average for
@@ -58,8 +59,8 @@ class QuantizeConfig:
         for name in ("calibration_batches", "qat_epochs", "latency_batch_size", "val_batches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--quant.{name} must be at least 1, got {getattr(self, name)}")
-        if self.qat_max_steps is not None and self.qat_max_steps < 1:
-            raise ValueError(f"--quant.qat_max_steps must be at least 1, got {self.qat_max_steps}")
+        if self.qat_max_steps is not None and self.qat_max_steps < 0:
+            raise ValueError(f"--quant.qat_max_steps must be 0 or more, got {self.qat_max_steps}")
         if self.max_fp32_layers is not None and self.max_fp32_layers < 0:
             raise ValueError(f"--quant.max_fp32_layers must be 0 or more, got {self.max_fp32_layers}")
         if self.accuracy_batches < 0:

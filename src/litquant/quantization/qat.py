@@ -84,6 +84,9 @@ class QAT(PT2EMethod):
                             lr=config.qat_lr, calibration=job.calibration, progress=job.progress)
 
     def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
+        if job.config.qat_max_steps == 0:
+            raise ValueError(f"{self.name}: --quant.qat_max_steps 0 leaves nothing to fine-tune; give 1 or more "
+                             "(0 only tells --method auto to skip QAT)")
         return self.fine_tune(job), {"fine_tuning": job.config.fine_tuning(),
                                      "quantizer": "torchao X86InductorQuantizer"}
 
