@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import tiny
 from quantization_helpers import small_datamodule
 
 from litquant.artifacts import load_artifact
@@ -85,3 +86,29 @@ def test_inspect_refuses_onnx_and_missing_files_in_one_line(tiny_checkpoint: Pat
                      f"--out={tmp_path / 'out'}"])
         err = capsys.readouterr().err
         assert code == 2 and needle in err and "Traceback" not in err, err
+
+
+def test_quantize_cli_leaves_fp32_layers_and_inspect_shows_them(tiny_checkpoint: Path, tmp_path: Path,
+                                                                mnist_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    from litquant.artifacts import read_description
+    from litquant.cli import main
+
+    data = [f"--data.data_dir={mnist_dir}", "--data.download=false", *tiny()]
+    out = tmp_path / "out"
+    assert main(["quantize", "--method", "ptq", f"--ckpt_path={tiny_checkpoint}", f"--out={out}",
+                 "--quant.fp32_layers", "[conv2]", "--quant.calibration_batches=2", "--quant.accuracy_batches=0",
+                 *data]) == 0
+    assert read_description(out / "ptq.pt2").extra["calibration"]["fp32_layers"] == ["conv2"]
+    capsys.readouterr()
+    assert main(["inspect", str(out / "ptq.pt2"), f"--ckpt_path={tiny_checkpoint}", f"--out={tmp_path / 'report'}",
+                 "--batches=1", *data]) == 0
+    printed = capsys.readouterr().out
+    assert "| conv1 |" in printed and "| conv2 |" not in printed and "Not quantized (fp32): conv2" in printed
+    report = json.loads((tmp_path / "report" / "inspect.json").read_text())
+    assert [row["layer"] for row in report["layers"]] == ["conv1", "fc1", "fc2"]
+    assert report["not_quantized"] == ["conv2"]
+    # auto chooses the fp32 layers itself: the option is refused in one line, not silently ignored
+    assert main(["quantize", "--method", "auto", f"--ckpt_path={tiny_checkpoint}", f"--out={tmp_path / 'auto'}",
+                 "--quant.fp32_layers=[conv2]", *data]) == 2
+    err = capsys.readouterr().err
+    assert "--quant.fp32_layers does not apply to --method auto" in err and "Traceback" not in err
