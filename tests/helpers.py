@@ -35,9 +35,10 @@ def command_env(cwd: Path | None = None, warnings: str = "ignore", **extra: str)
 
 
 def run_python(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None, timeout: float = 600,
-               check: bool = False, **env_options) -> subprocess.CompletedProcess:
+               check: bool = True, **env_options) -> subprocess.CompletedProcess:
     """``python ARGS`` in a fresh process (``env``: the whole environment, else :func:`command_env` of ``cwd``
-    and ``env_options``). ``check``: fail the test, with the end of stderr, on a non-zero exit."""
+    and ``env_options``). ``check``: fail the test, with the end of stderr, on a non-zero exit (``False`` where
+    the exit code is what the test checks)."""
     env = dict(env) if env is not None else command_env(cwd, **env_options)
     result = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
                             timeout=timeout)

@@ -5,12 +5,10 @@ with outliers as the cause, while the ordinary model's layers all pass."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import tiny
+from helpers import run_litquant, tiny
 from quantization_helpers import small_datamodule
 
 from litquant.artifacts import load_artifact
@@ -59,10 +57,8 @@ def test_ordinary_model_passes_and_cli_writes_the_report(tiny_checkpoint: Path, 
                    config=QuantizeConfig(calibration_batches=8, accuracy_batches=0), progress=False)
     data = [f"--data.data_dir={mnist_dir}", "--data.val_size=256", "--data.train_size=1024",
             "--data.download=false"]
-    result = subprocess.run([sys.executable, "-m", "litquant.cli", "inspect", str(ptq),
-                             f"--ckpt_path={checkpoint}", f"--out={tmp_path / 'out'}", "--batches=1", *data],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_litquant("inspect", str(ptq), f"--ckpt_path={checkpoint}", f"--out={tmp_path / 'out'}",
+                          "--batches=1", *data)
     assert "| conv2 |" in result.stdout and "LOW" not in result.stdout
     report = json.loads((tmp_path / "out" / "inspect.json").read_text())
     assert [row["layer"] for row in report["layers"]] == ["conv1", "conv2", "fc1", "fc2"]
