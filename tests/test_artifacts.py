@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import pickle
 import struct
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_litquant, tiny
 from torch import nn
 
 from litquant.artifacts import (
@@ -135,10 +133,8 @@ def test_a_crafted_artifact_is_refused_by_the_cli(tiny_artifact: Path, tmp_path:
     crafted = _craft(tiny_artifact, tmp_path / "crafted.pt2", "constants config", "case variant",
                      pickle.dumps(_Payload(marker)))
     Image.new("L", (28, 28), 255).save(tmp_path / "digit.png")
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     for args in (["evaluate", str(crafted)], ["predict", "--model", str(crafted), str(tmp_path / "digit.png")]):
-        done = subprocess.run([sys.executable, "-m", "litquant.cli", *args, f"--data.data_dir={mnist_dir}"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        done = run_litquant(*args, f"--data.data_dir={mnist_dir}", cwd=tmp_path, check=False, timeout=300)
         assert done.returncode == 2, done.stderr
         errors = [line for line in done.stderr.splitlines() if line.startswith("litquant: error:")]
         assert len(errors) == 1 and "refused to load" in errors[0] and "Traceback" not in done.stderr, done.stderr
@@ -330,11 +326,8 @@ def test_a_model_that_is_not_a_10_class_classifier_is_refused(two_checkpoints: t
     five = tmp_path / "five.ckpt"
     torch.save(checkpoint, five)
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "litquant.cli", "quantize", f"--ckpt_path={five}",
-                           "--method=onnxruntime", f"--out={out}", f"--data.data_dir={mnist_dir}",
-                           "--data.train_size=256", "--data.val_size=256", "--data.test_size=256"],
-                          cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "ignore"}, capture_output=True,
-                          text=True, timeout=300)
+    done = run_litquant("quantize", f"--ckpt_path={five}", "--method=onnxruntime", f"--out={out}",
+                        f"--data.data_dir={mnist_dir}", *tiny(), cwd=tmp_path, check=False, timeout=300)
     assert done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("litquant: error:")]
     assert len(errors) == 1 and "maps [N, 1, 28, 28] to [N, 5], not to [N, 10]" in errors[0], done.stderr

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
+from helpers import command_env, run_python, tiny
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-TINY_DATA = ["--train_size=256", "--val_size=128", "--test_size=128"]
+TINY_DATA = tiny("--", val_size=128, test_size=128)
 
 
 def run_benchmark(script: str, *args: str, out: Path) -> dict:
     """Run ``benchmarks/<script>`` writing its results to ``out``; return the JSON it wrote."""
     name = out / Path(script).stem
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *args, f"--name={name}"], cwd=BENCHMARKS,
-                            env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"{script} failed:\n{result.stderr[-3000:]}"
+    run_python(str(BENCHMARKS / script), *args, f"--name={name}", cwd=BENCHMARKS, env=command_env(), timeout=300)
     assert Path(f"{name}.md").read_text().startswith("# ")
     return json.loads(Path(f"{name}.json").read_text())
 
@@ -80,6 +76,5 @@ def test_inference_table_covers_every_model(mnist_dir: Path, tmp_path: Path) -> 
 
 
 def test_run_quick_knows_every_benchmark() -> None:
-    result = subprocess.run([sys.executable, str(BENCHMARKS / "run_quick.py"), "--help"], cwd=BENCHMARKS,
-                            capture_output=True, text=True, timeout=120)
+    result = run_python(str(BENCHMARKS / "run_quick.py"), "--help", cwd=BENCHMARKS, timeout=120)
     assert result.returncode == 0 and "lightning_overhead,training_throughput,inference" in result.stdout

@@ -7,26 +7,12 @@ start-up time); one of them also runs as a real process, to show that what a use
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import TINY, run_litquant, run_python
 
-TINY = ["--data.train_size=256", "--data.val_size=256", "--data.test_size=256", "--data.batch_size=64",
-        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
 RUN0 = Path("runs") / "mnist" / "version_0"  # the first fit's run folder: logs, and its checkpoints/
-
-
-def litquant(*args: str, cwd: Path, check: bool = True, warnings: str = "ignore") -> subprocess.CompletedProcess:
-    """``litquant ARGS`` as a real process; ``warnings``: its ``$PYTHONWARNINGS`` ("" shows what a user sees)."""
-    env = {**os.environ, "PYTHONWARNINGS": warnings, "LITQUANT_DATA": str(cwd / "no-cache")}
-    result = subprocess.run([sys.executable, "-m", "litquant.cli", *args], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"litquant {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
 
 
 @pytest.fixture
@@ -50,7 +36,7 @@ def in_process(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
 def fitted(tmp_path_factory, mnist_dir: Path) -> Path:
     """One tiny two-epoch fit through the CLI, shared by the tests below."""
     workdir = tmp_path_factory.mktemp("cli")
-    litquant("fit", "--trainer.max_epochs=2", f"--data.data_dir={mnist_dir}", *TINY, cwd=workdir)
+    run_litquant("fit", "--trainer.max_epochs=2", f"--data.data_dir={mnist_dir}", *TINY, cwd=workdir)
     return workdir
 
 
@@ -76,7 +62,7 @@ def test_fit_writes_checkpoints_logs_table_and_plots(fitted: Path) -> None:
 
 def test_test_command_is_the_tutorials_load_model(fitted: Path, mnist_dir: Path) -> None:
     best = next((fitted / RUN0 / "checkpoints").glob("epoch=01-val_loss=*.ckpt"))
-    result = litquant("test", f"--ckpt_path={best}", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
+    result = run_litquant("test", f"--ckpt_path={best}", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
     assert "test_acc" in result.stdout
 
 
@@ -87,12 +73,12 @@ def test_load_from_checkpoint_needs_no_constructor_arguments_in_a_fresh_process(
         "model = MNISTClassifier.load_from_checkpoint(sys.argv[1], map_location='cpu').eval()\n"
         "print(model.hparams.lr, tuple(model(torch.zeros(2, 1, 28, 28)).shape))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(best_ckpt)], capture_output=True, text=True, check=True)
+    result = run_python("-c", code, str(best_ckpt))
     assert result.stdout.split()[-2:] == ["(2,", "10)"]
 
 
 def test_resuming_a_finished_one_cycle_fit_with_more_epochs_says_what_to_do(fitted: Path, mnist_dir: Path) -> None:
-    result = litquant("fit", "--trainer.max_epochs=3", "--ckpt_path=last", f"--data.data_dir={mnist_dir}", *TINY,
+    result = run_litquant("fit", "--trainer.max_epochs=3", "--ckpt_path=last", f"--data.data_dir={mnist_dir}", *TINY,
                       cwd=fitted, check=False)
     assert result.returncode == 2
     assert "resume with the --trainer.max_epochs and data size it was started with" in result.stderr
@@ -111,14 +97,14 @@ def run_folders(root: Path) -> list[str]:
 
 def test_a_plain_fit_never_resumes_and_keeps_earlier_runs(tmp_path: Path, mnist_dir: Path) -> None:
     fit = ["fit", "--trainer.max_epochs=1", f"--data.data_dir={mnist_dir}", *TINY]
-    failed = litquant(*fit, "--data.batch_size=0", cwd=tmp_path, check=False, warnings="")  # fails inside fit
+    failed = run_litquant(*fit, "--data.batch_size=0", cwd=tmp_path, check=False, warnings="")  # fails inside fit
     assert failed.returncode == 2 and "batch_size" in failed.stderr
     assert not list(tmp_path.rglob("*.ckpt"))  # no interrupted.ckpt for a fit that never trained
-    first = litquant(*fit, cwd=tmp_path, warnings="")
+    first = run_litquant(*fit, cwd=tmp_path, warnings="")
     first_run = tmp_path / "runs" / "mnist" / run_folders(tmp_path)[-1]
     kept = {p.name: p.read_bytes() for p in (first_run / "checkpoints").iterdir()}
     assert "last.ckpt" in kept and "Restoring states" not in first.stderr
-    second = litquant(*fit, "--model.lr=0.01", cwd=tmp_path, warnings="")
+    second = run_litquant(*fit, "--model.lr=0.01", cwd=tmp_path, warnings="")
     assert "Restoring states" not in second.stderr  # the finished first run is not picked up
     second_run = tmp_path / "runs" / "mnist" / run_folders(tmp_path)[-1]
     assert second_run != first_run
@@ -185,7 +171,7 @@ def digit_pngs(tmp_path_factory, mnist_dir: Path) -> tuple[Path, list[int]]:
 
 def test_predict_classifies_image_files_and_folders(fitted: Path, digit_pngs, mnist_dir: Path, best_ckpt: Path) -> None:
     folder, labels = digit_pngs
-    result = litquant("predict", f"--ckpt_path={best_ckpt}", str(folder), cwd=fitted)
+    result = run_litquant("predict", f"--ckpt_path={best_ckpt}", str(folder), cwd=fitted)
     lines = [line for line in result.stdout.splitlines() if "digit" in line]
     assert len(lines) == len(labels)
     predicted = [int(line.split()[1]) for line in lines]
@@ -200,14 +186,14 @@ def test_predict_classifies_image_files_and_folders(fitted: Path, digit_pngs, mn
     with torch.inference_mode():
         expected = model(normalize(originals.unsqueeze(1))).argmax(dim=1).tolist()
     assert sum(p == e for p, e in zip(predicted, expected, strict=True)) >= 7
-    single = litquant("predict", f"--ckpt_path={best_ckpt}", str(folder / "digit0.png"), cwd=fitted)
+    single = run_litquant("predict", f"--ckpt_path={best_ckpt}", str(folder / "digit0.png"), cwd=fitted)
     assert len([line for line in single.stdout.splitlines() if "digit0.png" in line]) == 1
 
 
 def test_evaluate_agrees_with_the_trainers_test_accuracy(fitted: Path, mnist_dir: Path, best_ckpt: Path) -> None:
-    plain = litquant("evaluate", str(best_ckpt), f"--data.data_dir={mnist_dir}", "--data.test_size=256", cwd=fitted)
+    plain = run_litquant("evaluate", str(best_ckpt), f"--data.data_dir={mnist_dir}", "--data.test_size=256", cwd=fitted)
     accuracy = float(plain.stdout.split("test_acc")[1].split()[0])
-    trainer = litquant("test", f"--ckpt_path={best_ckpt}", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
+    trainer = run_litquant("test", f"--ckpt_path={best_ckpt}", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
     trainer_accuracy = float(trainer.stdout.split("test_acc")[1].split()[0])
     assert accuracy == pytest.approx(trainer_accuracy, abs=1e-4)
 
@@ -217,7 +203,7 @@ def test_info_lists_lightning_callbacks_as_json(tmp_path: Path) -> None:
 
     import lightning.pytorch.callbacks as callbacks
 
-    result = litquant("info", "callbacks", "--format=json", cwd=tmp_path)
+    result = run_litquant("info", "callbacks", "--format=json", cwd=tmp_path)
     names = {entry["name"] for entry in json.loads(result.stdout)}
     assert names == set(callbacks.__all__)
 
@@ -241,7 +227,7 @@ def test_bad_inputs_to_predict_and_evaluate(tmp_path: Path, digit_pngs, in_proce
         code, stderr = in_process(*args, cwd=tmp_path)
         assert code == 2, (args, stderr)
         assert needle in stderr and "Traceback" not in stderr, (args, stderr)
-    real = litquant(*cases[0][0], cwd=tmp_path, check=False)  # and as a real process
+    real = run_litquant(*cases[0][0], cwd=tmp_path, check=False)  # and as a real process
     assert real.returncode == 2 and cases[0][1] in real.stderr and "Traceback" not in real.stderr
     assert [line for line in real.stderr.splitlines() if line.startswith("litquant:")] == \
         [line for line in in_process(*cases[0][0], cwd=tmp_path)[1].splitlines() if line.startswith("litquant:")]
@@ -316,6 +302,6 @@ def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, args: list[st
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
-    result = litquant("--help", cwd=tmp_path)
+    result = run_litquant("--help", cwd=tmp_path)
     for command in ("fit", "validate", "test", "predict", "demo", "quantize", "evaluate", "info"):
         assert f"  {command} " in result.stdout

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_litquant, run_python
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import read_description, save_pt2
+from litquant.artifacts import load_artifact, read_description, save_pt2
 from litquant.compiled import (
     CompiledMismatchError,
     Int8FallbackError,
@@ -108,3 +110,57 @@ def test_package_writable_by_others_is_refused(built, int8_pt2: Path) -> None:
             aot_runner_for_file(int8_pt2, (2,), cache, eager=True)
     finally:
         os.chmod(package, 0o600)
+
+
+@pytest.fixture(scope="module")
+def aot_loaded(int8_pt2: Path, tmp_path_factory) -> tuple[Path, object]:
+    """``load_artifact(runner="aot")`` with a private ``$LITQUANT_CACHE``, built for batch 4 (one build)."""
+    cache = tmp_path_factory.mktemp("litquant-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LITQUANT_CACHE", str(cache))
+        model = load_artifact(int8_pt2, runner="aot", batch_sizes=(4,), progress=False)
+        model(torch.zeros(4, 1, 28, 28))  # builds the package
+    return cache, model
+
+
+def test_load_artifact_aot_predicts_as_the_exported_graph(aot_loaded, int8_pt2: Path, mnist_dir: Path) -> None:
+    cache, model = aot_loaded
+    assert [p.name for p in (cache / "aot").glob("*/*.pt2")] == ["batch4.pt2"]
+    program = _exported(int8_pt2)
+    batches = [images for images, _ in small_datamodule(mnist_dir).normalized_batches("test", 4, limit=3)]
+    for batch in [*batches, batches[0][:3], torch.cat(batches)[:9]]:  # exact, padded up, chunked
+        got, expected = model(batch), program.module()(batch)
+        assert torch.equal(got.argmax(1), expected.argmax(1))
+        assert (got - expected).abs().max() < 0.05 * expected.abs().max() + 1e-3
+
+
+def test_load_artifact_aot_in_a_fresh_process_uses_the_cache(aot_loaded, int8_pt2: Path, monkeypatch) -> None:
+    cache, _ = aot_loaded
+    package = next((cache / "aot").glob("*/batch4.pt2"))
+    built = package.stat().st_mtime_ns
+    monkeypatch.setenv("LITQUANT_CACHE", str(cache))
+    code = ("import sys, time, torch\n"
+            "torch._inductor.aoti_compile_and_package = lambda *a, **k: sys.exit('compiled again')\n"
+            "from litquant.artifacts import load_artifact\n"
+            "start = time.perf_counter()\n"
+            "model = load_artifact(sys.argv[1], runner='aot', batch_sizes=(4,))\n"
+            "model(torch.zeros(4, 1, 28, 28))\n"
+            "print(time.perf_counter() - start)\n")
+    result = run_python("-c", code, str(int8_pt2))
+    assert float(result.stdout.split()[-1]) < 15, "loading a cached package should take seconds, not a build"
+    assert package.stat().st_mtime_ns == built
+
+
+def test_bench_runs_the_aot_runner(aot_loaded, int8_pt2: Path, tmp_path: Path, monkeypatch) -> None:
+    cache, _ = aot_loaded
+    monkeypatch.setenv("LITQUANT_CACHE", str(cache))
+    out = tmp_path / "bench.json"
+    result = run_litquant("bench", str(int8_pt2), "--runner", "aot", "--batch_sizes", "4", "--threads", "1",
+                          "--rounds", "2", "--calls", "3", "--out", str(out))
+    assert "wrote" in result.stdout
+    results = json.loads(out.read_text())
+    assert results["runner"] == "aot"
+    assert [(r["batch_size"], r["threads"]) for r in results["results"]] == [(4, 1)]
+    cold = results["cold_start"]["models"][str(int8_pt2)]
+    assert 0 < cold["load_s"] <= cold["cold_start_s"] < 15  # the fresh process loads the cached package
+    assert [p.name for p in (cache / "aot").glob("*/*.pt2")] == ["batch4.pt2"]  # nothing new built

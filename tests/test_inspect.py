@@ -5,11 +5,10 @@ with outliers as the cause, while the ordinary model's layers all pass."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_litquant, tiny
 from quantization_helpers import small_datamodule
 
 from litquant.artifacts import load_artifact
@@ -58,10 +57,8 @@ def test_ordinary_model_passes_and_cli_writes_the_report(tiny_checkpoint: Path, 
                    config=QuantizeConfig(calibration_batches=8, accuracy_batches=0), progress=False)
     data = [f"--data.data_dir={mnist_dir}", "--data.val_size=256", "--data.train_size=1024",
             "--data.download=false"]
-    result = subprocess.run([sys.executable, "-m", "litquant.cli", "inspect", str(ptq),
-                             f"--ckpt_path={checkpoint}", f"--out={tmp_path / 'out'}", "--batches=1", *data],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_litquant("inspect", str(ptq), f"--ckpt_path={checkpoint}", f"--out={tmp_path / 'out'}",
+                          "--batches=1", *data)
     assert "| conv2 |" in result.stdout and "LOW" not in result.stdout
     report = json.loads((tmp_path / "out" / "inspect.json").read_text())
     assert [row["layer"] for row in report["layers"]] == ["conv1", "conv2", "fc1", "fc2"]
@@ -85,3 +82,29 @@ def test_inspect_refuses_onnx_and_missing_files_in_one_line(tiny_checkpoint: Pat
                      f"--out={tmp_path / 'out'}"])
         err = capsys.readouterr().err
         assert code == 2 and needle in err and "Traceback" not in err, err
+
+
+def test_quantize_cli_leaves_fp32_layers_and_inspect_shows_them(tiny_checkpoint: Path, tmp_path: Path,
+                                                                mnist_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    from litquant.artifacts import read_description
+    from litquant.cli import main
+
+    data = [f"--data.data_dir={mnist_dir}", "--data.download=false", *tiny()]
+    out = tmp_path / "out"
+    assert main(["quantize", "--method", "ptq", f"--ckpt_path={tiny_checkpoint}", f"--out={out}",
+                 "--quant.fp32_layers", "[conv2]", "--quant.calibration_batches=2", "--quant.accuracy_batches=0",
+                 *data]) == 0
+    assert read_description(out / "ptq.pt2").extra["calibration"]["fp32_layers"] == ["conv2"]
+    capsys.readouterr()
+    assert main(["inspect", str(out / "ptq.pt2"), f"--ckpt_path={tiny_checkpoint}", f"--out={tmp_path / 'report'}",
+                 "--batches=1", *data]) == 0
+    printed = capsys.readouterr().out
+    assert "| conv1 |" in printed and "| conv2 |" not in printed and "Not quantized (fp32): conv2" in printed
+    report = json.loads((tmp_path / "report" / "inspect.json").read_text())
+    assert [row["layer"] for row in report["layers"]] == ["conv1", "fc1", "fc2"]
+    assert report["not_quantized"] == ["conv2"]
+    # auto chooses the fp32 layers itself: the option is refused in one line, not silently ignored
+    assert main(["quantize", "--method", "auto", f"--ckpt_path={tiny_checkpoint}", f"--out={tmp_path / 'auto'}",
+                 "--quant.fp32_layers=[conv2]", *data]) == 2
+    err = capsys.readouterr().err
+    assert "--quant.fp32_layers does not apply to --method auto" in err and "Traceback" not in err

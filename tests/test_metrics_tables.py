@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning.pytorch as L
 import numpy as np
 import pytest
+from helpers import run_python
 from lightning.pytorch.loggers import CSVLogger
 from PIL import Image
 
@@ -113,8 +112,7 @@ def test_report_is_drawn_headless_without_touching_pyplot(log_dir):
     )
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
     env["MPLBACKEND"] = "TkAgg"  # a GUI default must not matter: nothing is shown
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    result = run_python("-c", code, env=env, timeout=120)
     assert result.stdout.strip() == "['acc.png', 'loss.png', 'metrics_table.csv', 'metrics_table.md']"
 
 

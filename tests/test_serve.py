@@ -22,19 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import command_env, run_litquant
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def run_litquant(*args: str, cwd: Path) -> None:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "LITQUANT_DATA": str(cwd / "no-cache")}
-    result = subprocess.run([sys.executable, "-m", "litquant.cli", *args], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=900)
-    assert result.returncode == 0, f"litquant {' '.join(args)} failed:\n{result.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +38,10 @@ def models(tmp_path_factory, mnist_dir: Path) -> tuple[Path, Path]:
     data = [f"--data.data_dir={mnist_dir}", "--data.train_size=5000", "--data.val_size=500",
             "--data.test_size=500"]
     run_litquant("fit", "--trainer.max_epochs=1", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
-                 "--trainer.enable_model_summary=false", *data, cwd=workdir)
+                 "--trainer.enable_model_summary=false", *data, cwd=workdir, timeout=900)
     checkpoint = workdir / "runs" / "checkpoints" / "last.ckpt"
     run_litquant("quantize", f"--ckpt_path={checkpoint}", "--method=ptq", "--out=q", "--calibration_batches=4",
-                 *data, cwd=workdir)
+                 *data, cwd=workdir, timeout=900)
     return checkpoint, workdir / "q" / "ptq.pt2"
 
 
@@ -67,7 +61,7 @@ def server(models, tmp_path_factory):
         process = subprocess.Popen(
             [sys.executable, "-m", "litquant.cli", "serve", str(artifact), f"fp32={checkpoint}", "--port", str(port),
              "--max_batch_size", "8"], stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            env=command_env())
     try:
         deadline = time.monotonic() + 600
         while "ready at" not in log.read_text():

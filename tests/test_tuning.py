@@ -6,11 +6,10 @@ with the most accurate candidate kept."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_litquant
 from quantization_helpers import small_datamodule
 
 from litquant.artifacts import load_artifact, read_description
@@ -100,10 +99,9 @@ def test_impossible_budget_exits_1_in_one_line_and_keeps_the_best(tiny_checkpoin
     out = tmp_path / "auto"
     data = [f"--data.data_dir={mnist_dir}", "--data.train_size=1024", "--data.val_size=256",
             "--data.test_size=256", "--data.download=false"]
-    result = subprocess.run([sys.executable, "-m", "litquant.cli", "quantize", "--method", "auto", "--max_drop",
-                             "-5", f"--ckpt_path={checkpoint}", f"--out={out}", "--calibration_batches=2",
-                             "--quant.observer=minmax", "--quant.val_batches=1", "--qat_max_steps=0",
-                             "--quant.max_fp32_layers=1", *data], capture_output=True, text=True, timeout=900)
+    result = run_litquant("quantize", "--method", "auto", "--max_drop", "-5", f"--ckpt_path={checkpoint}",
+                          f"--out={out}", "--calibration_batches=2", "--quant.observer=minmax", "--quant.val_batches=1",
+                          "--qat_max_steps=0", "--quant.max_fp32_layers=1", *data, check=False, timeout=900)
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert result.returncode == 1, result.stderr[-3000:]
     assert len(errors) == 1 and "no candidate is within --max_drop -5 points" in errors[0], result.stderr[-3000:]

@@ -52,10 +52,10 @@ import re
 import sys
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -65,6 +65,7 @@ from litquant.files import atomic_path, write_bytes, write_json
 __all__ = [
     "ARTIFACT_FORMAT",
     "COMPILED_BATCH_SIZES",
+    "RUNNERS",
     "MAX_ENTRY_BYTES",
     "MAX_TOTAL_BYTES",
     "ArtifactDescription",
@@ -72,6 +73,7 @@ __all__ = [
     "InputSpec",
     "LoadedModel",
     "OutputSpec",
+    "Runner",
     "UnsafeArtifactError",
     "describe",
     "file_sha256",
@@ -97,6 +99,11 @@ MAX_ENTRIES = 10_000
 #: Batch sizes a compiled ``.pt2`` is specialised for; other sizes are padded up to the next one, and
 #: larger inputs run in chunks of the largest. Inductor's int8 kernels do not support a dynamic batch.
 COMPILED_BATCH_SIZES = (1, 8, 32, 64, 128, 256)
+#: How a ``.pt2`` runs: ``compile`` (``torch.compile`` with inductor freezing, compiled in this process on first use
+#: per batch size), ``aot`` (AOTInductor packages per batch size, built once and cached on disk, see
+#: :mod:`litquant.compiled`), ``eager`` (the exported graph as is: int8 ops as dequantize/fp32/quantize).
+Runner = Literal["compile", "aot", "eager"]
+RUNNERS: tuple[str, ...] = get_args(Runner)
 
 
 class ArtifactError(ValueError):
@@ -697,8 +704,9 @@ def _inductor_backend(program: torch.export.ExportedProgram | None, name: str,
 
 
 def _compiled_runner(module: nn.Module, progress: bool, name: str,
-                     program: torch.export.ExportedProgram | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``module`` compiled with inductor (freezing), per batch size of :data:`COMPILED_BATCH_SIZES`; with the int8
+                     program: torch.export.ExportedProgram | None = None,
+                     batch_sizes: Sequence[int] = COMPILED_BATCH_SIZES) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``module`` compiled with inductor (freezing), per batch size of ``batch_sizes``; with the int8
     ``program`` given, every compilation is checked to run int8 kernels (see :func:`_inductor_backend`)."""
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
 
@@ -707,11 +715,12 @@ def _compiled_runner(module: nn.Module, progress: bool, name: str,
     compilations: list[dict[str, int] | None] = []
     compiled = torch.compile(module, backend=_inductor_backend(program, name, compilations), dynamic=False)
     seen: set[int] = set()
+    sizes = sorted(set(batch_sizes))
 
     def run(x: torch.Tensor) -> torch.Tensor:
         outputs = []
-        for chunk in x.split(COMPILED_BATCH_SIZES[-1]):
-            size = next(b for b in COMPILED_BATCH_SIZES if b >= len(chunk))
+        for chunk in x.split(sizes[-1]):
+            size = next(b for b in sizes if b >= len(chunk))
             padded = chunk if size == len(chunk) else \
                 torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
             if size not in seen and progress:
@@ -779,13 +788,22 @@ def load_program(path: str | os.PathLike, raw: bytes | None = None) -> tuple[tor
     return program, description
 
 
-def _load_pt2(path: Path, raw: bytes, compile: bool, progress: bool) -> LoadedModel:
+def _load_pt2(path: Path, raw: bytes, runner: Runner, progress: bool, batch_sizes: Sequence[int]) -> LoadedModel:
     program, description = load_program(path, raw)
     module = program.module()
     int8 = description.precision == "int8"
-    runner = _compiled_runner(module, progress, f"{description.precision} model", program if int8 else None) \
-        if compile else module
-    return LoadedModel(path, description, "pt2", runner, module)
+    if runner == "aot":
+        from litquant.compiled import aot_runner
+
+        # the package is built from, and keyed by, the bytes checked and loaded here; never read from elsewhere
+        run = aot_runner(program, batch_sizes, sha256=hashlib.sha256(raw).hexdigest(), check_int8=int8,
+                         progress=progress)
+    elif runner == "compile":
+        run = _compiled_runner(module, progress, f"{description.precision} model", program if int8 else None,
+                               batch_sizes)
+    else:
+        run = module
+    return LoadedModel(path, description, "pt2", run, module)
 
 
 def _load_onnx(path: Path, raw: bytes, threads: int | None) -> LoadedModel:
@@ -819,23 +837,37 @@ def _load_onnx(path: Path, raw: bytes, threads: int | None) -> LoadedModel:
     return LoadedModel(path, description, "onnx", run)
 
 
-def load_artifact(path: str | os.PathLike, *, compile: bool = True, threads: int | None = None,
-                  progress: bool = True) -> LoadedModel:
+def load_artifact(path: str | os.PathLike, *, runner: Runner = "compile", threads: int | None = None,
+                  progress: bool = True, batch_sizes: Sequence[int] = COMPILED_BATCH_SIZES,
+                  compile: bool | None = None) -> LoadedModel:
     """Load a ``.pt2`` or ``.onnx`` artifact from the file alone, refusing files that could run code (see the
     module docstring) and files whose model does not match their embedded description.
 
     Args:
         path: the artifact.
-        compile: ``.pt2`` only: run through ``torch.compile`` with inductor freezing, so that int8 kernels
-            really run (compiled on first use per batch size). ``False`` runs the exported graph as is.
+        runner: ``.pt2`` only, how the graph runs (see :data:`Runner`): ``compile`` (``torch.compile`` with
+            inductor freezing, so that int8 kernels really run; compiled on first use per batch size), ``aot``
+            (AOTInductor packages built from this file's bytes and cached under ``$LITQUANT_CACHE``: a second
+            process starts fast), ``eager`` (the exported graph as is). ``.onnx`` files always run in ONNX Runtime.
         threads: ONNX Runtime intra-op threads (``None``: its default). PyTorch uses its global setting.
         progress: print a note to stderr when compiling.
+        batch_sizes: ``compile``/``aot``: the static batch sizes compiled (on first use); smaller batches are
+            padded up to the next one, larger ones run in chunks of the largest.
+        compile: the older spelling: ``False`` is ``runner="eager"``.
     """
+    if compile is False:
+        if runner not in ("compile", "eager"):
+            raise ValueError(f"compile=False contradicts runner={runner!r}; pass runner alone")
+        runner = "eager"
+    if runner not in RUNNERS:
+        raise ValueError(f"runner {runner!r}: expected one of {', '.join(RUNNERS)}")
+    sizes = list(batch_sizes)
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"batch_sizes must be positive integers, got {sizes}")
     path = Path(path)
     if path.suffix not in (".pt2", ".onnx"):
         raise ArtifactError(f"{path}: unknown artifact type {path.suffix!r}; expected .pt2 or .onnx")
     raw = _read_file(path)
     if path.suffix == ".pt2":
-        return _load_pt2(path, raw, compile, progress)
+        return _load_pt2(path, raw, runner, progress, sizes)
     return _load_onnx(path, raw, threads)
-

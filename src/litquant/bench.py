@@ -28,6 +28,8 @@ from typing import Any
 
 import torch
 
+from litquant.artifacts import RUNNERS
+
 __all__ = ["environment", "load_model", "main", "measure"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -47,8 +49,10 @@ def environment() -> dict[str, Any]:
             "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])}
 
 
-def load_model(path: str | os.PathLike, threads: int | None = None) -> Model:
-    """A ``.ckpt`` (eager fp32 model), ``.pt2`` (compiled) or ``.onnx`` (ONNX Runtime, ``threads`` intra-op)."""
+def load_model(path: str | os.PathLike, threads: int | None = None, runner: str = "compile",
+               batch_sizes: Sequence[int] | None = None) -> Model:
+    """A ``.ckpt`` (eager fp32 model), ``.pt2`` (run by ``runner``, compiled for ``batch_sizes``) or ``.onnx``
+    (ONNX Runtime, ``threads`` intra-op)."""
     if str(path).endswith(".ckpt"):
         from litquant.checkpoints import load_classifier
 
@@ -58,9 +62,10 @@ def load_model(path: str | os.PathLike, threads: int | None = None) -> Model:
             with torch.inference_mode():
                 return module(x)
         return run
-    from litquant.artifacts import load_artifact
+    from litquant.artifacts import COMPILED_BATCH_SIZES, load_artifact
 
-    return load_artifact(path, threads=threads, progress=False)
+    return load_artifact(path, runner=runner, threads=threads, progress=False,
+                         batch_sizes=batch_sizes or COMPILED_BATCH_SIZES)
 
 
 def _rss_mb() -> float:
@@ -72,7 +77,7 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _cold_start(path: str, batch_size: int, threads: int) -> dict[str, float]:
+def _cold_start(path: str, batch_size: int, threads: int, runner: str) -> dict[str, float]:
     """Run in a fresh process: load ``path``, call it once; times and memory."""
     from litquant import ignore_library_internal_warnings
     from litquant.checkpoints import register_safe_globals
@@ -82,7 +87,7 @@ def _cold_start(path: str, batch_size: int, threads: int) -> dict[str, float]:
     torch.set_num_threads(threads)
     before = _rss_mb()
     start = time.perf_counter()
-    model = load_model(path, threads)
+    model = load_model(path, threads, runner, [batch_size])
     loaded = time.perf_counter()
     model(torch.zeros(batch_size, 1, 28, 28))
     done = time.perf_counter()
@@ -91,9 +96,10 @@ def _cold_start(path: str, batch_size: int, threads: int) -> dict[str, float]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def cold_start_in_fresh_process(path: str, batch_size: int, threads: int, timeout: float = 600) -> dict[str, Any]:
+def cold_start_in_fresh_process(path: str, batch_size: int, threads: int, runner: str = "compile",
+                                timeout: float = 600) -> dict[str, Any]:
     command = [sys.executable, "-m", "litquant.bench", "--cold_start", str(path), "--batch_sizes", str(batch_size),
-               "--threads", str(threads)]
+               "--threads", str(threads), "--runner", runner]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
@@ -162,13 +168,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--calls", type=int, default=20, help="timed calls per model and round (default 20)")
+    parser.add_argument("--runner", choices=RUNNERS, default="compile",
+                        help=".pt2 files: compile (torch.compile in this process, default), aot (AOTInductor packages "
+                             "for each of --batch_sizes, built once and cached under $LITQUANT_CACHE, else "
+                             "~/.cache/litquant), eager (the exported graph as is)")
     parser.add_argument("--out", default=None, help="JSON results (default: bench.<cpu kind>.json)")
     parser.add_argument("--no_cold_start", action="store_true", help="skip the fresh-process cold-start runs")
     parser.add_argument("--cold_start", action="store_true", help=argparse.SUPPRESS)  # the fresh process's side
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     args = parser.parse_args(argv)
     if args.cold_start:
-        print(json.dumps(_cold_start(args.models[0], args.batch_sizes[0], args.threads[0])))
+        print(json.dumps(_cold_start(args.models[0], args.batch_sizes[0], args.threads[0], args.runner)))
         return 0
     from litquant.cli import UserError
     from litquant.cpu import cpu_info
@@ -182,22 +192,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if min(args.batch_sizes + args.threads + [args.rounds, args.calls]) < 1:
         raise UserError("--batch_sizes, --threads, --rounds and --calls must be positive")
     previous_threads = torch.get_num_threads()
-    cold = {} if args.no_cold_start else {path: cold_start_in_fresh_process(path, args.batch_sizes[0],
-                                                                            args.threads[0]) for path in args.models}
     models: dict[str, dict[int, Model]] = {}
     for path in args.models:
         if path.endswith(".onnx"):  # ONNX Runtime fixes its thread count when loading
             models[path] = {t: load_model(path, t) for t in args.threads}
         else:
-            model = load_model(path)
+            model = load_model(path, runner=args.runner, batch_sizes=args.batch_sizes)
+            if args.runner == "aot" and path.endswith(".pt2"):  # build (or check) the cached packages now, so
+                for size in args.batch_sizes:                  # that cold start measures a cached start
+                    model(torch.zeros(size, 1, 28, 28))
             models[path] = dict.fromkeys(args.threads, model)
+    cold = {} if args.no_cold_start else {path: cold_start_in_fresh_process(path, args.batch_sizes[0],
+                                                                            args.threads[0], args.runner)
+                                          for path in args.models}
     try:
         rows = measure(models, args.batch_sizes, args.threads, args.rounds, args.calls)
     finally:
         torch.set_num_threads(previous_threads)
     print(format_table(rows, cold))
     out = Path(args.out or f"bench.{cpu_info().isa}.json")
-    write_json(out, {"environment": environment(), "results": rows,
+    write_json(out, {"environment": environment(), "runner": args.runner, "results": rows,
                      "cold_start": {"batch_size": args.batch_sizes[0], "threads": args.threads[0], "models": cold}})
     print(f"wrote {out}")
     return 0

@@ -274,8 +274,8 @@ def _datamodule(config) -> MNISTDataModule:
     return MNISTDataModule(**config.data.as_dict())
 
 
-def _load_model(ckpt_path: str | None, artifact: str | None):
-    """A callable model from a Lightning checkpoint or an int8/fp32 artifact."""
+def _load_model(ckpt_path: str | None, artifact: str | None, runner: str = "compile"):
+    """A callable model from a Lightning checkpoint or an int8/fp32 artifact (a ``.pt2`` run by ``runner``)."""
     if bool(ckpt_path) == bool(artifact):
         raise UserError("give exactly one of --ckpt_path CKPT (a Lightning checkpoint) or --model ARTIFACT")
     if ckpt_path:
@@ -284,11 +284,21 @@ def _load_model(ckpt_path: str | None, artifact: str | None):
         return load_classifier(ckpt_path).eval()
     from litquant.artifacts import load_artifact
 
-    return load_artifact(artifact)
+    return load_artifact(artifact, runner=runner)
 
 
-def _load_any(path: str):
-    return _load_model(path, None) if str(path).endswith(".ckpt") else _load_model(None, path)
+def _load_any(path: str, runner: str = "compile"):
+    return _load_model(path, None) if str(path).endswith(".ckpt") else _load_model(None, path, runner)
+
+
+def add_runner_argument(parser: LightningArgumentParser) -> None:
+    """``--runner compile|aot|eager``: how a ``.pt2`` runs (see :data:`litquant.artifacts.Runner`)."""
+    from litquant.artifacts import Runner
+
+    parser.add_argument("--runner", type=Runner, default="compile",
+                        help=".pt2 files: compile (torch.compile in this process), aot (AOTInductor packages, built "
+                             "once and cached under $LITQUANT_CACHE, else ~/.cache/litquant), eager (the exported "
+                             "graph as is)")
 
 
 def cmd_predict_images(argv: list[str]) -> int:
@@ -321,10 +331,11 @@ def cmd_evaluate(argv: list[str]) -> None:
     parser = _data_parser("litquant evaluate", "Test accuracy of a checkpoint or artifact, with a plain PyTorch loop.")
     parser.add_argument("model", help="a .pt2/.onnx artifact or a .ckpt checkpoint")
     parser.add_argument("--batch_size", type=int, default=256)
+    add_runner_argument(parser)
     config = parser.parse_args(argv)
     from litquant.evaluation import evaluate
 
-    model = _load_any(config.model)
+    model = _load_any(config.model, config.runner)
     accuracy = evaluate(model, _datamodule(config), split="test", batch_size=config.batch_size)
     print(f"test_acc {accuracy:.4f}  ({config.model})")
 
@@ -394,6 +405,9 @@ def _quantize_auto(config, settings) -> None:
 
     if not math.isfinite(config.max_drop):
         raise UserError(f"--max_drop must be a number of points, got {config.max_drop}")
+    if settings.fp32_layers:
+        raise UserError("--quant.fp32_layers does not apply to --method auto, which chooses the layers left in "
+                        "fp32 itself (limit them with --quant.max_fp32_layers)")
     options = {} if settings.qat_max_steps is None else {"qat_max_steps": settings.qat_max_steps}
     if settings.observer is not None:  # one observer chosen: the grid tries only it
         options["observers"] = (settings.observer,)

@@ -137,7 +137,8 @@ def _check_outputs(program: ExportedProgram, run: Callable[[torch.Tensor], torch
                                     "delete the package to rebuild, or run without the compiled runner")
 
 
-def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune: bool) -> dict[str, int]:
+def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune: bool,
+           check_int8: bool = True) -> dict[str, int] | None:
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
 
     example = (torch.randn(batch_size, 1, 28, 28),)
@@ -146,7 +147,7 @@ def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune
     with atomic_path(target) as tmp, torch.no_grad(), \
             torch._inductor.config.patch(freezing=True, max_autotune=max_autotune):
         built = Path(torch._inductor.aoti_compile_and_package(static, package_path=str(tmp.with_suffix(".pt2"))))
-        kernels = check_int8_kernels(program, _sources(built))
+        kernels = check_int8_kernels(program, _sources(built)) if check_int8 else None
         if built != tmp:
             built.replace(tmp)
         os.chmod(tmp, 0o600)  # native code: private to the user who built it
@@ -155,7 +156,8 @@ def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune
 
 def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
                cache_dir: str | os.PathLike | None = None, *, sha256: str | None = None, max_autotune: bool = True,
-               eager: bool = False, progress: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+               eager: bool = False, progress: bool = False,
+               check_int8: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
     """A callable running an int8 ``program`` through AOTInductor packages, one per batch size in
     ``batch_sizes``: smaller inputs are padded up to the next size, larger ones run in chunks of the largest.
 
@@ -167,6 +169,8 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
         max_autotune: let inductor benchmark kernel choices while building (slower build, faster runs).
         eager: build every batch size now instead of on first use.
         progress: print a note to stderr before each build.
+        check_int8: check that the generated code runs int8 kernels (:func:`check_int8_kernels`); ``False``
+            for an fp32 program (its outputs are still checked).
     """
     sizes = sorted(set(batch_sizes))
     if not sizes or sizes[0] < 1:
@@ -184,10 +188,11 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
         target = package_path(cache, sha256, size)
         if not target.is_file():
             if progress:
-                print(f"compiling the int8 model with AOTInductor for batch {size} (takes a minute, cached)...",
+                print(f"compiling the {'int8' if check_int8 else 'fp32'} model with AOTInductor for batch {size} "
+                      "(takes a minute, cached)...",
                       file=sys.stderr, flush=True)
             with torch.inference_mode(False):
-                kernels = _build(program, size, target, max_autotune)
+                kernels = _build(program, size, target, max_autotune, check_int8)
             write_json(target.with_suffix(".json"), {"batch_size": size, "cpu": cpu_info().as_dict(),
                                                      "torch": torch.__version__, "int8_kernels": kernels,
                                                      "max_autotune": max_autotune})

@@ -38,6 +38,9 @@ class QuantizeConfig:
             the QAT methods, minmax for onnxruntime).
         percentile: percentile kept by ``observer="percentile"``, in (50, 100].
         per_channel: weights with one scale per output channel (``True``) or one per tensor.
+        fp32_layers: conv/linear module names left in fp32 (PT2E methods: ptq, qat, lightning-qat), recorded in
+            the description; on the command line a YAML list, ``--quant.fp32_layers '[conv2, fc1]'``.
+            ``--method auto`` chooses them itself.
         latency_batch_size: ``--method auto``: the batch size candidates are timed at.
         val_batches: ``--method auto``: validation batches (of 256) every candidate's accuracy is measured on.
         max_fp32_layers: ``--method auto``: the most layers left in fp32 (``None``: all but one).
@@ -51,6 +54,7 @@ class QuantizeConfig:
     observer: Observer | None = None
     percentile: float = 99.99
     per_channel: bool = True
+    fp32_layers: tuple[str, ...] = ()
     latency_batch_size: int = 1
     val_batches: int = 8
     max_fp32_layers: int | None = None
@@ -67,12 +71,14 @@ class QuantizeConfig:
             raise ValueError(f"--quant.accuracy_batches must be 0 or more, got {self.accuracy_batches}")
         if not 50 < float(self.percentile) <= 100:
             raise ValueError(f"--quant.percentile must be in (50, 100], got {self.percentile}")
-        self.calibration  # noqa: B018 - validates the observer with CalibrationConfig's message
+        object.__setattr__(self, "fp32_layers", tuple(self.fp32_layers))  # a list from YAML or the command line
+        self.calibration  # noqa: B018 - validates the observer and layer names with CalibrationConfig's message
 
     @property
     def calibration(self) -> CalibrationConfig:
         """The observer and weight-granularity part, as :mod:`~litquant.quantization.calibration` takes it."""
-        return CalibrationConfig(observer=self.observer, percentile=self.percentile, per_channel=self.per_channel)
+        return CalibrationConfig(observer=self.observer, percentile=self.percentile, per_channel=self.per_channel,
+                                 fp32_layers=self.fp32_layers)
 
     def fine_tuning(self) -> dict[str, Any]:
         """The description's ``fine_tuning`` entry of a QAT method: epochs, max_steps, lr."""

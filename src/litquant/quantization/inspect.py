@@ -262,6 +262,8 @@ def format_table(report: dict[str, Any]) -> str:
             f"{act['range'][1]:.3g}] | {row['saturated']:.2%} | {inputs['max_over_std']:.1f} | "
             f"{inputs['channel_range_ratio']:.1f}x | {weight['granularity']} {weight['scale_min']:.3g}.."
             f"{weight['scale_max']:.3g} | {flag} |")
+    if report.get("not_quantized"):
+        lines += ["", f"Not quantized (fp32): {', '.join(report['not_quantized'])}"]
     return "\n".join(lines)
 
 

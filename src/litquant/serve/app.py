@@ -178,11 +178,12 @@ def pixels_input(pixels: Any) -> np.ndarray:
 
 
 def build_server(models: list[ServedModel], max_batch_size: int = 64, batch_timeout: float = 0.005,
-                 workers: int = 1) -> ls.LitServer:
-    """A LitServer for ``models`` (not started: call ``run``); the first model is the default."""
+                 workers: int = 1, runner: str = "compile") -> ls.LitServer:
+    """A LitServer for ``models`` (not started: call ``run``); the first model is the default; ``.pt2`` models run
+    by ``runner`` (see :data:`litquant.artifacts.Runner`)."""
     names = [model.name for model in models]
     threads = max(1, (os.cpu_count() or 1) // workers)
-    api = DigitAPI({model.name: str(model.path) for model in models}, threads=threads,
+    api = DigitAPI({model.name: str(model.path) for model in models}, threads=threads, runner=runner,
                    max_batch_size=max_batch_size, batch_timeout=batch_timeout, spec=DigitSpec())
     server = ls.LitServer(api, accelerator="cpu", workers_per_device=workers, max_payload_size=MAX_BODY_BYTES,
                           timeout=30)

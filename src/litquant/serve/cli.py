@@ -12,6 +12,10 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
+import torch
+
+from litquant.artifacts import RUNNERS
+
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")
 
 DESCRIPTION = """Serve checkpoints and int8 artifacts over HTTP (LitServe, dynamic batching), with a page to
@@ -35,6 +39,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch_timeout", type=float, default=0.005, help="seconds to wait to fill a batch "
                         "(default: 0.005)")
     parser.add_argument("--workers", type=int, default=1, help="inference worker processes (default: 1)")
+    parser.add_argument("--runner", choices=RUNNERS, default="compile",
+                        help=".pt2 models: compile (torch.compile in each worker, default), aot (AOTInductor "
+                             "packages, built once and cached under $LITQUANT_CACHE, else ~/.cache/litquant: "
+                             "later starts are fast), eager (the exported graph as is)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
 
@@ -76,12 +84,19 @@ def main(argv: Sequence[str]) -> None:
     if config.max_batch_size < 1 or config.workers < 1 or config.batch_timeout < 0:
         raise ValueError("--max_batch_size and --workers must be at least 1, --batch_timeout at least 0")
     from litquant.serve.app import build_server, served_models
-    from litquant.serve.worker import load_model
+    from litquant.serve.worker import load_model, warmup_sizes
 
     models = served_models(config.models)
     for model in models:  # fail here with one line, not later in a worker process
-        load_model(str(model.path), compile=False)
-    server = build_server(models, config.max_batch_size, config.batch_timeout, config.workers)
+        load_model(str(model.path), runner="eager")
+    if config.runner == "aot":  # build the packages once here; the workers then load them from the cache
+        for model in models:
+            sizes = warmup_sizes(config.max_batch_size)
+            loaded = load_model(str(model.path), "aot", sizes)
+            with torch.inference_mode():
+                for size in sizes:
+                    loaded(torch.zeros(size, 1, 28, 28))
+    server = build_server(models, config.max_batch_size, config.batch_timeout, config.workers, config.runner)
     host = "127.0.0.1" if config.host == "0.0.0.0" else "[::1]" if config.host == "::" else config.host
     url = f"http://{host}:{config.port}/"
     print(f"litquant serve: loading and compiling {', '.join(m.name for m in models)} "

@@ -13,16 +13,18 @@ import torch
 from litquant.data import normalize
 
 
-def load_model(path: str, compile: bool = True):
+def load_model(path: str, runner: str = "compile", batch_sizes: list[int] | None = None):
     """A callable on normalised ``[N, 1, 28, 28]`` floats returning logits: a ``.ckpt`` through the safe
-    checkpoint loader, a ``.pt2``/``.onnx`` through :func:`litquant.artifacts.load_artifact`."""
+    checkpoint loader, a ``.pt2``/``.onnx`` through :func:`litquant.artifacts.load_artifact` (a ``.pt2`` run by
+    ``runner``, compiled for ``batch_sizes``)."""
     if path.endswith(".ckpt"):
         from litquant.checkpoints import load_classifier
 
         return load_classifier(path).eval()
-    from litquant.artifacts import load_artifact
+    from litquant.artifacts import COMPILED_BATCH_SIZES, load_artifact
 
-    return load_artifact(path, compile=compile, progress=compile)
+    return load_artifact(path, runner=runner, progress=runner != "eager",
+                         batch_sizes=batch_sizes or COMPILED_BATCH_SIZES)
 
 
 def warmup_sizes(max_batch_size: int) -> list[int]:
@@ -38,10 +40,12 @@ class DigitAPI(ls.LitAPI):
     """Each request is a ``uint8`` 28×28 image (already decoded and checked by the HTTP process) and the
     names of the models to run it through; a batch runs once through each model its requests ask for."""
 
-    def __init__(self, models: dict[str, str], threads: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, models: dict[str, str], threads: int | None = None, runner: str = "compile",
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.model_paths = models
         self.threads = threads
+        self.runner = runner
 
     def setup(self, device: str) -> None:
         from litquant import ignore_library_internal_warnings, quiet_library_logs
@@ -53,9 +57,10 @@ class DigitAPI(ls.LitAPI):
         self.models = {}
         for name, path in self.model_paths.items():
             print(f"litquant serve: loading {name} ({path})", file=sys.stderr, flush=True)
-            model = load_model(path)
+            sizes = warmup_sizes(self.max_batch_size)
+            model = load_model(path, self.runner, sizes)
             with torch.inference_mode():
-                for size in warmup_sizes(self.max_batch_size):  # compile every batch size before saying ready
+                for size in sizes:  # compile every batch size before saying ready
                     model(torch.zeros(size, 1, 28, 28))
             self.models[name] = model
 
