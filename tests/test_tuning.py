@@ -15,7 +15,7 @@ from quantization_helpers import small_datamodule
 from litquant.artifacts import load_artifact, read_description
 from litquant.evaluation import evaluate
 from litquant.fresh_process import check_in_fresh_process
-from litquant.quantization import quantize
+from litquant.quantization import QuantizeConfig, quantize
 from litquant.quantization.calibration import CalibrationConfig
 from litquant.quantization.inspect import inspect_artifact
 from litquant.quantization.stress import outlier_checkpoint
@@ -114,13 +114,12 @@ def test_impossible_budget_exits_1_in_one_line_and_keeps_the_best(tiny_checkpoin
     assert read_description(out / "auto.pt2").extra["tuning"]["met"] is False
 
 
-def test_fp32_layers_must_name_a_layer(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path,
-                                       tmp_path: Path) -> None:
+def test_fp32_layers_must_name_a_layer(tiny_checkpoint: Path, mnist_dir: Path, tmp_path: Path) -> None:
     checkpoint = tiny_checkpoint
     with pytest.raises(ValueError, match="conv3: no such conv/linear layer; the model has conv1, conv2"):
         quantize("ptq", checkpoint, small_datamodule(mnist_dir), tmp_path,
-                 calibration=CalibrationConfig(fp32_layers=("conv3",)), calibration_batches=1, progress=False)
+                 config=QuantizeConfig(fp32_layers=("conv3",), calibration_batches=1), progress=False)
     with pytest.raises(ValueError, match="not to onnxruntime"):
         quantize("onnxruntime", checkpoint, small_datamodule(mnist_dir), tmp_path,
-                 calibration=CalibrationConfig(fp32_layers=("conv2",)), calibration_batches=1, progress=False)
+                 config=QuantizeConfig(fp32_layers=("conv2",), calibration_batches=1), progress=False)
     assert not list(tmp_path.glob("*.pt2")) and not list(tmp_path.glob("*int8.onnx"))
