@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from environment import environment, save_results
+from environment import environment, result_name, save_results
 from harness import add_data_arguments, datamodule, markdown_table, median, write_markdown
 
 from litquant.checkpoints import load_checkpoint, load_classifier
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=20, help="calls per latency measurement")
-    parser.add_argument("--name", default=NAME, help="results file name")
+    parser.add_argument("--name", default=result_name(NAME), help="results file name (default: <name>.<cpu kind>)")
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
