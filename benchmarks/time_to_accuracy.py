@@ -192,7 +192,16 @@ def main() -> None:
         builders[f"litquant {name}"] = lambda root, options=options: litquant_recipe(args, root, options)
     warm_up()
     order = [*args.recipes.split(","), *(name for name in builders if name.startswith("litquant "))]
-    runs = {name: run_recipe(name, builders[name], test_batches, args) for name in order}
+    runs: dict[str, dict] = {}
+    for name in order:  # the results files are rewritten after each recipe: a stopped run keeps what it measured
+        runs[name] = run_recipe(name, builders[name], test_batches, args)
+        write_results(args, runs, {"test_samples": sum(len(b[1]) for b in test_batches),
+                                   "train_samples": len(dm.split("train")), "load_average_before": load_before,
+                                   "recipes_planned": order})
+
+
+def write_results(args: argparse.Namespace, runs: dict[str, dict], settings: dict) -> None:
+    """``results/<name>.json`` and ``.md`` from the recipes run so far."""
     speedup = {}
     if "tutorial" in runs:
         tutorial = runs["tutorial"]
@@ -205,13 +214,11 @@ def main() -> None:
                                  "cpu_ratio": tutorial_cpu_s / run["cpu_seconds_to_target"],
                                  "lower_bound": not tutorial["reached"]}
     info = cpu_info()
-    result = {"settings": {"target_test_acc": args.target, "test_samples": sum(len(b[1]) for b in test_batches),
-                           "train_samples": len(dm.split("train")), "eval_every_epochs": args.eval_every,
+    result = {"settings": {"target_test_acc": args.target, **settings, "eval_every_epochs": args.eval_every,
                            "time_cap_s": args.time_cap_s, "seed": args.seed, "threads": torch.get_num_threads(),
-                           "cpu_kind": info.isa, "load_average_before": load_before},
+                           "cpu_kind": info.isa, "load_average_after": _load_average()},
               "runs": runs, "speedup": speedup, "target_speedup": TARGET_SPEEDUP,
               "target_met": any(s["ratio"] >= TARGET_SPEEDUP for s in speedup.values())}
-    result["settings"]["load_average_after"] = _load_average()
     save_results(args.name, result)
     write_markdown(args.name, f"Time to {args.target:.1%} test accuracy ({info.isa})", _markdown(result),
                    environment())
@@ -236,7 +243,8 @@ def _markdown(result: dict) -> str:
             f"load average before {settings['load_average_before']}, after {settings['load_average_after']}.\n\n")
     body += markdown_table(("recipe", "what", "seconds to target", "CPU seconds", "epochs", "samples",
                             "best test_acc"), rows)
-    body += "\n"
+    missing = [name for name in settings["recipes_planned"] if name not in result["runs"]]
+    body += f"\nNot run (the benchmark was stopped before): {', '.join(missing)}.\n" if missing else "\n"
     for name in result["runs"]:
         if not name.startswith("litquant"):
             continue

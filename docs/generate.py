@@ -367,6 +367,24 @@ def _training(results_dir: Path, kind: str) -> str | None:
             + _table(("training", "samples/s", "val_acc after 1 epoch"), rows) + note)
 
 
+def _time_to_accuracy(results_dir: Path, kind: str) -> str | None:
+    found = _load_results(results_dir, "time_to_accuracy", kind)
+    if not found:
+        return None
+    results, link = found
+    goal = f"{results['settings']['target_test_acc']:.1%}"
+
+    def seconds(run: dict) -> str:
+        return f"{run['seconds_to_target']:.0f} s" if run["reached"] else f"not reached in {run['fit_s']:.0f} s"
+
+    rows = [(f"`{name}`", f"batch {run['recipe']['batch_size']}, at most {run['recipe']['max_epochs']} epochs",
+             seconds(run), f"{results['speedup'][name]['ratio']:.2f}x" if name in results["speedup"] else "-")
+            for name, run in results["runs"].items()]
+    return (f"**Time to {goal} test accuracy**, training on {results['settings']['train_samples']:,} images "
+            f"({_machine(results)}; [`{Path(link).name}`]({link}))\n\n"
+            + _table(("recipe", "settings", "wall time", "x the tutorial's recipe"), rows))
+
+
 def results_markdown(results_dir: Path = RESULTS) -> str:
     """The short results tables for the READMEs, from ``results/*.<cpu kind>.json``, one section per CPU kind
     (results from different kinds of CPU are never mixed in a table): test accuracy, int8 speed and size,
@@ -374,9 +392,10 @@ def results_markdown(results_dir: Path = RESULTS) -> str:
     sections = []
     for kind in _cpu_kinds(results_dir):
         parts = [part for part in (_accuracy(results_dir, kind), _int8(results_dir, kind),
-                                   _training(results_dir, kind)) if part]
+                                   _training(results_dir, kind), _time_to_accuracy(results_dir, kind)) if part]
         if parts:
-            found = (_load_results(results_dir, name, kind) for name in ("inference", "training_throughput"))
+            found = (_load_results(results_dir, name, kind) for name in ("inference", "training_throughput",
+                                                                          "time_to_accuracy"))
             cpus = sorted({results["environment"]["cpu"]["model"] for results, _ in filter(None, found)})
             sections.append(f"### CPU kind `{kind}` ({', '.join(cpus)})\n\n" + "\n".join(parts))
     if not sections:
