@@ -76,6 +76,19 @@ def environment() -> dict:
     }
 
 
+def cpu_kind() -> str:
+    """The CPU's instruction-set kind (``avx2``, ``avx512-vnni``, ``amx``...): results files carry it in their
+    name, so that a result from one kind of CPU never overwrites, or is read as, one from another."""
+    from litquant.cpu import cpu_info as litquant_cpu_info
+
+    return litquant_cpu_info().isa
+
+
+def result_name(name: str) -> str:
+    """``<name>.<cpu kind>``, the default name of a benchmark's results files on this machine."""
+    return f"{name}.{cpu_kind()}"
+
+
 def save_results(name: str, results: dict) -> Path:
     """Write ``results/<name>.json`` with the environment attached, and return its path."""
     from litquant.files import write_json

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from environment import environment, save_results
+from environment import environment, result_name, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 from jsonargparse import ArgumentParser
 
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=20, help="calls per latency measurement")
-    parser.add_argument("--name", default=NAME, help="results file name")
+    parser.add_argument("--name", default=result_name(NAME), help="results file name (default: <name>.<cpu kind>)")
     args = parser.parse_args(legacy_quant_flags(sys.argv[1:]))
     config = quantize_config(args)
     methods = [m for m in args.methods.split(",") if m]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import torch
-from environment import environment, save_results
+from environment import environment, result_name, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 
 from litquant.artifacts import load_artifact
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--no_max_autotune", action="store_true", help="build the AOTInductor packages without it")
-    parser.add_argument("--name", default=f"{NAME}.{cpu_info().isa}", help="results file name")
+    parser.add_argument("--name", default=result_name(NAME), help="results file name (default: <name>.<cpu kind>)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="litquant-int8-runners-") as scratch:
         pt2, onnx = make_artifacts(args, Path(scratch))

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import torch
-from environment import environment, portable, save_results
+from environment import environment, portable, result_name, save_results
 from harness import add_data_arguments, alternate, datamodule, markdown_table, median, write_markdown
 from lightning.pytorch.callbacks import Callback
 from torch.nn import functional as F
@@ -168,7 +168,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--profile", action="store_true",
                         help="also profile one litquant+files fit (cProfile) and store the breakdown")
-    parser.add_argument("--name", default=NAME, help="results file name")
+    parser.add_argument("--name", default=result_name(NAME), help="results file name (default: <name>.<cpu kind>)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dm = datamodule(args, batch_size=args.batch_size)

@@ -5,7 +5,8 @@ and commits the per-epoch table, ``loss.png`` / ``acc.png`` (first seed) and the
 train side by side (``--workers``, each worker with its share of the cores), and ``--add`` merges new seeds into
 the committed results instead of replacing them (each run keeps the command and date that made it; a ``note``
 added by hand to a run in the JSON file, such as why its time is not comparable, is shown under the table).
-Workers pay only with cores to spare: on 2 cores, two 1-thread workers trained 3x slower than one 2-thread run::
+Results go to ``results/tutorial_table.<cpu kind>.json``, ``.md`` and folder. Workers pay only with cores to
+spare: on 2 cores, two 1-thread workers trained 3x slower than one 2-thread run::
 
     python benchmarks/reproduce_tutorial_table.py --data_dir ../shared/data --epochs 15 --seeds 42 43 44
     python benchmarks/reproduce_tutorial_table.py --data_dir ../shared/data --seeds 43 44 --add
@@ -26,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
-from environment import RESULTS, command_line, save_results
+from environment import RESULTS, command_line, result_name, save_results
 from harness import default_data_dir, write_markdown
 
 from litquant.callbacks.metrics_tables import epoch_table
@@ -58,8 +59,11 @@ def train_and_test(data_dir: str, epochs: int, seed: int, root: Path, threads: i
     }
 
 
+NAME = result_name("tutorial_table")  # the JSON, the Markdown and the folder of the first seed's table and plots
+
+
 def render_markdown(results: dict) -> None:
-    """``results/tutorial_table.md`` from ``results/tutorial_table.json``: the summary, then the first seed's table."""
+    """``results/<NAME>.md`` from ``results/<NAME>.json``: the summary, then the first seed's table."""
     summary, runs = results["summary"], results["runs"]
     seeds = ", ".join(str(r["seed"]) for r in runs)
     lines = [
@@ -77,15 +81,15 @@ def render_markdown(results: dict) -> None:
         f"{summary['test_acc_final_stdev']:.4f} (min {summary['test_acc_final_min']:.4f}, "
         f"max {summary['test_acc_final_max']:.4f}); target {summary['target_test_acc']}: "
         f"**{'met' if summary['test_acc_final_mean'] >= summary['target_test_acc'] else 'missed'}**.\n",
-        f"Per-epoch table of seed {runs[0]['seed']} ([CSV](tutorial_table/metrics_table.csv)), "
+        f"Per-epoch table of seed {runs[0]['seed']} ([CSV]({NAME}/metrics_table.csv)), "
         "as the original tutorial's table:\n",
         "| epoch | train_loss / val_loss | train_acc / val_acc |",
         "| :-: | :-: | :-: |",
         *(f"| {row['epoch']} | {row['train_loss']:.6f} / {row['val_loss']:.6f} | "
           f"{row['train_acc']:.6f} / {row['val_acc']:.6f} |" for row in runs[0]["epoch_table"]),
-        "| Graph | ![](tutorial_table/loss.png) | ![](tutorial_table/acc.png) |",
+        f"| Graph | ![]({NAME}/loss.png) | ![]({NAME}/acc.png) |",
     ]
-    write_markdown("tutorial_table", "Reproduction of the original tutorial's 15-epoch table", "\n".join(lines) + "\n",
+    write_markdown(NAME, "Reproduction of the original tutorial's 15-epoch table", "\n".join(lines) + "\n",
                    results["environment"])
 
 
@@ -97,17 +101,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--workers", type=int, default=1, help="seeds trained side by side (default: one at a time)")
     parser.add_argument("--add", action="store_true",
-                        help="merge into results/tutorial_table.json (same seeds replaced) instead of replacing it")
+                        help=f"merge into results/{NAME}.json (same seeds replaced) instead of replacing it")
     parser.add_argument("--markdown_only", action="store_true",
-                        help="only re-render results/tutorial_table.md from results/tutorial_table.json")
+                        help=f"only re-render results/{NAME}.md from results/{NAME}.json")
     args = parser.parse_args()
     if args.markdown_only:
-        render_markdown(json.loads((RESULTS / "tutorial_table.json").read_text()))
+        render_markdown(json.loads((RESULTS / f"{NAME}.json").read_text()))
         return
-    out = RESULTS / "tutorial_table"
+    out = RESULTS / NAME
     previous = []
     if args.add:
-        committed = json.loads((RESULTS / "tutorial_table.json").read_text())
+        committed = json.loads((RESULTS / f"{NAME}.json").read_text())
         previous = [{"command": committed["environment"]["command"], "date": committed["environment"]["date"],
                      "torch_threads": committed["environment"]["torch_threads"], **run} for run in committed["runs"]]
     runs_by_seed = {run["seed"]: run for run in previous}  # a new run of a seed takes its old place
@@ -137,7 +141,7 @@ def main() -> None:
         "target_test_acc": 0.993,
     }
     print(f"mean test_acc over {len(runs)} seed(s): {summary['test_acc_final_mean']:.4f}")
-    path = save_results("tutorial_table", {"summary": summary, "runs": runs})
+    path = save_results(NAME, {"summary": summary, "runs": runs})
     render_markdown(json.loads(path.read_text()))
 
 

@@ -1,7 +1,7 @@
 """``make bench``: Lightning's overhead, training throughput and inference on a subset of MNIST.
 
 Each benchmark runs in its own process (fresh thread settings and compilation caches) and writes
-``results/<name>_quick.json`` and ``.md``; the full-size results come from running the scripts themselves
+``results/<name>_quick.<cpu kind>.json`` and ``.md``; the full-size results come from running the scripts themselves
 (see ``benchmarks/README.md``). About 5 minutes on 2 idle cores::
 
     python benchmarks/run_quick.py --data_dir ../shared/data
@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from environment import result_name
 from harness import default_data_dir
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +39,8 @@ def main() -> None:
     timings = {}
     for name in args.only.split(","):
         started = time.perf_counter()
-        command = [sys.executable, str(HERE / f"{name}.py"), *QUICK[name], *data, f"--name={name}_quick"]
+        output = result_name(f"{name}_quick")
+        command = [sys.executable, str(HERE / f"{name}.py"), *QUICK[name], *data, f"--name={output}"]
         print("$", " ".join(command), flush=True)
         subprocess.run(command, check=True, cwd=HERE)
         timings[name] = time.perf_counter() - started

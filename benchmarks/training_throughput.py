@@ -30,7 +30,7 @@ from pathlib import Path
 import lightning.pytorch as L
 import numpy as np
 import torch
-from environment import environment, save_results
+from environment import environment, result_name, save_results
 from harness import add_data_arguments, alternate, datamodule, markdown_table, median, write_markdown
 from lightning.pytorch.callbacks import Callback
 from PIL import Image
@@ -235,7 +235,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--factor_samples", type=int, default=2048, help="samples per factor measurement")
     parser.add_argument("--factors", default="all", help="'all', 'none' or a comma-separated subset")
-    parser.add_argument("--name", default=NAME, help="results file name")
+    parser.add_argument("--name", default=result_name(NAME), help="results file name (default: <name>.<cpu kind>)")
     args = parser.parse_args()
     dm = datamodule(args)
 

@@ -281,13 +281,20 @@ def same_directives(english: str, translated: str) -> bool:
     return [m.group() for m in DIRECTIVE.finditer(english)] == [m.group() for m in DIRECTIVE.finditer(translated)]
 
 
-def _load_results(results_dir: Path, name: str) -> tuple[dict, str] | None:
-    """``results/<name>.json`` (else the quick run's ``<name>_quick.json``) and its path relative to the root."""
+def _load_results(results_dir: Path, name: str, kind: str) -> tuple[dict, str] | None:
+    """``results/<name>.<kind>.json`` (else the quick run's ``<name>_quick.<kind>.json``) and its path relative
+    to the root; ``kind`` is the CPU kind the benchmark ran on (``avx2``, ``avx512-vnni``...)."""
     for stem in (name, f"{name}_quick"):
-        path = results_dir / f"{stem}.json"
+        path = results_dir / f"{stem}.{kind}.json"
         if path.is_file():
-            return json.loads(path.read_text()), path.relative_to(ROOT).as_posix()
+            shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+            return json.loads(path.read_text()), shown.as_posix()
     return None
+
+
+def _cpu_kinds(results_dir: Path) -> list[str]:
+    """The CPU kinds that results files are named with (``inference.avx2.json``: ``avx2``), sorted."""
+    return sorted({path.name.split(".")[-2] for path in results_dir.glob("*.*.json")})
 
 
 def _machine(results: dict) -> str:
@@ -302,9 +309,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)]) + "\n"
 
 
-def _accuracy(results_dir: Path) -> str | None:
-    found = _load_results(results_dir, "tutorial_table")
-    inference = _load_results(results_dir, "inference")
+def _accuracy(results_dir: Path, kind: str) -> str | None:
+    found = _load_results(results_dir, "tutorial_table", kind)
+    inference = _load_results(results_dir, "inference", kind)
     if not found and not inference:
         return None
     rows, sources = [], []
@@ -326,8 +333,8 @@ def _accuracy(results_dir: Path) -> str | None:
             + ", ".join(sources) + ")\n\n" + _table(("model", "trained", "test accuracy"), rows))
 
 
-def _int8(results_dir: Path) -> str | None:
-    found = _load_results(results_dir, "inference")
+def _int8(results_dir: Path, kind: str) -> str | None:
+    found = _load_results(results_dir, "inference", kind)
     if not found:
         return None
     results, link = found
@@ -343,14 +350,14 @@ def _int8(results_dir: Path) -> str | None:
                      rows))
 
 
-def _training(results_dir: Path) -> str | None:
-    found = _load_results(results_dir, "training_throughput")
+def _training(results_dir: Path, kind: str) -> str | None:
+    found = _load_results(results_dir, "training_throughput", kind)
     if not found:
         return None
     results, link = found
     summary = results["summary"]
     rows = [(name, f"{entry['samples_per_s']:.0f}", f"{entry['val_acc']:.3f}") for name, entry in summary.items()]
-    overhead = _load_results(results_dir, "lightning_overhead")
+    overhead = _load_results(results_dir, "lightning_overhead", kind)
     note = ""
     if overhead:
         ratio, overhead_link = overhead[0]["checks"]["ratio_litquant"], overhead[1]
@@ -363,13 +370,44 @@ def _training(results_dir: Path) -> str | None:
             + _table(("training", "samples/s", "val_acc after 1 epoch"), rows) + note)
 
 
+def _time_to_accuracy(results_dir: Path, kind: str) -> str | None:
+    found = _load_results(results_dir, "time_to_accuracy", kind)
+    if not found:
+        return None
+    results, link = found
+    goal = f"{results['settings']['target_test_acc']:.1%}"
+
+    def seconds(run: dict) -> str:
+        return f"{run['seconds_to_target']:.0f} s" if run["reached"] else f"not reached in {run['fit_s']:.0f} s"
+
+    def ratios(name: str) -> str:
+        found = results["speedup"].get(name)
+        return f"{found['ratio']:.2f}x wall, {found['cpu_ratio']:.2f}x CPU" if found else "-"
+
+    rows = [(f"`{name}`", f"batch {run['recipe']['batch_size']}, at most {run['recipe']['max_epochs']} epochs",
+             seconds(run), f"{run['cpu_seconds_to_target']:.0f}" if run["reached"] else "-", ratios(name))
+            for name, run in results["runs"].items()]
+    return (f"**Time to {goal} test accuracy**, training on {results['settings']['train_samples']:,} images "
+            f"({_machine(results)}; [`{Path(link).name}`]({link}))\n\n"
+            + _table(("recipe", "settings", "wall time", "CPU s", "faster than the tutorial's recipe"), rows))
+
+
 def results_markdown(results_dir: Path = RESULTS) -> str:
-    """The short results tables for the READMEs, from ``results/*.json``: test accuracy, int8 speed and size,
+    """The short results tables for the READMEs, from ``results/*.<cpu kind>.json``, one section per CPU kind
+    (results from different kinds of CPU are never mixed in a table): test accuracy, int8 speed and size,
     training speed, each naming the machine and linking its file (which says how it was measured)."""
-    parts = [part for part in (_accuracy(results_dir), _int8(results_dir), _training(results_dir)) if part]
-    if not parts:
+    sections = []
+    for kind in _cpu_kinds(results_dir):
+        parts = [part for part in (_accuracy(results_dir, kind), _int8(results_dir, kind),
+                                   _training(results_dir, kind), _time_to_accuracy(results_dir, kind)) if part]
+        if parts:
+            found = (_load_results(results_dir, name, kind) for name in ("inference", "training_throughput",
+                                                                          "time_to_accuracy"))
+            cpus = sorted({results["environment"]["cpu"]["model"] for results, _ in filter(None, found)})
+            sections.append(f"### CPU kind `{kind}` ({', '.join(cpus)})\n\n" + "\n".join(parts))
+    if not sections:
         return "_No benchmark results yet: run `make bench`._\n"
-    return "\n".join(parts)
+    return "\n".join(sections)
 
 
 def render_readme(text: str) -> str:

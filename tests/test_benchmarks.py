@@ -78,3 +78,29 @@ def test_inference_table_covers_every_model(mnist_dir: Path, tmp_path: Path) -> 
 def test_run_quick_knows_every_benchmark() -> None:
     result = run_python(str(BENCHMARKS / "run_quick.py"), "--help", cwd=BENCHMARKS, timeout=120)
     assert result.returncode == 0 and "lightning_overhead,training_throughput,inference" in result.stdout
+
+
+def test_time_to_accuracy_stops_each_recipe_at_the_target(mnist_dir: Path, tmp_path: Path) -> None:
+    results = run_benchmark("time_to_accuracy.py", f"--data_dir={mnist_dir}", "--train_size=1024", "--val_size=128",
+                            "--test_size=128", "--target=0.4", "--litquant_epochs=2", "--max_epochs=2",
+                            "--eval_every=0.5",
+                            "--variant=never=--trainer.max_epochs=1 --model.lr=0", out=tmp_path)
+    check_environment(results, "time_to_accuracy.py")
+    assert results["settings"]["cpu_kind"] in {"avx2", "avx512", "avx512-vnni", "amx", "other"}
+    assert results["settings"]["test_samples"] == 128 and results["settings"]["train_samples"] == 1024
+    runs = results["runs"]
+    assert list(runs) == ["litquant", "tutorial", "litquant never"]
+    assert runs["tutorial"]["recipe"]["batch_size"] == 64 and runs["tutorial"]["recipe"]["optimizer"] == "adam"
+    assert runs["litquant"]["recipe"]["batch_size"] == 128 and runs["litquant"]["recipe"]["precision"]
+    for name in ("litquant", "tutorial"):
+        run = runs[name]
+        evaluations = run["evaluations"]
+        assert run["reached"] and run["seconds_to_target"] > 0 and run["samples_to_target"] <= 2048
+        # Stopped at the first evaluation at or above the target; none after it.
+        assert evaluations[-1]["test_acc"] >= 0.4 and all(e["test_acc"] < 0.4 for e in evaluations[:-1])
+        assert [e["samples"] for e in evaluations] == sorted(e["samples"] for e in evaluations)
+    # A learning rate of 0 never learns: "not reached", no speed-up claimed for it.
+    never = runs["litquant never"]
+    assert not never["reached"] and never["seconds_to_target"] is None and never["best_test_acc"] < 0.4
+    assert set(results["speedup"]) == {"litquant"} and results["speedup"]["litquant"]["ratio"] > 0
+    assert "did not reach the target" in (tmp_path / "time_to_accuracy.md").read_text()

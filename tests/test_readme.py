@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -127,11 +128,12 @@ def test_the_original_tutorial_is_named_and_linked(texts) -> None:
 def test_results_are_short_tables_from_the_json_files(texts) -> None:
     section = re.search(r"<!-- results:begin -->(.*?)<!-- results:end -->", texts[0], re.S).group(1)
     assert len(section.splitlines()) <= 45
-    for topic in ("Test accuracy", "int8 speed and size", "Training speed"):
+    for topic in ("Test accuracy", "int8 speed and size", "Training speed", "Time to 99.0% test accuracy"):
         assert f"**{topic}**" in section
-    assert "CPU, 2 cores with" in section and "(benchmarks/results/inference.json)" in section
+    assert "CPU, 2 cores with" in section and "(benchmarks/results/inference.avx2.json)" in section
+    assert "### CPU kind `avx2` (AMD EPYC" in section  # each kind of CPU its own section, the CPU named
     assert not re.search(r"target|missed|\bmet\b", section)
-    inference = json.loads((ROOT / "benchmarks" / "results" / "inference.json").read_text())
+    inference = json.loads((ROOT / "benchmarks" / "results" / "inference.avx2.json").read_text())
     size_mb = inference["models"]["ptq int8"]["size_bytes"] / 1e6
     assert re.search(rf"^\| ptq int8 \| {size_mb:.2f} \|", section, re.M)  # numbers come from the JSON
 
@@ -144,3 +146,20 @@ def test_no_committed_text_holds_a_path_of_the_machine_that_wrote_it() -> None:
         if path.suffix in {".md", ".json", ".py", ".txt", ".toml", ".yaml", ".csv"} or path.name == "Makefile":
             hits = [line for line in path.read_text(errors="replace").splitlines() if absolute.search(line)]
             assert not hits, f"{name}: {hits[0][:200]}"
+
+
+def test_results_of_each_cpu_kind_get_their_own_section(tmp_path: Path) -> None:
+    """A VNNI result beside the AVX2 ones: two sections, each from its own files only."""
+    committed = ROOT / "benchmarks" / "results"
+    for path in committed.glob("*.avx2.json"):
+        shutil.copy(path, tmp_path / path.name)
+    vnni = json.loads((committed / "inference.avx2.json").read_text())
+    vnni["environment"]["cpu"] = {**vnni["environment"]["cpu"], "model": "AMD EPYC 9B45", "flags": ["avx512_vnni"]}
+    vnni["models"]["ptq int8"]["size_bytes"] = 1_234_567
+    (tmp_path / "inference.avx512-vnni.json").write_text(json.dumps(vnni))
+    text = load_generate().results_markdown(tmp_path)
+    avx2, vnni_section = text.split("### CPU kind `avx512-vnni` (AMD EPYC 9B45)")
+    assert avx2.startswith("### CPU kind `avx2` (AMD EPYC)") and "avx512-vnni" not in avx2
+    assert "| ptq int8 | 1.23 |" in vnni_section and "| ptq int8 | 1.23 |" not in avx2
+    assert "inference.avx512-vnni.json" in vnni_section and ".avx2." not in vnni_section
+    assert "**Training speed**" in avx2 and "**Training speed**" not in vnni_section  # never borrowed
