@@ -103,3 +103,36 @@ def test_a_corrupt_data_file_exits_2_with_one_line(tmp_path: Path, mnist_dir: Pa
     errors = [line for line in err.splitlines() if line.startswith("litquant: error")]
     assert len(errors) == 1 and "train-labels-idx1-ubyte" in errors[0]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("logger", "package", "extra"), [("TensorBoardLogger", "tensorboard", "tensorboard"),
+                                                          ("MLFlowLogger", "mlflow", "mlflow")])
+def test_a_logger_whose_package_is_missing_is_one_line(logger: str, package: str, extra: str, tmp_path: Path,
+                                                       run) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(package) is not None:
+        pytest.skip(f"{package} is installed here, so the Trainer accepts {logger}")
+    code, out, err = run("fit", "--trainer.logger", logger, "--trainer.max_epochs=1", cwd=tmp_path)
+    assert code == 2
+    packages = f"{package} or tensorboardX" if extra == "tensorboard" else package
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert errors == [f"litquant: error: --trainer.logger {logger}: {packages} is not installed: "
+                      f"pip install 'litquant[{extra}]'"], err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_tensorboard_logs_under_the_root_with_the_table_and_plots(tmp_path: Path, mnist_dir: Path, run) -> None:
+    pytest.importorskip("tensorboard", reason="pip install 'litquant[tensorboard]' to run this test")
+    code, out, err = run("fit", "--trainer.logger", "TensorBoardLogger", f"--data.data_dir={mnist_dir}",
+                         "--data.test_size=128", "--trainer.max_epochs=2", *TINY, cwd=tmp_path)
+    assert code == 0, err
+    run_dir = tmp_path / "runs" / "mnist" / "version_0"
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    for name in ("metrics.csv", "metrics_table.md", "metrics_table.csv", "loss.png", "acc.png"):
+        assert (run_dir / name).is_file(), name
+    table = (run_dir / "metrics_table.md").read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["0", "1"]
+    assert all("-" not in line.split("|")[2:6] for line in table[2:])  # every metric of every epoch
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]  # nothing outside the root

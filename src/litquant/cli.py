@@ -78,6 +78,20 @@ def _choice_error(message: str) -> str | None:
     return f"unknown --{key.group(1)} {value.group(1).strip()!r}: choose one of {names}"
 
 
+def _missing_logger_error(message: str) -> str | None:
+    """jsonargparse's ``Does not validate against any of the Union subtypes`` for a logger whose package is
+    not installed, as one line: ``--trainer.logger TensorBoardLogger: tensorboard ... is not installed: pip
+    install 'litquant[tensorboard]'``; ``None`` for other errors."""
+    import re
+
+    from litquant.catalog import missing_logger_backend
+
+    for class_path in re.findall(r"Problem with given class_path '([\w.]+Logger)'", message):
+        if missing := missing_logger_backend(class_path):
+            return f"--trainer.logger {class_path.rsplit('.', 1)[-1]}: {missing}"
+    return None
+
+
 class HelpFormatter(DefaultHelpFormatter):
     """jsonargparse's help, with descriptions kept as written and each default in its own ``(default: X)``."""
 
@@ -98,6 +112,9 @@ class ShortErrorParser(LightningArgumentParser):
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         parser = getattr(ex, "subcommand_parser", None) or self
         prog = parser.prog.replace(" [options]", "")
+        if missing := _missing_logger_error(str(message)):
+            sys.stderr.write(f"{prog}: error: {missing}\n")
+            raise SystemExit(2)
         lines = [_choice_error(str(message)) or line for line in str(message).strip().splitlines() if line.strip()]
         lines = lines[:1] if _choice_error(str(message)) else lines
         if len(lines) > 8:
@@ -182,14 +199,21 @@ class LitquantCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.get("weights_only") is None and "weights_only" in config:
             config.weights_only = True  # never execute code from a checkpoint, resuming a fit included
-        logger = config.trainer.logger
-        if getattr(logger, "class_path", "").endswith("CSVLogger"):
-            if not logger.init_args.save_dir:
-                logger.init_args.save_dir = str(_root_dir(config))
-            if self.subcommand not in (None, "fit") and logger.init_args.name == FIT_LOG_NAME:
+        for logger in _logger_configs(config):
+            _log_under_root(logger, _root_dir(config))
+            if self.subcommand not in (None, "fit") and logger.init_args.get("name") == FIT_LOG_NAME:
                 logger.init_args.name = self.subcommand  # not to be taken for a training run
         if self.subcommand in ("fit", None) and config.trainer.precision is None:
             self._choose_precision(config)
+
+    def instantiate_classes(self) -> None:
+        """A logger whose package is missing: one line with the install command, exit 2."""
+        try:
+            super().instantiate_classes()
+        except ValueError as error:
+            if missing := _missing_logger_error(str(error)):
+                raise UserError(missing) from None
+            raise
 
     @staticmethod
     def _choose_precision(config) -> None:
@@ -255,12 +279,38 @@ def _root_dir(config) -> Path:
     return Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR)
 
 
+def _logger_configs(config) -> list:
+    """The ``--trainer.logger`` entries given as classes (one, or a list), not ``True``/``False``/``None``."""
+    loggers = config.trainer.logger
+    loggers = loggers if isinstance(loggers, list) else [loggers]
+    return [logger for logger in loggers if getattr(logger, "class_path", None) and "init_args" in logger]
+
+
+def _log_under_root(logger, root: Path) -> None:
+    """A logger's files under the run's root: a ``save_dir`` left empty or at its class's default (``./mlruns``,
+    ``.``) becomes ``<root>`` (``<root>/mlruns`` for a default with a folder name of its own)."""
+    import importlib
+    import inspect
+
+    if "save_dir" not in logger.init_args:
+        return
+    save_dir = logger.init_args.save_dir
+    module, _, name = logger.class_path.rpartition(".")
+    try:
+        parameter = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("save_dir")
+    except (ImportError, AttributeError, TypeError, ValueError):
+        parameter = None
+    default = None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+    if not save_dir or (default is not None and save_dir == default):
+        logger.init_args.save_dir = str(root / Path(str(default or "")).name)
+
+
 def _fit_runs_dir(config) -> Path:
     """The folder of the fit runs (``version_N``) for ``config``'s Trainer and logger options."""
-    logger = config.trainer.logger
-    if getattr(logger, "class_path", "").endswith("CSVLogger"):
-        return Path(logger.init_args.save_dir or _root_dir(config)) / logger.init_args.name
-    if not logger:
+    loggers = _logger_configs(config)
+    if loggers and loggers[0].init_args.get("name"):
+        return Path(loggers[0].init_args.get("save_dir") or _root_dir(config)) / loggers[0].init_args.name
+    if not config.trainer.logger:
         return _root_dir(config) / "checkpoints"  # Lightning's checkpoint folder when there is no logger
     return _root_dir(config) / FIT_LOG_NAME
 
