@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-__all__ = ["FORMATS", "callback_catalog", "format_catalog", "logger_catalog"]
+__all__ = ["FORMATS", "callback_catalog", "format_catalog", "logger_catalog", "missing_logger_backend"]
 
 FORMATS = ("text", "json", "markdown")
 
@@ -34,9 +34,9 @@ _Requirement = tuple[tuple[str, ...], str]
 _LOGGER_BACKENDS: dict[str, _Requirement] = {
     "CSVLogger": ((), ""),
     "Logger": ((), ""),
-    "TensorBoardLogger": (("tensorboard", "tensorboardX"), "pip install tensorboard"),
+    "TensorBoardLogger": (("tensorboard", "tensorboardX"), "pip install 'litquant[tensorboard]'"),
     "WandbLogger": (("wandb",), "pip install wandb"),
-    "MLFlowLogger": (("mlflow",), "pip install mlflow"),
+    "MLFlowLogger": (("mlflow",), "pip install 'litquant[mlflow]'"),
     "CometLogger": (("comet_ml",), "pip install comet-ml"),
     "NeptuneLogger": (("neptune",), "pip install neptune"),
     "LitLogger": (("litlogger",), "pip install litlogger"),
@@ -90,6 +90,15 @@ def format_catalog(entries: Sequence[dict[str, Any]], fmt: str = "text", width: 
     if fmt == "text":
         return _text(entries, width or min(shutil.get_terminal_size((110, 24)).columns, 110))
     raise ValueError(f"unknown catalog format {fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+def missing_logger_backend(class_path: str) -> str | None:
+    """For a logger class (``TensorBoardLogger`` or its dotted path) whose backend package is not installed,
+    one line naming the package and its install command; ``None`` when nothing is missing or it is unknown."""
+    packages, install = _LOGGER_BACKENDS.get(class_path.rsplit(".", 1)[-1], ((), ""))
+    if not packages or any(importlib.util.find_spec(package) is not None for package in packages):
+        return None
+    return f"{' or '.join(packages)} is not installed: {install}"
 
 
 # -- building entries -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from jsonargparse import ActionConfigFile, DefaultHelpFormatter
+from jsonargparse import ActionConfigFile, DefaultHelpFormatter, Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -37,7 +37,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from litquant import __version__, ignore_library_internal_warnings, quiet_library_logs
 from litquant.callbacks import InterruptedCheckpoint, MetricsReport
 from litquant.checkpoints import register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
-from litquant.data import MNISTDataModule
+from litquant.data import DataError, MNISTDataModule
 from litquant.model import MNISTClassifier
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -78,6 +78,20 @@ def _choice_error(message: str) -> str | None:
     return f"unknown --{key.group(1)} {value.group(1).strip()!r}: choose one of {names}"
 
 
+def _missing_logger_error(message: str) -> str | None:
+    """jsonargparse's ``Does not validate against any of the Union subtypes`` for a logger whose package is
+    not installed, as one line: ``--trainer.logger TensorBoardLogger: tensorboard ... is not installed: pip
+    install 'litquant[tensorboard]'``; ``None`` for other errors."""
+    import re
+
+    from litquant.catalog import missing_logger_backend
+
+    for class_path in re.findall(r"Problem with given class_path '([\w.]+Logger)'", message):
+        if missing := missing_logger_backend(class_path):
+            return f"--trainer.logger {class_path.rsplit('.', 1)[-1]}: {missing}"
+    return None
+
+
 class HelpFormatter(DefaultHelpFormatter):
     """jsonargparse's help, with descriptions kept as written and each default in its own ``(default: X)``."""
 
@@ -98,6 +112,9 @@ class ShortErrorParser(LightningArgumentParser):
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         parser = getattr(ex, "subcommand_parser", None) or self
         prog = parser.prog.replace(" [options]", "")
+        if missing := _missing_logger_error(str(message)):
+            sys.stderr.write(f"{prog}: error: {missing}\n")
+            raise SystemExit(2)
         lines = [_choice_error(str(message)) or line for line in str(message).strip().splitlines() if line.strip()]
         lines = lines[:1] if _choice_error(str(message)) else lines
         if len(lines) > 8:
@@ -134,6 +151,10 @@ class LitquantCLI(LightningCLI):
             run=run,
         )
 
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        self._given_args = sys.argv[1:] if args is None else args  # what the user typed, for given_options
+        super().parse_arguments(parser, args)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for key, defaults in CHECKPOINT_DEFAULTS.items():
             parser.add_lightning_class_args(ModelCheckpoint, key)
@@ -167,6 +188,10 @@ class LitquantCLI(LightningCLI):
             super()._parse_ckpt_path()
         except pickle.UnpicklingError as error:
             raise unsafe_checkpoint_error(config.ckpt_path, error) from None
+        if subcommand in ("validate", "test", "predict") and config.get("ckpt_path"):
+            given = given_options(self.parser, self._given_args).get(subcommand) or {}
+            self.config = use_checkpoint_data(self.parser, self.config, config.ckpt_path, given.get("data") or {},
+                                              prefix=subcommand)
 
     def before_instantiate_classes(self) -> None:
         """Load checkpoints weights-only; logs and checkpoints of a fit in a new run folder, other commands' logs
@@ -174,14 +199,21 @@ class LitquantCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.get("weights_only") is None and "weights_only" in config:
             config.weights_only = True  # never execute code from a checkpoint, resuming a fit included
-        logger = config.trainer.logger
-        if getattr(logger, "class_path", "").endswith("CSVLogger"):
-            if not logger.init_args.save_dir:
-                logger.init_args.save_dir = str(_root_dir(config))
-            if self.subcommand not in (None, "fit") and logger.init_args.name == FIT_LOG_NAME:
+        for logger in _logger_configs(config):
+            _log_under_root(logger, _root_dir(config))
+            if self.subcommand not in (None, "fit") and logger.init_args.get("name") == FIT_LOG_NAME:
                 logger.init_args.name = self.subcommand  # not to be taken for a training run
         if self.subcommand in ("fit", None) and config.trainer.precision is None:
             self._choose_precision(config)
+
+    def instantiate_classes(self) -> None:
+        """A logger whose package is missing: one line with the install command, exit 2."""
+        try:
+            super().instantiate_classes()
+        except ValueError as error:
+            if missing := _missing_logger_error(str(error)):
+                raise UserError(missing) from None
+            raise
 
     @staticmethod
     def _choose_precision(config) -> None:
@@ -247,12 +279,38 @@ def _root_dir(config) -> Path:
     return Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR)
 
 
+def _logger_configs(config) -> list:
+    """The ``--trainer.logger`` entries given as classes (one, or a list), not ``True``/``False``/``None``."""
+    loggers = config.trainer.logger
+    loggers = loggers if isinstance(loggers, list) else [loggers]
+    return [logger for logger in loggers if getattr(logger, "class_path", None) and "init_args" in logger]
+
+
+def _log_under_root(logger, root: Path) -> None:
+    """A logger's files under the run's root: a ``save_dir`` left empty or at its class's default (``./mlruns``,
+    ``.``) becomes ``<root>`` (``<root>/mlruns`` for a default with a folder name of its own)."""
+    import importlib
+    import inspect
+
+    if "save_dir" not in logger.init_args:
+        return
+    save_dir = logger.init_args.save_dir
+    module, _, name = logger.class_path.rpartition(".")
+    try:
+        parameter = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("save_dir")
+    except (ImportError, AttributeError, TypeError, ValueError):
+        parameter = None
+    default = None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+    if not save_dir or (default is not None and save_dir == default):
+        logger.init_args.save_dir = str(root / Path(str(default or "")).name)
+
+
 def _fit_runs_dir(config) -> Path:
     """The folder of the fit runs (``version_N``) for ``config``'s Trainer and logger options."""
-    logger = config.trainer.logger
-    if getattr(logger, "class_path", "").endswith("CSVLogger"):
-        return Path(logger.init_args.save_dir or _root_dir(config)) / logger.init_args.name
-    if not logger:
+    loggers = _logger_configs(config)
+    if loggers and loggers[0].init_args.get("name"):
+        return Path(loggers[0].init_args.get("save_dir") or _root_dir(config)) / loggers[0].init_args.name
+    if not config.trainer.logger:
         return _root_dir(config) / "checkpoints"  # Lightning's checkpoint folder when there is no logger
     return _root_dir(config) / FIT_LOG_NAME
 
@@ -260,6 +318,10 @@ def _fit_runs_dir(config) -> Path:
 # -- commands outside LightningCLI ---------------------------------------------------------------------------------
 class UserError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
+
+
+#: Errors in what the user gave (options, files, data): one line and exit code 2; anything else exits 1.
+USER_ERRORS = (UserError, ValueError, OSError, DataError)
 
 
 def _data_parser(prog: str, description: str) -> LightningArgumentParser:
@@ -272,6 +334,71 @@ def _data_parser(prog: str, description: str) -> LightningArgumentParser:
 
 def _datamodule(config) -> MNISTDataModule:
     return MNISTDataModule(**config.data.as_dict())
+
+
+#: The data settings a checkpoint passes on to the commands that load it: which data, not how to fetch it
+#: (``num_workers``, ``download``, ``mirrors``, ``allow_fallback`` stay this machine's).
+CHECKPOINT_DATA_KEYS = ("dataset", "data_dir", "val_size", "train_size", "test_size", "seed", "batch_size",
+                        "augment_shift")
+
+
+def given_options(parser: LightningArgumentParser, args):
+    """Only the options ``args`` gives (on the command line or in a ``--config`` file), without defaults."""
+    if isinstance(args, dict | Namespace):
+        return parser.parse_object(args, defaults=False)
+    return parser.parse_args(list(args), defaults=False)
+
+
+def use_checkpoint_data(parser: LightningArgumentParser, config, ckpt_path: str, given, prefix: str | None = None,
+                        announce: bool = True):
+    """``config`` with the ``--data.*`` options ``given`` leaves out taken from the checkpoint's saved data
+    settings (:func:`~litquant.data.data_settings_from_checkpoint`), checked by ``parser``; with ``announce``,
+    one line says which data the command uses, and a saved ``data_dir`` that is gone is an error naming it."""
+    from litquant.data import data_settings_from_checkpoint
+
+    saved = data_settings_from_checkpoint(ckpt_path)
+    taken = {key: saved[key] for key in CHECKPOINT_DATA_KEYS if key in saved and key not in given}
+    if taken:
+        config = parser.parse_object({prefix: {"data": taken}} if prefix else {"data": taken}, config)
+    if announce:
+        data = (config[prefix] if prefix else config).data
+        if taken.get("data_dir") and not Path(taken["data_dir"]).expanduser().is_dir():
+            raise UserError(f"{ckpt_path} was trained on {data.dataset} from {taken['data_dir']}, which is not a "
+                            f"folder here any more: pass --data.data_dir DIR, the folder that holds the "
+                            f"{data.dataset} files now")
+        overridden = [f"--data.{key}" for key in CHECKPOINT_DATA_KEYS if key in saved and key in given]
+        origin = ("as saved in the checkpoint" + (f", {', '.join(overridden)} from the command line"
+                                                   if overridden else "")
+                  if saved else "from the --data options (the checkpoint saved no data settings)")
+        print(f"data: {describe_data(data)}, {origin}", flush=True)
+    return config
+
+
+def describe_data(data) -> str:
+    """``mnist from ~/data (train 55000 / val 5000 / test 10000, seed 42)`` for the ``--data.*`` options
+    ``data`` (the sizes asked for; the offline fallback says itself when it has fewer)."""
+    from litquant.data import DATASETS
+
+    spec = DATASETS[data.dataset]
+    train_total = spec.files["train-images-idx3-ubyte"].shape[0]
+    test_total = spec.files["t10k-images-idx3-ubyte"].shape[0]
+    train = train_total - data.val_size
+    train = min(train, data.train_size) if data.train_size else train
+    test = min(test_total, data.test_size) if data.test_size else test_total
+    where = data.data_dir or "the default data folder ($LITQUANT_DATA or ~/.cache/litquant)"
+    return f"{spec.name} from {where} (train {train} / val {data.val_size} / test {test}, seed {data.seed})"
+
+
+def _parse_data_command(parser: LightningArgumentParser, argv: list[str], ckpt_key: str = "ckpt_path",
+                        announce: bool = True):
+    """``parser.parse_args(argv)``, the ``--data.*`` options the user left out taken from the checkpoint named
+    by option ``ckpt_key`` (when it names a ``.ckpt`` file): see :func:`use_checkpoint_data`."""
+    config = parser.parse_args(argv)
+    ckpt_path = config.get(ckpt_key)
+    if ckpt_path and str(ckpt_path).endswith(".ckpt") and Path(ckpt_path).is_file():
+        given = given_options(parser, argv).get("data") or {}
+        config = use_checkpoint_data(parser, config, ckpt_path, given, announce=announce)
+    return config
 
 
 def _load_model(ckpt_path: str | None, artifact: str | None, runner: str = "compile"):
@@ -308,7 +435,7 @@ def cmd_predict_images(argv: list[str]) -> int:
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument("--ckpt_path", help="a Lightning checkpoint (.ckpt)")
     parser.add_argument("--model", help="an exported artifact (.pt2 or .onnx)")
-    config = parser.parse_args(argv)
+    config = _parse_data_command(parser, argv, announce=False)  # the checkpoint's dataset frames the images
     from litquant.images import classify, format_predictions, read_images
 
     dm = _datamodule(config)
@@ -332,7 +459,7 @@ def cmd_evaluate(argv: list[str]) -> None:
     parser.add_argument("model", help="a .pt2/.onnx artifact or a .ckpt checkpoint")
     parser.add_argument("--batch_size", type=int, default=256)
     add_runner_argument(parser)
-    config = parser.parse_args(argv)
+    config = _parse_data_command(parser, argv, ckpt_key="model")
     from litquant.evaluation import evaluate
 
     model = _load_any(config.model, config.runner)
@@ -386,7 +513,7 @@ def cmd_quantize(argv: list[str]) -> None:
     parser.add_argument("--max_drop", type=float, default=0.1,
                         help="--method auto: validation accuracy the int8 model may lose, in points")
     add_quantize_arguments(parser)
-    config = parser.parse_args(legacy_quant_flags(argv))
+    config = _parse_data_command(parser, legacy_quant_flags(argv))
     settings = quantize_config(config)
     _require_file(config.ckpt_path, "checkpoint")
     _writable_folder(config.out, "--out")
@@ -438,7 +565,7 @@ def cmd_inspect(argv: list[str]) -> None:
     parser.add_argument("--batches", type=int, default=4, help="validation batches of 256 compared")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD_DB,
                         help="flag layers whose output SQNR is below this many dB")
-    config = parser.parse_args(argv)
+    config = _parse_data_command(parser, argv)
     _require_file(config.artifact, "artifact")
     _require_file(config.ckpt_path, "checkpoint")
     if config.batches < 1:
@@ -688,7 +815,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"litquant: error: {_one_line(error)}", file=sys.stderr)
         print("(run again with --debug for the full traceback)", file=sys.stderr)
-        return 2 if isinstance(error, UserError | ValueError | OSError) else 1
+        return 2 if isinstance(error, USER_ERRORS) else 1
     finally:
         if catch_sigint:  # also after Lightning set it to "ignore" while shutting down
             signal.signal(signal.SIGINT, previous_handler)
