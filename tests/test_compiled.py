@@ -164,3 +164,15 @@ def test_bench_runs_the_aot_runner(aot_loaded, int8_pt2: Path, tmp_path: Path, m
     cold = results["cold_start"]["models"][str(int8_pt2)]
     assert 0 < cold["load_s"] <= cold["cold_start_s"] < 15  # the fresh process loads the cached package
     assert [p.name for p in (cache / "aot").glob("*/*.pt2")] == ["batch4.pt2"]  # nothing new built
+
+
+def test_a_layer_left_in_fp32_on_purpose_passes_the_int8_check(tiny_checkpoint: Path, tmp_path: Path,
+                                                               mnist_dir: Path) -> None:
+    """A model quantized with ``fp32_layers`` (what ``--method auto`` keeps for the stress case) runs that layer
+    with an fp32 kernel by design: the check counts it as an fp32 layer and still requires int8 for the others."""
+    path = quantize("ptq", tiny_checkpoint, small_datamodule(mnist_dir), tmp_path,
+                    config=QuantizeConfig(calibration_batches=2, fp32_layers=("conv2",)), progress=False)
+    model = load_artifact(path, progress=False)
+    assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+    (counts,) = model._runner.compilations
+    assert counts["fp32_conv_layers"] == 1 and counts["int8_conv_calls"] >= counts["conv_layers"] == 1

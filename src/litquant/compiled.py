@@ -96,27 +96,42 @@ def _sources(package: Path) -> str:
                          if name.endswith(".cpp"))
 
 
-def _layer_counts(program: ExportedProgram) -> tuple[int, int]:
-    convs = linears = 0
+def _reads_int8_weight(node: torch.fx.Node) -> bool:
+    """Whether a conv/linear node's weight comes from a dequantize node (through at most a few reshapes): an int8
+    layer. A layer left in fp32 (``fp32_layers``) reads its fp32 weight directly."""
+    for weight in node.args[1:3]:
+        for _ in range(3):
+            if not isinstance(weight, torch.fx.Node) or weight.op != "call_function":
+                break
+            if "dequantize" in str(weight.target):
+                return True
+            weight = weight.args[0] if weight.args else None
+    return False
+
+
+def _layer_counts(program: ExportedProgram) -> dict[str, int]:
+    """Convolution and linear layers of ``program``, int8 (weights dequantized) and fp32 apart."""
+    counts = {"conv_layers": 0, "linear_layers": 0, "fp32_conv_layers": 0, "fp32_linear_layers": 0}
     for node in program.graph.nodes:
         name = str(node.target) if node.op == "call_function" else ""
-        convs += "aten.conv" in name or "aten.convolution" in name
-        linears += "aten.linear" in name or "aten.addmm" in name or "aten.mm" in name
-    return convs, linears
+        kind = ("conv" if "aten.conv" in name else
+                "linear" if "aten.linear" in name or "aten.addmm" in name or "aten.mm" in name else None)
+        if kind:
+            counts[f"{kind}_layers" if _reads_int8_weight(node) else f"fp32_{kind}_layers"] += 1
+    return counts
 
 
 def check_int8_kernels(program: ExportedProgram, sources: str) -> dict[str, int]:
-    """Raise :class:`Int8FallbackError` unless the generated ``sources`` run every convolution of ``program``
-    with an int8 kernel, its linear layers with int8 kernels too, and no fp32 convolution or matmul.
-    Returns the counts found."""
-    convs, linears = _layer_counts(program)
-    found = {"conv_layers": convs, "linear_layers": linears, "int8_conv_calls": len(INT8_CONV.findall(sources)),
-             "int8_linear_kernels": len(INT8_LINEAR.findall(sources))}
+    """Raise :class:`Int8FallbackError` unless the generated ``sources`` run every int8 convolution of
+    ``program`` with an int8 kernel, its int8 linear layers with int8 kernels too, and (when the program leaves no
+    layer in fp32) no fp32 convolution or matmul at all. Returns the counts found."""
+    found = _layer_counts(program)
+    found.update(int8_conv_calls=len(INT8_CONV.findall(sources)), int8_linear_kernels=len(INT8_LINEAR.findall(sources)))
     fp32 = sorted({match.group(0) for match in FP32_KERNELS.finditer(sources)})
-    if fp32:
+    if fp32 and not found["fp32_conv_layers"] + found["fp32_linear_layers"]:  # else the int8 counts below decide
         raise Int8FallbackError(f"the compiled int8 model fell back to fp32 kernels ({', '.join(fp32)}); "
                                 "the graph is not int8 end to end")
-    if found["int8_conv_calls"] < convs or (linears and not found["int8_linear_kernels"]):
+    if found["int8_conv_calls"] < found["conv_layers"] or (found["linear_layers"] and not found["int8_linear_kernels"]):
         raise Int8FallbackError(f"the compiled int8 model does not run int8 kernels for every layer ({found})")
     return found
 
