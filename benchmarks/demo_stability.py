@@ -35,7 +35,8 @@ from litquant.cpu import cpu_info
 #: Latency columns of ``report.json`` compared across runs.
 COLUMNS = ("latency_ms_b1", "latency_ms_b256")
 TARGET_RATIO = 1.2
-SMALL = ["--data.train_size=1000", "--trainer.max_epochs=1", "--qat_max_steps=10", "--calibration_batches=4"]
+SMALL = ["--data.train_size=1000", "--trainer.max_epochs=1", "--quant.qat_max_steps=10",
+         "--quant.calibration_batches=4"]
 
 
 def report_latencies(report: Path) -> dict[str, dict[str, float]]:

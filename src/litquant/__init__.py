@@ -1,7 +1,9 @@
 """litquant: PyTorch Lightning on MNIST end to end, and fast int8 models from it."""
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 
 __version__ = "0.1.0"
 
@@ -14,6 +16,14 @@ def ignore_library_internal_warnings() -> None:
     ``warnings.catch_warnings()`` around its own calls)."""
     for message, category in LIBRARY_INTERNAL_WARNINGS:
         warnings.filterwarnings("ignore", message, category)
+
+
+@contextlib.contextmanager
+def library_internal_warnings_ignored() -> Iterator[None]:
+    """:func:`ignore_library_internal_warnings` for the calls inside the block only (what library code uses)."""
+    with warnings.catch_warnings():
+        ignore_library_internal_warnings()
+        yield
 
 
 class _NothingToActOn(logging.Filter):

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from litquant import library_internal_warnings_ignored
 from litquant.files import atomic_path
 from litquant.quantization.calibration import CalibrationConfig, onnxruntime_options
 from litquant.quantization.methods import QuantizationMethod, QuantizeJob, register_method
@@ -55,7 +56,7 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, opset: int = 18) -> Pat
     net.eval()
     example = (torch.zeros(2, 1, 28, 28, device=next(net.parameters()).device),)
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path) as tmp, library_internal_warnings_ignored():  # torch pickles a deprecated LeafSpec
             program = torch.onnx.export(net, example, dynamo=True, opset_version=opset, input_names=["x"],
                                         output_names=["logits"], dynamic_shapes={"x": {0: Dim("batch", min=1)}},
                                         verbose=False)
