@@ -87,16 +87,21 @@ def find_data_dir(explicit: str | None = None) -> Path | None:
 @contextlib.contextmanager
 def _environment(workdir: Path, data_dir: Path | None) -> Iterator[dict[str, str]]:
     """The environment every command sees; applied to this process too, for in-process runs."""
-    changes = {"COLUMNS": str(COLUMNS), "PYTHONHASHSEED": "0"}
+    import torch
+
+    # one thread: a page prints the same numbers on every machine and under the tests' one-thread workers
+    changes = {"COLUMNS": str(COLUMNS), "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
     if data_dir:
         changes["LITQUANT_DATA"] = str(data_dir)
     saved = {key: os.environ.get(key) for key in changes}
-    cwd = Path.cwd()
+    cwd, threads = Path.cwd(), torch.get_num_threads()
     os.environ.update(changes)
     os.chdir(workdir)
+    torch.set_num_threads(1)
     try:
         yield dict(os.environ)
     finally:
+        torch.set_num_threads(threads)
         os.chdir(cwd)
         for key, value in saved.items():
             if value is None:
@@ -209,11 +214,6 @@ OUTPUT_FILTERS: dict[str, str] = {
     # of the machine that generated the page). Each goes once litquant keeps such noise out of normal output.
     r"site-packages/lightning/pytorch/utilities/_pytree\.py:\d+: `isinstance\(treespec, LeafSpec\)` is deprecated":
         "Lightning calls a deprecated torch pytree API",
-    r"site-packages/lightning/pytorch/cli\.py:\d+: LightningCLI's args parameter is intended":
-        "litquant passes its arguments to LightningCLI as args=",
-    r"site-packages/lightning/pytorch/trainer/connectors/checkpoint_connector\.py:\d+: "
-    r"(`\.fit\(ckpt_path=None\)` was called without a model|\.fit\(ckpt_path=\"last\"\) is set, but there is no last)":
-        "a plain `litquant fit` is turned into a resume by Lightning (on-exception checkpoint callback)",
     r"site-packages/lightning/pytorch/loops/fit_loop\.py:\d+: The number of training batches \(\d+\) is smaller":
         "Lightning's hint for the docs' tiny training sets, printed with its file path",
 }

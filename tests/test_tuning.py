@@ -75,7 +75,7 @@ def test_stress_case_recovers_by_leaving_the_flagged_layer_in_fp32(stress: dict,
     assert result.chosen.drop_points <= 0.1
     # the per-layer report of plain PTQ flags the same layer the tuner measured as the most sensitive
     ptq = quantize("ptq", stress["checkpoint"], small_datamodule(mnist_dir), stress["root"] / "ptq",
-                   calibration_batches=4, accuracy_batches=0, progress=False)
+                   config=QuantizeConfig(calibration_batches=4, accuracy_batches=0), progress=False)
     report = inspect_artifact(ptq, stress["checkpoint"], small_datamodule(mnist_dir), batches=1)
     first_flagged = next(row["layer"] for row in report["layers"] if row["flagged"])
     assert result.chosen.calibration.fp32_layers == (first_flagged,)

@@ -97,14 +97,16 @@ def _sources(package: Path) -> str:
 
 
 def _reads_int8_weight(node: torch.fx.Node) -> bool:
-    """Whether a conv/linear node's weight comes from a dequantize node (through at most a few reshapes): an int8
-    layer. A layer left in fp32 (``fp32_layers``) reads its fp32 weight directly."""
+    """Whether a conv/linear node's weight comes from a per-channel dequantize node (through at most a few
+    reshapes): a layer inductor lowers to an int8 kernel. A layer left in fp32 (``fp32_layers``) reads its fp32
+    weight directly, and one with per-tensor int8 weights (``per_channel=False``) has no int8 lowering on CPU:
+    both run fp32 kernels by design."""
     for weight in node.args[1:3]:
         for _ in range(3):
             if not isinstance(weight, torch.fx.Node) or weight.op != "call_function":
                 break
             if "dequantize" in str(weight.target):
-                return True
+                return "per_channel" in str(weight.target)
             weight = weight.args[0] if weight.args else None
     return False
 
