@@ -135,3 +135,19 @@ def test_onnxruntime_sessions_do_not_spin_beside_torch(tiny_artifacts: dict[str,
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     options = sessions[0].get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_every_timed_model_names_itself_so_the_baseline_rows_render(tmp_path: Path) -> None:
+    """The fp32 baselines (fp32 compiled, ONNX Runtime fp32) reach the speed table only through their timings: a
+    demo with the onnxruntime method failed while rendering ``report.md`` when those carried no name."""
+    from litquant.quantization.report import _speed_table, _time_all
+
+    def model(x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(len(x), 10)
+
+    loaders = {name: (tmp_path / f"{name}.pt2", lambda: model) for name in ("fp32", "fp32-compiled")}
+    timings = _time_all(loaders, compile=False, threads=1, rounds=1, calls=1, cold_start=False, progress=False)
+    assert {name: entry["method"] for name, entry in timings.items()} == {"fp32": "fp32",
+                                                                         "fp32-compiled": "fp32-compiled"}
+    table = "\n".join(_speed_table(list(timings.values())))
+    assert "| fp32, torch.compile (inductor) |" in table

@@ -145,7 +145,7 @@ def _time_all(loaders: dict[str, tuple[Path, Any]], *, compile: bool, threads: i
     :data:`BATCH_SIZES` (:func:`litquant.bench.measure`), cold start and peak RSS in a fresh process each."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)  # fixed before loading: compiled code is specialised on the thread count
-    timings: dict[str, dict[str, Any]] = {name: {} for name in loaders}
+    timings: dict[str, dict[str, Any]] = {name: {"method": name} for name in loaders}  # names the baselines' rows
     try:
         models = {}
         for name, (path, load) in loaders.items():
