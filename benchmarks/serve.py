@@ -25,12 +25,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from environment import environment, save_results
+from environment import environment, result_name, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 from PIL import Image
 
 CONCURRENCY = (1, 8, 32)
 BOUNDARY = "litquant-bench"
+
+NAME = result_name("serve")  # results/serve.<cpu kind>.json and .md
 
 
 def free_port() -> int:
@@ -156,12 +158,12 @@ def main() -> None:
     env = environment()
     settings = {"requests": args.requests, "max_seconds": args.max_seconds, "max_batch_size": args.max_batch_size,
                 "batch_timeout": 0.005, "note": args.note}
-    save_results("serve", {"settings": settings, "runs": runs, "targets": targets})
+    save_results(NAME, {"settings": settings, "runs": runs, "targets": targets})
     table = markdown_table(["model", "batching", "concurrency", "requests", "req/s", "p50 ms", "p99 ms", "errors"],
                            [[r["model"], "on" if r["batching"] else "off", r["concurrency"], r["requests"],
                              r["requests_per_s"], r["p50_ms"], r["p99_ms"], r["errors"]] for r in runs])
     note = f"\n\nNote: {args.note}" if args.note else ""
-    write_markdown("serve", "Serving load: litquant serve on 127.0.0.1", f"{table}\n{verdict}.{note}\n", env)
+    write_markdown(NAME, "Serving load: litquant serve on 127.0.0.1", f"{table}\n{verdict}.{note}\n", env)
 
 
 if __name__ == "__main__":

@@ -392,6 +392,21 @@ def _time_to_accuracy(results_dir: Path, kind: str) -> str | None:
             + _table(("recipe", "settings", "wall time", "CPU s", "faster than the tutorial's recipe"), rows))
 
 
+def _serving(results_dir: Path, kind: str) -> str | None:
+    found = _load_results(results_dir, "serve", kind)
+    if not found:
+        return None
+    results, link = found
+    rows = [(run["model"], "on" if run["batching"] else "off", f"{run['requests_per_s']:.0f}",
+             f"{run['p50_ms']:.1f}", f"{run['p99_ms']:.1f}")
+            for run in results["runs"] if run["concurrency"] == 32]
+    targets = results["targets"]
+    return (f"**Serving** with `litquant serve` on 127.0.0.1, 32 concurrent clients ({_machine(results)}; "
+            f"[`{Path(link).name}`]({link})): int8 with dynamic batching serves "
+            f"{targets['speedup_at_32']:.2f}x the requests/s of fp32 without\n\n"
+            + _table(("model", "dynamic batching", "requests/s", "p50 ms", "p99 ms"), rows))
+
+
 def results_markdown(results_dir: Path = RESULTS) -> str:
     """The short results tables for the READMEs, from ``results/*.<cpu kind>.json``, one section per CPU kind
     (results from different kinds of CPU are never mixed in a table): test accuracy, int8 speed and size,
@@ -399,7 +414,8 @@ def results_markdown(results_dir: Path = RESULTS) -> str:
     sections = []
     for kind in _cpu_kinds(results_dir):
         parts = [part for part in (_accuracy(results_dir, kind), _int8(results_dir, kind),
-                                   _training(results_dir, kind), _time_to_accuracy(results_dir, kind)) if part]
+                                   _training(results_dir, kind), _time_to_accuracy(results_dir, kind),
+                                   _serving(results_dir, kind)) if part]
         if parts:
             found = (_load_results(results_dir, name, kind) for name in ("inference", "training_throughput",
                                                                           "time_to_accuracy"))
