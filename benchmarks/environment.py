@@ -89,11 +89,22 @@ def result_name(name: str) -> str:
     return f"{name}.{cpu_kind()}"
 
 
+def _portable_strings(value):
+    """``value`` with :func:`portable` applied to every string inside it (settings may hold data folders)."""
+    if isinstance(value, str):
+        return portable(value)
+    if isinstance(value, dict):
+        return {key: _portable_strings(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_portable_strings(item) for item in value]
+    return value
+
+
 def save_results(name: str, results: dict) -> Path:
     """Write ``results/<name>.json`` with the environment attached, and return its path."""
     from litquant.files import write_json
 
     path = RESULTS / f"{name}.json"
-    write_json(path, {"environment": environment(), **results})
+    write_json(path, _portable_strings({"environment": environment(), **results}))
     print(f"wrote {path}")
     return path
