@@ -19,6 +19,7 @@ from litquant.artifacts import (
     MAX_ENTRY_BYTES,
     ArtifactError,
     UnsafeArtifactError,
+    _walk_json,
     describe,
     file_sha256,
     load_artifact,
@@ -247,7 +248,7 @@ def test_a_shape_expression_that_is_code_is_refused(tiny_artifact: Path, tmp_pat
     root, entries = _entries(tiny_artifact)
     program = dict(entries)["models/model.json"].decode()
     symbol = json.loads(program)  # find the batch symbol the exporter named
-    names = {v for k, v in _walk(symbol) if k == "expr_str"}
+    names = {v for k, v in _walk_json(symbol) if k == "expr_str"}
     assert names, "the dynamic batch is a symbolic expression"
     evil = f"__import__('pathlib').Path({str(marker)!r}).write_text('code ran')"
     for name in names:
@@ -257,16 +258,6 @@ def test_a_shape_expression_that_is_code_is_refused(tiny_artifact: Path, tmp_pat
     with pytest.raises(UnsafeArtifactError, match="not plain arithmetic"):
         load_artifact(crafted, compile=False)
     assert not marker.exists()
-
-
-def _walk(value):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield key, item
-            yield from _walk(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk(item)
 
 
 # -- an artifact always comes from the checkpoint on the command line ---------------------------------------------
