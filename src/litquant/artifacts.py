@@ -71,6 +71,7 @@ __all__ = [
     "ArtifactDescription",
     "ArtifactError",
     "InputSpec",
+    "Int8RangeWarning",
     "LoadedModel",
     "OutputSpec",
     "Runner",
@@ -81,6 +82,7 @@ __all__ = [
     "load_artifact",
     "load_program",
     "read_description",
+    "saturation_warning",
     "save_onnx",
     "save_pt2",
     "sidecar_path",
@@ -108,6 +110,10 @@ RUNNERS: tuple[str, ...] = get_args(Runner)
 
 class ArtifactError(ValueError):
     """The file is missing, of an unknown kind, or not a valid artifact."""
+
+
+class Int8RangeWarning(UserWarning):
+    """An artifact quantized with full 8-bit ranges for a CPU with VNNI is loaded on a CPU without VNNI."""
 
 
 class UnsafeArtifactError(ArtifactError):
@@ -628,6 +634,23 @@ def read_description(path: str | os.PathLike) -> ArtifactDescription:
 
 
 # -- loading ----------------------------------------------------------------------------------------
+def saturation_warning(path: str | os.PathLike, description: ArtifactDescription, info: Any = None) -> str | None:
+    """One line when ``description``'s ``int8_range`` says its int8 kernels saturate without VNNI and ``info``
+    (a :class:`~litquant.cpu.CpuInfo`, default: this CPU) has no VNNI; ``None`` otherwise (also for artifacts
+    that record no choice)."""
+    from litquant.cpu import cpu_info
+
+    entry = description.extra.get("int8_range")
+    if not isinstance(entry, Mapping) or entry.get("saturates_without_vnni") is not True:
+        return None
+    info = info or cpu_info()
+    if info.has_vnni:
+        return None
+    return (f"{Path(path).name} was quantized with full 8-bit int8 ranges for a {entry.get('chosen_for')} CPU with "
+            f"VNNI; this CPU ({info.isa}) has no VNNI, so its int8 kernels may saturate and lose accuracy: quantize "
+            "it on this machine or with --quant.reduce_range true")
+
+
 class LoadedModel:
     """A loaded artifact, callable on normalised float images ``[N, 1, 28, 28]``, returning logits.
 
@@ -854,6 +877,9 @@ def load_artifact(path: str | os.PathLike, *, runner: Runner = "compile", thread
         batch_sizes: ``compile``/``aot``: the static batch sizes compiled (on first use); smaller batches are
             padded up to the next one, larger ones run in chunks of the largest.
         compile: the older spelling: ``False`` is ``runner="eager"``.
+
+    An int8 artifact quantized with full 8-bit ranges for a CPU with VNNI, loaded on a CPU without, warns
+    (:class:`Int8RangeWarning`, one line in the CLI): its kernels may saturate here.
     """
     if compile is False:
         if runner not in ("compile", "eager"):
@@ -868,6 +894,7 @@ def load_artifact(path: str | os.PathLike, *, runner: Runner = "compile", thread
     if path.suffix not in (".pt2", ".onnx"):
         raise ArtifactError(f"{path}: unknown artifact type {path.suffix!r}; expected .pt2 or .onnx")
     raw = _read_file(path)
-    if path.suffix == ".pt2":
-        return _load_pt2(path, raw, runner, progress, sizes)
-    return _load_onnx(path, raw, threads)
+    loaded = _load_pt2(path, raw, runner, progress, sizes) if path.suffix == ".pt2" else _load_onnx(path, raw, threads)
+    if message := saturation_warning(path, loaded.description):
+        warnings.warn(message, Int8RangeWarning, stacklevel=2)
+    return loaded

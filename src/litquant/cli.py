@@ -541,7 +541,8 @@ def _quantize_auto(config, settings) -> None:
     result = tune(config.ckpt_path, _datamodule(config), config.out, max_drop=config.max_drop,
                   latency_batch_size=settings.latency_batch_size, percentile=settings.percentile,
                   calibration_batches=settings.calibration_batches, val_batches=settings.val_batches,
-                  max_fp32_layers=settings.max_fp32_layers, qat_lr=settings.qat_lr, **options)
+                  max_fp32_layers=settings.max_fp32_layers, qat_lr=settings.qat_lr,
+                  reduce_range=settings.reduce_range, **options)
     print(format_table(result.log))
     print(f"auto: {summary(result.log)}")
     print(f"wrote {result.path}, {result.files['markdown']}, {result.files['json']}")

@@ -2,8 +2,8 @@
 
 Machines differ: an AVX2-only CPU has no fast bf16 and multiplies int8 with an instruction that saturates
 pairs of products to 16 bits; an AVX-512 CPU with VNNI has exact int8 dot products; AVX512_BF16 or AMX
-run bf16 natively. litquant reads the CPU once and picks the training precision and the int8 weight range
-from it.
+run bf16 natively. litquant reads the CPU once and picks the training precision and the int8 range (full
+8 bits, or 7 bits where the int8 kernels would saturate) from it.
 
 Example::
 
@@ -12,6 +12,7 @@ Example::
     info = cpu_info()                   # CpuInfo(name='AMD EPYC', isa='avx2', has_vnni=False, ...)
     choice = choose_precision(info)     # PrecisionChoice(precision='32-true', channels_last=False, reason=...)
     print(choice.reason)
+    choose_reduce_range("auto", info)   # RangeChoice(reduce_range=True, reason='no VNNI ...', isa='avx2')
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ import functools
 import platform
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
-__all__ = ["CpuInfo", "PrecisionChoice", "choose_precision", "cpu_info", "cpu_info_from_flags",
-           "int8_reduce_range"]
+__all__ = ["CpuInfo", "PrecisionChoice", "RangeChoice", "ReduceRange", "choose_precision", "choose_reduce_range",
+           "cpu_info", "cpu_info_from_flags", "int8_reduce_range"]
+
+#: How the int8 range is chosen: ``"auto"`` (from the CPU), or ``True``/``False`` (7 bits / full 8 bits).
+ReduceRange = Literal["auto"] | bool
 
 #: The ``/proc/cpuinfo`` flags litquant's choices read.
 FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
@@ -131,7 +135,47 @@ def choose_precision(info: CpuInfo | None = None, *, accelerator: str = "auto",
                                              "where bf16 would be emulated and slower")
 
 
+@dataclasses.dataclass(frozen=True)
+class RangeChoice:
+    """Whether int8 quantization uses a 7-bit operand (``reduce_range``), why (one line), and the CPU kind
+    (:attr:`CpuInfo.isa`) it was chosen on.
+
+    Without VNNI, x86 int8 kernels multiply ``uint8`` by ``int8`` with ``vpmaddubsw``, which saturates each pair
+    of products to 16 bits; a 7-bit operand keeps the sums in range. With VNNI (or AMX) products are exact and
+    the full 8 bits are more precise.
+    """
+
+    reduce_range: bool
+    reason: str
+    isa: str
+
+    def describe(self, saturates_without_vnni: bool | None = None) -> dict[str, Any]:
+        """The artifact description's ``int8_range`` entry: the choice, why, the CPU kind, and whether the
+        artifact's int8 kernels saturate on a CPU without VNNI (default: when the full range was chosen; ONNX
+        Runtime's ``uint8`` weights do not, whatever the range)."""
+        saturates = not self.reduce_range if saturates_without_vnni is None else saturates_without_vnni
+        return {"reduce_range": self.reduce_range, "reason": self.reason, "chosen_for": self.isa,
+                "saturates_without_vnni": saturates}
+
+
+def choose_reduce_range(setting: ReduceRange = "auto", info: CpuInfo | None = None, *,
+                        option: str = "--quant.reduce_range") -> RangeChoice:
+    """The one place ``reduce_range`` is decided: ``"auto"`` gives 7 bits only on a CPU without VNNI/AMX, full
+    8 bits with them; ``True``/``False`` win over the CPU (the reason then names ``option``)."""
+    info = info or cpu_info()
+    if isinstance(setting, bool):
+        return RangeChoice(setting, f"set by {option} {str(setting).lower()}", info.isa)
+    if setting != "auto":
+        raise ValueError(f"{option} must be auto, true or false, got {setting!r}")
+    if info.has_vnni:
+        flag = next((f for f in ("amx_int8", "amx_tile", "avx512_vnni", "avx_vnni") if f in info.flags),
+                    info.torch_capability or "VNNI")
+        return RangeChoice(False, f"{info.isa} CPU with {flag}: exact int8 products, full 8-bit range", info.isa)
+    return RangeChoice(True, f"{info.isa} CPU without VNNI/AMX: 7 bits, where full-range uint8 x int8 products "
+                             "would saturate", info.isa)
+
+
 def int8_reduce_range(info: CpuInfo | None = None) -> bool:
-    """Whether int8 weights should use 7 bits: only without VNNI, where the ``uint8 × int8`` instruction
-    (``vpmaddubsw``) saturates pairs of products to 16 bits."""
-    return not (info or cpu_info()).has_vnni
+    """Whether int8 kernels need a 7-bit operand on ``info`` (default: this CPU): only without VNNI, where the
+    ``uint8 × int8`` instruction (``vpmaddubsw``) saturates pairs of products to 16 bits."""
+    return choose_reduce_range("auto", info).reduce_range

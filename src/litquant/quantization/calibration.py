@@ -13,6 +13,9 @@ get one scale per output channel or one per tensor.
 ``None`` keeps each method's own default (PTQ: ``histogram``, both QAT methods: ``moving_average``, ONNX
 Runtime: ``minmax``), which is what :func:`CalibrationConfig.resolved` records.
 
+``reduce_range`` (``"auto"``, ``True``, ``False``) is resolved by :func:`litquant.cpu.choose_reduce_range`: 7-bit
+activations (PT2E) or ONNX Runtime weight formats that do not saturate, only on a CPU without VNNI/AMX.
+
 Example::
 
     from litquant.quantization.calibration import CalibrationConfig, quantizer_for
@@ -40,6 +43,8 @@ from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
     X86InductorQuantizer,
     get_default_x86_inductor_quantization_config,
 )
+
+from litquant.cpu import ReduceRange, choose_reduce_range
 
 __all__ = ["OBSERVERS", "Observer", "CalibrationConfig", "PercentileObserver", "onnxruntime_options",
            "quantizer_for"]
@@ -91,12 +96,15 @@ class CalibrationConfig:
         per_channel: weights quantized with one scale per output channel (``True``) or one per tensor.
         fp32_layers: module names (``"conv2"``, ``"fc1"``) left in fp32: not annotated by the quantizer, so
             their inputs and weights stay float (PT2E methods only).
+        reduce_range: ``"auto"`` (from the CPU), ``True`` (7 bits where full-range int8 kernels would saturate)
+            or ``False`` (full 8 bits); see :func:`litquant.cpu.choose_reduce_range`.
     """
 
     observer: str | None = None
     percentile: float = 99.99
     per_channel: bool = True
     fp32_layers: tuple[str, ...] = ()
+    reduce_range: ReduceRange = "auto"
 
     def __post_init__(self) -> None:
         if self.observer is not None and self.observer not in OBSERVERS:
@@ -105,6 +113,8 @@ class CalibrationConfig:
             raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
         if isinstance(self.fp32_layers, str) or not all(isinstance(n, str) and n for n in self.fp32_layers):
             raise ValueError(f"fp32_layers must be a sequence of module names, got {self.fp32_layers!r}")
+        if not (isinstance(self.reduce_range, bool) or self.reduce_range == "auto"):
+            raise ValueError(f"reduce_range must be 'auto', True or False, got {self.reduce_range!r}")
         object.__setattr__(self, "fp32_layers", tuple(self.fp32_layers))
 
     def resolved(self, method: str) -> CalibrationConfig:
@@ -156,12 +166,15 @@ def _per_tensor_weight_constructor(is_qat: bool) -> Any:
 
 
 def quantizer_for(config: CalibrationConfig | None = None, *, is_qat: bool,
-                  reduce_range: bool = False) -> X86InductorQuantizer:
+                  reduce_range: ReduceRange | None = None) -> X86InductorQuantizer:
     """torchao's ``X86InductorQuantizer`` (``uint8`` per-tensor activations, ``int8`` symmetric weights) with
     the activation observer and weight granularity of ``config`` (default: the x86 default config); the
-    modules of ``config.fp32_layers`` get no config, so they stay fp32."""
+    modules of ``config.fp32_layers`` get no config, so they stay fp32. Activations are 7-bit (``quant_max``
+    127) when ``reduce_range`` (default: ``config.reduce_range``) resolves to ``True`` on this CPU."""
     config = config or CalibrationConfig()
-    default = get_default_x86_inductor_quantization_config(is_qat=is_qat, reduce_range=reduce_range)
+    setting = config.reduce_range if reduce_range is None else reduce_range
+    default = get_default_x86_inductor_quantization_config(
+        is_qat=is_qat, reduce_range=choose_reduce_range(setting).reduce_range)
     act = default.input_activation
     activation = QuantizationSpec(dtype=act.dtype, quant_min=act.quant_min, quant_max=act.quant_max,
                                   qscheme=act.qscheme,

@@ -63,6 +63,7 @@ if TYPE_CHECKING:  # torchao is imported on first use: importing litquant.callba
     from torch.fx import GraphModule
     from torchao.quantization.pt2e.quantizer import QuantizationConfig, Quantizer
 
+    from litquant.cpu import RangeChoice
     from litquant.quantization.pt2e import Example
 
 __all__ = ["QuantizationAwareTraining"]
@@ -89,7 +90,9 @@ class QuantizationAwareTraining(Callback):
             ``validate``, ``test``, ``predict``); fake quantization stays on in every stage.
         example_inputs: inputs to capture ``forward`` with; default: the module's ``example_input_array``.
         quantizer: a torchao PT2E ``Quantizer`` to use instead of the x86 one built from ``qconfig``.
-        reduce_range: 7-bit activations, for int8 kernels that saturate on CPUs without VNNI.
+        reduce_range: ``"auto"`` (default): 7-bit activations only on a CPU without VNNI/AMX, whose int8 kernels
+            saturate with full-range ``uint8`` inputs; ``True``/``False`` force it (see
+            :func:`litquant.cpu.choose_reduce_range`). The choice made is :attr:`range_choice` once prepared.
         percentile: the percentile the ``"percentile"`` observer keeps.
         per_channel: weights with one scale per output channel (``True``) or one per tensor.
     """
@@ -104,7 +107,7 @@ class QuantizationAwareTraining(Callback):
         observer_enabled_stages: Sequence[str] = ("train",),
         example_inputs: Any = None,
         quantizer: Quantizer | None = None,
-        reduce_range: bool = False,
+        reduce_range: bool | Literal["auto"] = "auto",
         percentile: float = 99.99,
         per_channel: bool = True,
     ) -> None:
@@ -127,7 +130,10 @@ class QuantizationAwareTraining(Callback):
         self.quantizer = quantizer
         self.reduce_range = reduce_range
         observer = "moving_average" if observer_type == "average" else observer_type
-        self.calibration = CalibrationConfig(observer=observer, percentile=percentile, per_channel=per_channel)
+        self.calibration = CalibrationConfig(observer=observer, percentile=percentile, per_channel=per_channel,
+                                             reduce_range=reduce_range)  # checks reduce_range
+        #: the resolved ``reduce_range`` (:class:`~litquant.cpu.RangeChoice`), set by :meth:`build_quantizer`
+        self.range_choice: RangeChoice | None = None
         self._example: Example | None = None
         self._signature: inspect.Signature | None = None
         self._prepared: GraphModule | None = None
@@ -141,13 +147,15 @@ class QuantizationAwareTraining(Callback):
         """The PT2E quantizer this callback prepares with."""
         from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
+        from litquant.cpu import choose_reduce_range
         from litquant.quantization.calibration import quantizer_for
 
         if self.quantizer is not None:
             return self.quantizer
         if not isinstance(self.qconfig, str):
             return X86InductorQuantizer().set_global(self.qconfig)
-        return quantizer_for(self.calibration, is_qat=True, reduce_range=self.reduce_range)
+        self.range_choice = choose_reduce_range(self.reduce_range, option="reduce_range")
+        return quantizer_for(self.calibration, is_qat=True, reduce_range=self.range_choice.reduce_range)
 
     @property
     def prepared(self) -> GraphModule | None:

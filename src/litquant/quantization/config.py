@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from litquant.cpu import ReduceRange
 from litquant.quantization.calibration import CalibrationConfig, Observer
 
 __all__ = ["QuantizeConfig"]
@@ -44,6 +45,10 @@ class QuantizeConfig:
         latency_batch_size: ``--method auto``: the batch size candidates are timed at.
         val_batches: ``--method auto``: validation batches (of 256) every candidate's accuracy is measured on.
         max_fp32_layers: ``--method auto``: the most layers left in fp32 (``None``: all but one).
+        reduce_range: ``auto`` (default): 7-bit int8 ranges only on a CPU without VNNI/AMX, where full-range
+            int8 kernels saturate (PT2E: 7-bit activations; ONNX Runtime: only weight formats that do not
+            saturate), full 8 bits otherwise; ``true``/``false`` force it. Every method records the choice, why,
+            and the CPU kind in the description's ``int8_range``.
     """
 
     calibration_batches: int = 32
@@ -58,6 +63,7 @@ class QuantizeConfig:
     latency_batch_size: int = 1
     val_batches: int = 8
     max_fp32_layers: int | None = None
+    reduce_range: ReduceRange = "auto"
 
     def __post_init__(self) -> None:
         for name in ("calibration_batches", "qat_epochs", "latency_batch_size", "val_batches"):
@@ -78,7 +84,7 @@ class QuantizeConfig:
     def calibration(self) -> CalibrationConfig:
         """The observer and weight-granularity part, as :mod:`~litquant.quantization.calibration` takes it."""
         return CalibrationConfig(observer=self.observer, percentile=self.percentile, per_channel=self.per_channel,
-                                 fp32_layers=self.fp32_layers)
+                                 fp32_layers=self.fp32_layers, reduce_range=self.reduce_range)
 
     def fine_tuning(self) -> dict[str, Any]:
         """The description's ``fine_tuning`` entry of a QAT method: epochs, max_steps, lr."""

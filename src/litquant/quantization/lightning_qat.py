@@ -30,14 +30,14 @@ def quantize_lightning_qat(checkpoint: str | os.PathLike, datamodule: Any, *, ep
                            accelerator: str = "cpu", calibration: CalibrationConfig | None = None) -> ExportedProgram:
     """Fine-tune the checkpoint's model with the QAT callback for ``epochs`` (at most ``max_steps`` steps)
     in a real ``Trainer``, and return the int8 program the callback converts at the end of ``fit``.
-    ``calibration`` sets the callback's ``observer_type``, ``percentile`` and ``per_channel``."""
+    ``calibration`` sets the callback's ``observer_type``, ``percentile``, ``per_channel`` and ``reduce_range``."""
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     model = load_classifier(checkpoint)
     model.hparams.lr = lr  # fine-tuning: a small peak learning rate for the model's own schedule
     calibration = (calibration or CalibrationConfig()).resolved("lightning-qat")
     callback = QuantizationAwareTraining(observer_type=calibration.observer, percentile=calibration.percentile,
-                                         per_channel=calibration.per_channel)
+                                         per_channel=calibration.per_channel, reduce_range=calibration.reduce_range)
     trainer = L.Trainer(
         max_epochs=epochs, max_steps=max_steps if max_steps is not None else -1, accelerator=accelerator,
         devices=1, logger=False, enable_checkpointing=False, enable_model_summary=False,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import dataclasses
 import os
 import sys
 import tempfile
@@ -126,16 +127,19 @@ class QuantizeJob:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from litquant.cpu import cpu_info
+        from litquant.cpu import choose_reduce_range, cpu_info
         from litquant.quantization.export import checked_net
 
         self.checkpoint_sha256 = file_sha256(self.checkpoint)
+        #: ``config.reduce_range`` resolved for this CPU, once: what every step uses and the description records
+        self.range_choice = choose_reduce_range(self.config.reduce_range)
         #: the checkpoint's model in eval mode; a QAT method fine-tunes it in place
         self.net: torch.nn.Module = checked_net(self.checkpoint, self.datamodule)
         #: an untouched copy, the reference of the accuracy comparison
         self.reference: torch.nn.Module = copy.deepcopy(self.net)
-        # the CPU it was quantized (and checked) on, and how it was calibrated
-        self._common = {"cpu": cpu_info().as_dict(), "calibration": self.calibration.describe(self.method.name)}
+        # the CPU it was quantized (and checked) on, how it was calibrated, and the int8 range chosen for it
+        self._common = {"cpu": cpu_info().as_dict(), "calibration": self.calibration.describe(self.method.name),
+                        "int8_range": self.range_choice.describe()}
 
     @property
     def path(self) -> Path:
@@ -143,7 +147,8 @@ class QuantizeJob:
 
     @property
     def calibration(self):
-        return self.config.calibration
+        """The config's calibration, with ``reduce_range`` resolved (:attr:`range_choice`)."""
+        return dataclasses.replace(self.config.calibration, reduce_range=self.range_choice.reduce_range)
 
     def note(self, message: str) -> None:
         _note(self.progress, message)
@@ -154,8 +159,9 @@ class QuantizeJob:
         return images[:size].clone()
 
     def description(self, **extra: Any) -> ArtifactDescription:
+        """The description with the common entries; ``extra`` adds or replaces entries (``int8_range``...)."""
         return describe(self.method.name, "int8", datamodule=self.datamodule, checkpoint=self.checkpoint,
-                        checkpoint_sha256=self.checkpoint_sha256, **self._common, **extra)
+                        checkpoint_sha256=self.checkpoint_sha256, **{**self._common, **extra})
 
     def accuracy(self, model: Any) -> dict[str, Any] | None:
         """int8 and fp32 accuracy on ``config.accuracy_batches`` validation batches of 256 (``None`` for 0)."""

@@ -1,4 +1,4 @@
-"""Static int8 quantization with ONNX Runtime, robust to CPUs without VNNI.
+"""Static int8 quantization with ONNX Runtime, with the weight format chosen for the CPU.
 
 The fp32 model is exported to ONNX (``torch.onnx.export``, dynamic batch), then quantized with
 ``onnxruntime.quantization.quantize_static`` in QDQ format, calibrated on training batches.
@@ -6,9 +6,11 @@ The fp32 model is exported to ONNX (``torch.onnx.export``, dynamic batch), then 
 On x86 CPUs without VNNI (AVX2 only, AVX-512 without VNNI), ONNX Runtime multiplies ``uint8`` activations
 by ``int8`` weights with an instruction that saturates pairs of products to 16 bits, and such models can
 lose several points of accuracy. Quantizing the weights to 7 bits (``reduce_range``) or as ``uint8``
-avoids the saturation on every CPU, so only those two candidates are eligible; both are built and the one
-whose predictions agree best with fp32 on held-out batches is kept. The check, including the plain
-``int8`` variant for reference, is recorded in the artifact's description.
+avoids the saturation on every CPU. Which candidates are eligible follows ``reduce_range``
+(:func:`eligible_candidates`; ``"auto"`` resolves from the CPU with :func:`litquant.cpu.choose_reduce_range`):
+7-bit (a CPU without VNNI/AMX): only those two; full range (a CPU with VNNI): the full-range ``uint8`` and
+plain ``int8`` weights. Every candidate is built and the eligible one whose predictions agree best with fp32
+on held-out batches is kept. The check of all three is recorded in the artifact's description.
 
 Example::
 
@@ -37,7 +39,7 @@ from litquant.files import atomic_path
 from litquant.quantization.calibration import CalibrationConfig, onnxruntime_options
 from litquant.quantization.methods import QuantizationMethod, QuantizeJob, register_method
 
-__all__ = ["CANDIDATES", "OnnxRuntime", "export_onnx", "quantize_onnxruntime"]
+__all__ = ["CANDIDATES", "OnnxRuntime", "eligible_candidates", "export_onnx", "quantize_onnxruntime"]
 
 #: Weight formats tried: name -> (weight type, reduce_range, safe without VNNI).
 CANDIDATES: dict[str, tuple[str, bool, bool]] = {
@@ -45,6 +47,12 @@ CANDIDATES: dict[str, tuple[str, bool, bool]] = {
     "u8-weights": ("QUInt8", False, True),
     "s8": ("QInt8", False, False),
 }
+
+
+def eligible_candidates(reduce_range: bool) -> list[str]:
+    """The :data:`CANDIDATES` that may be kept: with ``reduce_range`` (7 bits, a CPU without VNNI) those safe
+    without VNNI, else (full range) those with full-range weights."""
+    return [name for name, (_, seven_bit, safe) in CANDIDATES.items() if (safe if reduce_range else not seven_bit)]
 
 
 def export_onnx(net: nn.Module, path: str | os.PathLike, opset: int = 18) -> Path:
@@ -89,14 +97,17 @@ def _session(path: Path, level: str = "ORT_ENABLE_ALL") -> Any:
 def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLike, datamodule: Any, *,
                          calibration_batches: int = 32, check_batches: int = 4,
                          calibration: CalibrationConfig | None = None) -> dict[str, Any]:
-    """Quantize an fp32 ONNX model to int8 QDQ, choosing the weight format by a check against fp32.
-    ``calibration`` picks ONNX Runtime's calibration method (see :mod:`litquant.quantization.calibration`)
-    and per-channel or per-tensor weights.
+    """Quantize an fp32 ONNX model to int8 QDQ, choosing the weight format by a check against fp32 among the
+    :func:`eligible_candidates` of ``calibration.reduce_range`` (resolved for this CPU). ``calibration`` also
+    picks ONNX Runtime's calibration method (see :mod:`litquant.quantization.calibration`) and per-channel or
+    per-tensor weights.
 
-    Returns the choice and the check (``{"weights": ..., "reduce_range": ..., "check": {...}}``), for the
-    artifact's description.
+    Returns the choice and the check (``{"weights": ..., "reduce_range": ..., "eligible": [...],
+    "check": {...}}``), for the artifact's description.
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    from litquant.cpu import choose_reduce_range
 
     if calibration_batches < 1:
         raise ValueError(f"calibration_batches must be at least 1, got {calibration_batches}")
@@ -111,7 +122,9 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         return np.concatenate([session.run(None, {input_name: x})[0] for x, _ in held_out])
 
     fp32_logits = logits_of(_session(fp32_path))
-    options = onnxruntime_options(calibration or CalibrationConfig())
+    calibration = calibration or CalibrationConfig()
+    options = onnxruntime_options(calibration)
+    eligible = eligible_candidates(choose_reduce_range(calibration.reduce_range).reduce_range)
     check: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="litquant-ort-") as scratch:
         prepared = Path(scratch) / "prepared.onnx"
@@ -125,8 +138,7 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
             check[name] = {"agreement": float((logits.argmax(1) == fp32_logits.argmax(1)).mean()),
                            "mean_abs_logit_error": float(np.abs(logits - fp32_logits).mean()),
                            "val_accuracy": float((logits.argmax(1) == labels).mean())}
-        safe = [name for name, (_, _, ok) in CANDIDATES.items() if ok]
-        best = max(safe, key=lambda n: (check[n]["agreement"], -check[n]["mean_abs_logit_error"]))
+        best = max(eligible, key=lambda n: (check[n]["agreement"], -check[n]["mean_abs_logit_error"]))
         with atomic_path(out_path) as tmp:
             tmp.write_bytes((Path(scratch) / f"{best}.onnx").read_bytes())
     weights, reduce_range, _ = CANDIDATES[best]
@@ -134,6 +146,7 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         "weights": best,
         "weight_type": weights,
         "reduce_range": reduce_range,
+        "eligible": eligible,
         "activation_type": "QUInt8",
         "per_channel": options["per_channel"],
         "calibrate_method": options["calibrate_method"].name,
@@ -163,7 +176,9 @@ class OnnxRuntime(QuantizationMethod):
                                       job.checkpoint_sha256, job.datamodule)
             choice = quantize_onnxruntime(fp32_onnx, scratch / "int8.onnx", job.datamodule,
                                           calibration_batches=batches, calibration=job.calibration)
-            return job.save_onnx(scratch / "int8.onnx", onnxruntime=choice, calibration_batches=batches)
+            saturates = not CANDIDATES[choice["weights"]][2]
+            return job.save_onnx(scratch / "int8.onnx", onnxruntime=choice, calibration_batches=batches,
+                                 int8_range=job.range_choice.describe(saturates_without_vnni=saturates))
 
 
 register_method(OnnxRuntime())

@@ -38,6 +38,7 @@ from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86Induct
 
 from litquant import ignore_library_internal_warnings
 from litquant.artifacts import ARTIFACT_FORMAT, ArtifactDescription, describe, save_pt2, sidecar_path, versions
+from litquant.cpu import ReduceRange
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -218,8 +219,9 @@ def prepare_qat(graph: GraphModule, quantizer: Any) -> GraphModule:
     return set_graph_mode(prepared, train=True)
 
 
-def quantizer_for(*, is_qat: bool, reduce_range: bool = False) -> X86InductorQuantizer:
-    """torchao's ``X86InductorQuantizer`` with its default static config: ``uint8`` per-tensor activations,
+def quantizer_for(*, is_qat: bool, reduce_range: ReduceRange = "auto") -> X86InductorQuantizer:
+    """torchao's ``X86InductorQuantizer`` with its default static config: ``uint8`` per-tensor activations
+    (7-bit where ``reduce_range`` resolves so on this CPU, see :func:`litquant.cpu.choose_reduce_range`),
     ``int8`` per-channel symmetric weights (the layout inductor's oneDNN int8 kernels run). Other observers
     and per-tensor weights: :func:`litquant.quantization.calibration.quantizer_for`."""
     from litquant.quantization import calibration

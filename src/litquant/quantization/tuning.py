@@ -58,6 +58,7 @@ from typing import Any
 import torch
 from torch.fx import GraphModule
 
+from litquant.cpu import ReduceRange
 from litquant.files import write_json, write_text
 from litquant.quantization.calibration import OBSERVERS, CalibrationConfig
 
@@ -270,7 +271,7 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
          latency_batch_size: int = 1, observers: Sequence[str] = PTQ_OBSERVERS, percentile: float = 99.99,
          calibration_batches: int = 32, val_batches: int = 8, test_batches: int | None = 8,
          qat_max_steps: int = 100, qat_lr: float = 1e-4, max_fp32_layers: int | None = None,
-         latency_tolerance: float = 0.05, progress: bool = True) -> TuningResult:
+         latency_tolerance: float = 0.05, reduce_range: ReduceRange = "auto", progress: bool = True) -> TuningResult:
     """Tune the int8 configuration of ``checkpoint`` (see the module docstring) and write ``<out>/auto.pt2``,
     ``<out>/tuning.json`` and ``<out>/tuning.md``.
 
@@ -290,10 +291,12 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
         qat_lr: its learning rate.
         max_fp32_layers: the most layers the fallback leaves in fp32 (default: all but one).
         latency_tolerance: relative latency difference counted as equally fast (see :func:`choose`).
+        reduce_range: ``"auto"``, ``True`` or ``False``, resolved once for this CPU
+            (:func:`litquant.cpu.choose_reduce_range`) and used by every candidate.
         progress: one line per candidate on stderr.
     """
     from litquant.artifacts import describe, file_sha256
-    from litquant.cpu import cpu_info
+    from litquant.cpu import choose_reduce_range, cpu_info
     from litquant.evaluation import evaluate
     from litquant.quantization.export import checked_net, refuse_if_changed
     from litquant.quantization.pt2e import save_program
@@ -310,6 +313,7 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
             raise ValueError(f"{name} must be at least 1, got {value}")
     if qat_max_steps < 0 or (max_fp32_layers is not None and max_fp32_layers < 0):
         raise ValueError("qat_max_steps and max_fp32_layers must not be negative")
+    range_choice = choose_reduce_range(reduce_range)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -323,17 +327,18 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
                    val_batches=val_batches, progress=progress)
 
     # 1. the PTQ grid: each observer with per-channel weights, per-tensor weights where that met the budget
-    grid = [tuner.ptq(CalibrationConfig(observer, percentile, True), "grid") for observer in observers]
+    base = CalibrationConfig(percentile=percentile, reduce_range=range_choice.reduce_range)
+    grid = [tuner.ptq(dataclasses.replace(base, observer=observer), "grid") for observer in observers]
     grid += [tuner.ptq(dataclasses.replace(c.calibration, per_channel=False), "grid") for c in list(grid) if c.met]
     # 2. no grid candidate met it: QAT, and the most accurate grid configuration with layers left in fp32
     if not any(c.met for c in grid):
         if qat_max_steps:
-            tuner.qat(CalibrationConfig(percentile=percentile), qat_max_steps, qat_lr)
+            tuner.qat(base, qat_max_steps, qat_lr)
         if max_fp32:
             _fallback(tuner, _most_accurate(grid), layers, max_fp32)
     candidates = tuner.candidates
     finalists = [c for c in candidates if c.met]
-    common = {"cpu": cpu_info().as_dict()}
+    common = {"cpu": cpu_info().as_dict(), "int8_range": range_choice.describe()}
 
     def description(method: str, calibration: CalibrationConfig, **extra: Any):
         return describe(method, "int8", datamodule=datamodule, checkpoint=checkpoint, checkpoint_sha256=sha256,

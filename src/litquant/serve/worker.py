@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from typing import Any
 
 import litserve as ls
@@ -49,9 +50,11 @@ class DigitAPI(ls.LitAPI):
 
     def setup(self, device: str) -> None:
         from litquant import ignore_library_internal_warnings, quiet_library_logs
+        from litquant.artifacts import Int8RangeWarning
 
         quiet_library_logs()  # a worker is a process of its own: as quiet as the command that started it
         ignore_library_internal_warnings()
+        warnings.filterwarnings("ignore", category=Int8RangeWarning)  # the command warned once, before the workers
         if self.threads:
             torch.set_num_threads(self.threads)
         self.models = {}
