@@ -91,7 +91,7 @@ def test_a_vnni_artifact_records_its_range_and_warns_on_a_cpu_without_vnni(tiny_
                     progress=False)
     entry = read_description(path).extra["int8_range"]
     assert entry == {"reduce_range": False, "reason": choose_reduce_range("auto", ZEN5_CPU).reason,
-                     "chosen_for": "avx512-vnni", "saturates_without_vnni": True}
+                     "chosen_for": "avx512-vnni", "chosen_for_vnni": True, "saturates_without_vnni": True}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the normal case: no warning at all
         model = load_artifact(path, runner="eager")
@@ -103,7 +103,7 @@ def test_a_vnni_artifact_records_its_range_and_warns_on_a_cpu_without_vnni(tiny_
         load_artifact(path, runner="eager")
     assert len(caught) == 1
     message = str(caught[0].message)
-    assert "\n" not in message and "avx512-vnni" in message and "(avx2) has no VNNI" in message
+    assert "\n" not in message and "with VNNI (avx512-vnni)" in message and "(avx2) has no VNNI" in message
     assert "--quant.reduce_range true" in message
 
     seven_bit = quantize("ptq", tiny_checkpoint, small_datamodule(mnist_dir), tmp_path / "forced",
@@ -113,6 +113,12 @@ def test_a_vnni_artifact_records_its_range_and_warns_on_a_cpu_without_vnni(tiny_
     assert entry["chosen_for"] == "avx2" and entry["saturates_without_vnni"] is False
     assert activation_quant_max(torch.export.load(seven_bit)) == {127}
     assert saturation_warning(seven_bit, read_description(seven_bit)) is None
+
+    forced_full = quantize("ptq", tiny_checkpoint, small_datamodule(mnist_dir), tmp_path / "forced-full",
+                           config=config.replace(reduce_range=False), progress=False)
+    entry = read_description(forced_full).extra["int8_range"]
+    assert entry["saturates_without_vnni"] is True and entry["chosen_for_vnni"] is False
+    assert saturation_warning(forced_full, read_description(forced_full)) is None  # asked for on this CPU
 
 
 def test_onnxruntime_on_a_vnni_cpu_may_keep_plain_s8(tiny_checkpoint: Path, tmp_path: Path, mnist_dir: Path,

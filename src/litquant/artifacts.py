@@ -635,20 +635,22 @@ def read_description(path: str | os.PathLike) -> ArtifactDescription:
 
 # -- loading ----------------------------------------------------------------------------------------
 def saturation_warning(path: str | os.PathLike, description: ArtifactDescription, info: Any = None) -> str | None:
-    """One line when ``description``'s ``int8_range`` says its int8 kernels saturate without VNNI and ``info``
-    (a :class:`~litquant.cpu.CpuInfo`, default: this CPU) has no VNNI; ``None`` otherwise (also for artifacts
-    that record no choice)."""
+    """One line when ``description``'s ``int8_range`` says it was quantized with full ranges for a CPU with VNNI
+    (int8 kernels that saturate without VNNI) and ``info`` (a :class:`~litquant.cpu.CpuInfo`, default: this CPU)
+    has no VNNI; ``None`` otherwise (also for artifacts that record no choice, and for full ranges forced with
+    ``--quant.reduce_range false`` on a CPU without VNNI: their description says so)."""
     from litquant.cpu import cpu_info
 
     entry = description.extra.get("int8_range")
-    if not isinstance(entry, Mapping) or entry.get("saturates_without_vnni") is not True:
+    if not isinstance(entry, Mapping) or entry.get("saturates_without_vnni") is not True \
+            or entry.get("chosen_for_vnni") is not True:
         return None
     info = info or cpu_info()
     if info.has_vnni:
         return None
-    return (f"{Path(path).name} was quantized with full 8-bit int8 ranges for a {entry.get('chosen_for')} CPU with "
-            f"VNNI; this CPU ({info.isa}) has no VNNI, so its int8 kernels may saturate and lose accuracy: quantize "
-            "it on this machine or with --quant.reduce_range true")
+    return (f"{Path(path).name} was quantized with full 8-bit int8 ranges for a CPU with VNNI "
+            f"({entry.get('chosen_for')}); this CPU ({info.isa}) has no VNNI, so its int8 kernels may saturate and "
+            "lose accuracy: quantize it on this machine or with --quant.reduce_range true")
 
 
 class LoadedModel:

@@ -12,7 +12,7 @@ Example::
     info = cpu_info()                   # CpuInfo(name='AMD EPYC', isa='avx2', has_vnni=False, ...)
     choice = choose_precision(info)     # PrecisionChoice(precision='32-true', channels_last=False, reason=...)
     print(choice.reason)
-    choose_reduce_range("auto", info)   # RangeChoice(reduce_range=True, reason='no VNNI ...', isa='avx2')
+    choose_reduce_range("auto", info)   # RangeChoice(reduce_range=True, reason='avx2 CPU without VNNI/AMX: ...', ...)
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def choose_precision(info: CpuInfo | None = None, *, accelerator: str = "auto",
 @dataclasses.dataclass(frozen=True)
 class RangeChoice:
     """Whether int8 quantization uses a 7-bit operand (``reduce_range``), why (one line), and the CPU kind
-    (:attr:`CpuInfo.isa`) it was chosen on.
+    (:attr:`CpuInfo.isa`) it was chosen on, and whether that CPU has VNNI.
 
     Without VNNI, x86 int8 kernels multiply ``uint8`` by ``int8`` with ``vpmaddubsw``, which saturates each pair
     of products to 16 bits; a 7-bit operand keeps the sums in range. With VNNI (or AMX) products are exact and
@@ -148,6 +148,7 @@ class RangeChoice:
     reduce_range: bool
     reason: str
     isa: str
+    vnni: bool
 
     def describe(self, saturates_without_vnni: bool | None = None) -> dict[str, Any]:
         """The artifact description's ``int8_range`` entry: the choice, why, the CPU kind, and whether the
@@ -155,7 +156,7 @@ class RangeChoice:
         Runtime's ``uint8`` weights do not, whatever the range)."""
         saturates = not self.reduce_range if saturates_without_vnni is None else saturates_without_vnni
         return {"reduce_range": self.reduce_range, "reason": self.reason, "chosen_for": self.isa,
-                "saturates_without_vnni": saturates}
+                "chosen_for_vnni": self.vnni, "saturates_without_vnni": saturates}
 
 
 def choose_reduce_range(setting: ReduceRange = "auto", info: CpuInfo | None = None, *,
@@ -164,15 +165,16 @@ def choose_reduce_range(setting: ReduceRange = "auto", info: CpuInfo | None = No
     8 bits with them; ``True``/``False`` win over the CPU (the reason then names ``option``)."""
     info = info or cpu_info()
     if isinstance(setting, bool):
-        return RangeChoice(setting, f"set by {option} {str(setting).lower()}", info.isa)
+        return RangeChoice(setting, f"set by {option} {str(setting).lower()}", info.isa, info.has_vnni)
     if setting != "auto":
         raise ValueError(f"{option} must be auto, true or false, got {setting!r}")
     if info.has_vnni:
         flag = next((f for f in ("amx_int8", "amx_tile", "avx512_vnni", "avx_vnni") if f in info.flags),
                     info.torch_capability or "VNNI")
-        return RangeChoice(False, f"{info.isa} CPU with {flag}: exact int8 products, full 8-bit range", info.isa)
+        return RangeChoice(False, f"{info.isa} CPU with {flag}: exact int8 products, full 8-bit range", info.isa,
+                           True)
     return RangeChoice(True, f"{info.isa} CPU without VNNI/AMX: 7 bits, where full-range uint8 x int8 products "
-                             "would saturate", info.isa)
+                             "would saturate", info.isa, False)
 
 
 def int8_reduce_range(info: CpuInfo | None = None) -> bool:
