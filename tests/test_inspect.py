@@ -11,7 +11,7 @@ import pytest
 from helpers import run_litquant, tiny
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts import load_artifact, read_description
 from litquant.checkpoints import load_classifier
 from litquant.evaluation import evaluate
 from litquant.quantization import QuantizeConfig, quantize
@@ -66,6 +66,9 @@ def test_ordinary_model_passes_and_cli_writes_the_report(tiny_checkpoint: Path, 
     assert all(0 <= row["saturated"] < 0.01 for row in report["layers"])
     assert (tmp_path / "out" / "layer_sqnr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| conv1 |" in (tmp_path / "out" / "inspect.md").read_text()
+    chosen = read_description(ptq).extra["int8_range"]  # the range chosen for this CPU, shown and visible in qmax
+    assert report["int8_range"] == chosen and chosen["reason"] in (tmp_path / "out" / "inspect.md").read_text()
+    assert {row["activation"]["qmax"] for row in report["layers"]} == {127 if chosen["reduce_range"] else 255}
 
 
 def test_inspect_refuses_onnx_and_missing_files_in_one_line(tiny_checkpoint: Path, tmp_path: Path, mnist_dir: Path,

@@ -224,7 +224,8 @@ def inspect_artifact(artifact: str | os.PathLike, checkpoint: str | os.PathLike,
         flagged_before = flagged_before or row["flagged"]
     return {"artifact": str(artifact), "checkpoint": str(checkpoint), "method": loaded.meta.get("method"),
             "calibration": loaded.meta.get("calibration"), "calibration_batches": calibration_batches,
-            "split": "val", "samples": samples, "threshold_db": threshold_db, "layers": rows,
+            "int8_range": loaded.meta.get("int8_range"), "split": "val", "samples": samples,
+            "threshold_db": threshold_db, "layers": rows,
             "not_quantized": unquantized}
 
 
@@ -287,6 +288,13 @@ def _plot(report: dict[str, Any], target: Path) -> Path:
     return target
 
 
+def _range_text(entry: Any) -> str:
+    """``, 7-bit activations (why)`` from a description's ``int8_range`` entry; empty for older artifacts."""
+    if not isinstance(entry, dict):
+        return ""
+    return f", {'7-bit' if entry.get('reduce_range') else 'full 8-bit'} activations ({entry.get('reason')})"
+
+
 def write_inspection(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write ``inspect.json``, ``inspect.md`` and ``layer_sqnr.png`` into ``out_dir`` (atomically)."""
     out_dir = Path(out_dir)
@@ -297,7 +305,8 @@ def write_inspection(report: dict[str, Any], out_dir: str | os.PathLike) -> dict
     markdown = "\n".join([
         f"# Per-layer report: {Path(report['artifact']).name}", "",
         f"Against `{Path(report['checkpoint']).name}` on {report['samples']} {report['split']} images; method "
-        f"{report['method']}, calibration {report['calibration']}. {summary}.", "",
+        f"{report['method']}, calibration {report['calibration']}{_range_text(report.get('int8_range'))}. "
+        f"{summary}.", "",
         format_table(report), "", "![per-layer SQNR](layer_sqnr.png)", ""])
     json_report = {**report, "layers": [{**row, "sqnr_db": row["sqnr_db"] if math.isfinite(row["sqnr_db"])
                                          else None} for row in report["layers"]]}
