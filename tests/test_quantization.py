@@ -10,9 +10,10 @@ import torch
 from quantization_helpers import small_datamodule
 
 from litquant.artifacts import load_artifact
+from litquant.cpu import choose_reduce_range, cpu_info
 from litquant.evaluation import evaluate
 from litquant.quantization import METHODS, quantize
-from litquant.quantization.onnx_runtime import CANDIDATES
+from litquant.quantization.onnx_runtime import CANDIDATES, eligible_candidates
 
 #: Largest test-accuracy drop of an int8 model against fp32 on 256 test images of the small model: two
 #: images. (PTQ and ONNX Runtime keep the fp32 weights; the QAT methods fine-tune them a few steps.)
@@ -73,9 +74,11 @@ def test_onnxruntime_weight_format_is_chosen_by_a_check(made: dict[str, Path]) -
     choice = json.loads(made["onnxruntime"].with_suffix(".json").read_text())["onnxruntime"]
     candidates = choice["check"]["candidates"]
     assert set(candidates) == set(CANDIDATES)
-    assert CANDIDATES[choice["weights"]][2], "the chosen weight format must be safe without VNNI"
-    safe = [name for name, (_, _, ok) in CANDIDATES.items() if ok]
-    assert candidates[choice["weights"]]["agreement"] == max(candidates[name]["agreement"] for name in safe)
+    # the formats eligible on this CPU: safe without VNNI where it has none, full-range ones where it has VNNI
+    eligible = eligible_candidates(choose_reduce_range().reduce_range)
+    assert choice["eligible"] == eligible and choice["weights"] in eligible
+    assert CANDIDATES[choice["weights"]][2] or cpu_info().has_vnni, "without VNNI the format must not saturate"
+    assert candidates[choice["weights"]]["agreement"] == max(candidates[name]["agreement"] for name in eligible)
     assert candidates[choice["weights"]]["agreement"] >= 0.98
 
 
