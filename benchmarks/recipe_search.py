@@ -31,15 +31,14 @@ from litquant.model import Net
 
 NAME = "recipe_search"
 DEFAULT_RECIPES = [
+    {"lr": 3e-3, "batch": 128, "epochs": 2, "shift": 2},
+    {"lr": 3e-3, "batch": 128, "epochs": 3, "shift": 2},
+    {"lr": 3e-3, "batch": 128, "epochs": 2, "shift": 0},
     {"lr": 3e-3, "batch": 128, "epochs": 1, "shift": 0},
     {"lr": 1e-2, "batch": 128, "epochs": 1, "shift": 0},
     {"lr": 3e-3, "batch": 64, "epochs": 1, "shift": 0},
+    {"lr": 5e-3, "batch": 256, "epochs": 2, "shift": 0},
     {"lr": 3e-3, "batch": 128, "epochs": 1, "shift": 0, "dropout": [0.0, 0.0]},
-    {"lr": 3e-3, "batch": 128, "epochs": 2, "shift": 0},
-    {"lr": 3e-3, "batch": 128, "epochs": 2, "shift": 2},
-    {"lr": 3e-3, "batch": 128, "epochs": 2, "shift": 2, "ema": 0.998},
-    {"lr": 3e-3, "batch": 128, "epochs": 3, "shift": 2},
-    {"lr": 1e-3, "batch": 64, "epochs": 5, "shift": 0, "optimizer": "adam", "schedule": "none"},
 ]
 
 

@@ -1,9 +1,10 @@
 """Time to accuracy: wall time until a model reaches a test accuracy (99.0%), litquant's recipe against the
 original tutorial's, in one run on one machine.
 
-- ``litquant``: ``litquant fit`` as a user runs it (its optimizer, one-cycle schedule, batch size, augmentation,
-  and the precision it chooses for this CPU) with ``--trainer.max_epochs`` = ``--litquant_epochs`` (the span of
-  its one-cycle schedule); ``--litquant_args`` adds options, for trying other recipes.
+- ``litquant``: ``litquant fit`` as a user runs it: its default recipe (optimizer, one-cycle schedule, batch size,
+  augmentation, number of epochs, and the precision it chooses for this CPU); ``--litquant_epochs`` sets
+  ``--trainer.max_epochs`` (the span of its one-cycle schedule) and ``--litquant_args`` adds options, for trying
+  other recipes.
 - ``tutorial``: the original tutorial's recipe: Adam, learning rate 1e-3 held constant, batch 64, fp32, no
   augmentation, its data pipeline (one PIL image at a time, as ``training_throughput.py``'s ``tutorial-style``),
   in a Lightning ``Trainer`` for at most ``--max_epochs``.
@@ -117,7 +118,8 @@ def litquant_recipe(args: argparse.Namespace, root: Path, extra: str) -> tuple:
     """``litquant fit`` with its defaults (and ``extra`` options), built as the command builds it."""
     data = [f"--data.data_dir={args.data_dir}"] if args.data_dir else []
     sizes = [f"--data.{k}={getattr(args, k)}" for k in ("train_size", "test_size") if getattr(args, k)]
-    cli = LitquantCLI(args=[f"--trainer.max_epochs={args.litquant_epochs}", f"--seed_everything={args.seed}",
+    epochs = [f"--trainer.max_epochs={args.litquant_epochs}"] if args.litquant_epochs else []
+    cli = LitquantCLI(args=[*epochs, f"--seed_everything={args.seed}",
                             f"--data.seed={args.seed}", f"--data.val_size={args.val_size}", *data, *sizes,
                             f"--trainer.default_root_dir={root}", "--trainer.enable_progress_bar=false",
                             *extra.split()], run=False)
@@ -170,7 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_data_arguments(parser, train_size=0, test_size=0)
     parser.add_argument("--target", type=float, default=0.99, help="test accuracy to reach")
-    parser.add_argument("--litquant_epochs", type=int, default=2, help="litquant fit's --trainer.max_epochs")
+    parser.add_argument("--litquant_epochs", type=int, help="litquant fit's --trainer.max_epochs (default: its own)")
     parser.add_argument("--litquant_args", default="", help="extra `litquant fit` options, space-separated")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=OPTIONS",
                         help="also run `litquant fit` with these options (repeatable), e.g. "

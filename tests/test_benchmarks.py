@@ -8,6 +8,8 @@ from pathlib import Path
 
 from helpers import command_env, run_python, tiny
 
+from litquant.cli import DEFAULT_MAX_EPOCHS
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 TINY_DATA = tiny("--", val_size=128, test_size=128)
 
@@ -82,7 +84,7 @@ def test_run_quick_knows_every_benchmark() -> None:
 
 def test_time_to_accuracy_stops_each_recipe_at_the_target(mnist_dir: Path, tmp_path: Path) -> None:
     results = run_benchmark("time_to_accuracy.py", f"--data_dir={mnist_dir}", "--train_size=1024", "--val_size=128",
-                            "--test_size=128", "--target=0.4", "--litquant_epochs=2", "--max_epochs=2",
+                            "--test_size=128", "--target=0.4", "--max_epochs=2",
                             "--eval_every=0.5",
                             "--variant=never=--trainer.max_epochs=1 --model.lr=0", out=tmp_path)
     check_environment(results, "time_to_accuracy.py")
@@ -92,6 +94,7 @@ def test_time_to_accuracy_stops_each_recipe_at_the_target(mnist_dir: Path, tmp_p
     assert list(runs) == ["litquant", "tutorial", "litquant never"]
     assert runs["tutorial"]["recipe"]["batch_size"] == 64 and runs["tutorial"]["recipe"]["optimizer"] == "adam"
     assert runs["litquant"]["recipe"]["batch_size"] == 128 and runs["litquant"]["recipe"]["precision"]
+    assert runs["litquant"]["recipe"]["max_epochs"] == DEFAULT_MAX_EPOCHS  # `litquant fit`'s own length
     for name in ("litquant", "tutorial"):
         run = runs[name]
         evaluations = run["evaluations"]
@@ -104,3 +107,20 @@ def test_time_to_accuracy_stops_each_recipe_at_the_target(mnist_dir: Path, tmp_p
     assert not never["reached"] and never["seconds_to_target"] is None and never["best_test_acc"] < 0.4
     assert set(results["speedup"]) == {"litquant"} and results["speedup"]["litquant"]["ratio"] > 0
     assert "did not reach the target" in (tmp_path / "time_to_accuracy.md").read_text()
+
+
+def test_recipe_search_reports_epochs_to_the_target_per_recipe(mnist_dir: Path, tmp_path: Path) -> None:
+    recipes = [{"lr": 3e-3, "batch": 64, "epochs": 2, "shift": 1, "ema": 0.9},
+               {"lr": 0.0, "batch": 64, "epochs": 1, "optimizer": "adam", "schedule": "none", "dropout": [0, 0]}]
+    results = run_benchmark("recipe_search.py", f"--data_dir={mnist_dir}", "--train_size=1024", "--val_size=128",
+                            "--test_size=128", "--target=0.4", f"--recipes={json.dumps(recipes)}", out=tmp_path)
+    check_environment(results, "recipe_search.py")
+    learns, never = results["runs"]
+    assert [r["recipe"] for r in results["runs"]] == recipes
+    # Test accuracy every quarter epoch: 16 batches of 64 an epoch, so at steps 4, 8, 12, 16 of each epoch.
+    assert [p["epochs"] for p in learns["curve"]] == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    first = next(p["epochs"] for p in learns["curve"] if p["test_acc"] >= 0.4)
+    assert learns["epochs_to_target"] == first and learns["best_test_acc"] >= 0.4
+    # A learning rate of 0 never learns: "not reached".
+    assert never["epochs_to_target"] is None and never["best_test_acc"] < 0.4
+    assert "not reached" in (tmp_path / "recipe_search.md").read_text()

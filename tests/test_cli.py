@@ -34,9 +34,9 @@ def in_process(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory, mnist_dir: Path) -> Path:
-    """One tiny two-epoch fit through the CLI, shared by the tests below."""
+    """One tiny fit through the CLI with the default length (two epochs), shared by the tests below."""
     workdir = tmp_path_factory.mktemp("cli")
-    run_litquant("fit", "--trainer.max_epochs=2", f"--data.data_dir={mnist_dir}", *TINY, cwd=workdir)
+    run_litquant("fit", f"--data.data_dir={mnist_dir}", *TINY, cwd=workdir)
     return workdir
 
 
@@ -57,7 +57,8 @@ def test_fit_writes_checkpoints_logs_table_and_plots(fitted: Path) -> None:
         assert (log_dir / name).stat().st_size > 0, name
     with open(log_dir / "metrics_table.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [int(row["epoch"]) for row in rows] == [0, 1]
+    assert [int(row["epoch"]) for row in rows] == [0, 1]  # the default length, not Lightning's 1000 epochs
+    assert "max_epochs: 2" in (log_dir / "config.yaml").read_text()
 
 
 def test_test_command_is_the_tutorials_load_model(fitted: Path, mnist_dir: Path) -> None:

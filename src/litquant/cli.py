@@ -43,6 +43,10 @@ from litquant.model import MNISTClassifier
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 OWN_COMMANDS = ("demo", "quantize", "evaluate", "inspect", "bench", "serve", "info")
 DEFAULT_ROOT_DIR = "runs"
+#: ``litquant fit``'s length when ``--trainer.max_epochs`` is not given: the shortest one-cycle fit of the default
+#: recipe that reaches 99.0% test accuracy (``benchmarks/recipe_search.py``; Lightning's own default, 1000 epochs,
+#: would stretch the one-cycle schedule over a fit nobody waits for).
+DEFAULT_MAX_EPOCHS = 2
 FIT_LOG_NAME = "mnist"  # runs of `litquant fit` are <root>/mnist/version_N; other commands log to <root>/<command>
 
 CHECKPOINT_DEFAULTS = {
@@ -142,6 +146,7 @@ class LitquantCLI(LightningCLI):
             parser_class=ShortErrorParser,
             trainer_defaults={
                 "default_root_dir": DEFAULT_ROOT_DIR,
+                "max_epochs": DEFAULT_MAX_EPOCHS,
                 "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
                            "init_args": {"save_dir": "", "name": FIT_LOG_NAME}},
             },
