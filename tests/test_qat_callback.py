@@ -84,6 +84,18 @@ def test_a_fresh_trainer_rebuilds_the_same_int8_model(qat_fit: dict, tmp_path: P
     assert results[0]["test_acc"] == pytest.approx(qat_fit["test_acc"], abs=1e-6)
 
 
+def test_a_checkpoint_of_the_other_int8_range_is_refused(qat_fit: dict, tmp_path: Path) -> None:
+    """Ranges fine-tuned for 7-bit activations do not fit 8-bit ones: a checkpoint from a CPU of the other kind
+    (or made with the other ``reduce_range``) is refused with what to pass, never silently mixed."""
+    saved = torch.load(qat_fit["best"], weights_only=True)["callbacks"]["QuantizationAwareTraining"]
+    assert saved["reduce_range"] == qat_fit["callback"].range_choice.reduce_range
+    other = not saved["reduce_range"]
+    trainer = _trainer(tmp_path, [QuantizationAwareTraining(reduce_range=other)])
+    with pytest.raises(ValueError, match=f"fine-tuned with reduce_range={saved['reduce_range']}.*"
+                                         f"QuantizationAwareTraining\\(reduce_range={saved['reduce_range']}\\)"):
+        trainer.test(MNISTClassifier(), datamodule=qat_fit["datamodule"], ckpt_path=qat_fit["best"], verbose=False)
+
+
 def test_save_writes_a_loadable_int8_artifact(qat_fit: dict, tmp_path: Path) -> None:
     """Lightning #7552: exporting the int8 model."""
     path = qat_fit["callback"].save(tmp_path / "qat.pt2")

@@ -329,13 +329,24 @@ class QuantizationAwareTraining(Callback):
         ranges = {}
         for name, module in self._quant_modules().items():
             ranges.update({f"{name}.{key}": value for key, value in module.state_dict().items()})
-        return {"ranges": ranges, "calibrated": self._calibrated or bool(ranges)}
+        state = {"ranges": ranges, "calibrated": self._calibrated or bool(ranges)}
+        if self.range_choice is not None:
+            state["reduce_range"] = self.range_choice.reduce_range
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if not state_dict:
             return
         if self._prepared is None:
             raise RuntimeError("QuantizationAwareTraining state arrived before setup: load it through a Trainer")
+        saved = state_dict.get("reduce_range")
+        if saved is not None and self.range_choice is not None and saved != self.range_choice.reduce_range:
+            # Ranges fine-tuned for 7-bit activations are wrong for 8 bits and the other way round (a checkpoint
+            # from a CPU of another kind, resolved with "auto" here).
+            raise ValueError(
+                f"this checkpoint's QAT ranges were fine-tuned with reduce_range={saved}, but this callback "
+                f"resolved reduce_range={self.range_choice.reduce_range} ({self.range_choice.reason}): pass "
+                f"QuantizationAwareTraining(reduce_range={saved}) to continue from it")
         modules = self._quant_modules()
         for name, module in modules.items():
             prefix = f"{name}."
