@@ -385,11 +385,25 @@ def _time_to_accuracy(results_dir: Path, kind: str) -> str | None:
         return f"{found['ratio']:.2f}x wall, {found['cpu_ratio']:.2f}x CPU" if found else "-"
 
     rows = [(f"`{name}`", f"batch {run['recipe']['batch_size']}, at most {run['recipe']['max_epochs']} epochs",
-             seconds(run), f"{run['cpu_seconds_to_target']:.0f}" if run["reached"] else "-", ratios(name))
+             seconds(run), f"{run['epochs_to_target']:g}" if run["reached"] else "-",
+             f"{run['cpu_seconds_to_target']:.0f}" if run["reached"] else "-", ratios(name))
             for name, run in results["runs"].items()]
     return (f"**Time to {goal} test accuracy**, training on {results['settings']['train_samples']:,} images "
             f"({_machine(results)}; [`{Path(link).name}`]({link}))\n\n"
-            + _table(("recipe", "settings", "wall time", "CPU s", "faster than the tutorial's recipe"), rows))
+            + _table(("recipe", "settings", "wall time", "epochs", "CPU s", "faster than the tutorial's recipe"),
+                     rows))
+
+
+def _int8_runners(results_dir: Path, kind: str) -> str | None:
+    found = _load_results(results_dir, "int8_runners", kind)
+    if not found:
+        return None
+    results, link = found
+    rows = [(f"{r['batch_size']}", f"{r['threads']}", f"{r['aot_over_onnxruntime']:.2f}x",
+             f"{r['torch_compile_over_onnxruntime']:.2f}x") for r in results["ratios"]]
+    return (f"**PyTorch int8 against ONNX Runtime int8**, p50 latency of the same PTQ model ({_machine(results)}; "
+            f"[`{Path(link).name}`]({link})); below 1x PyTorch is faster\n\n"
+            + _table(("batch", "threads", "AOTInductor / ONNX Runtime", "torch.compile / ONNX Runtime"), rows))
 
 
 def _serving(results_dir: Path, kind: str) -> str | None:
@@ -413,9 +427,8 @@ def results_markdown(results_dir: Path = RESULTS) -> str:
     training speed, each naming the machine and linking its file (which says how it was measured)."""
     sections = []
     for kind in _cpu_kinds(results_dir):
-        parts = [part for part in (_accuracy(results_dir, kind), _int8(results_dir, kind),
-                                   _training(results_dir, kind), _time_to_accuracy(results_dir, kind),
-                                   _serving(results_dir, kind)) if part]
+        builders = (_accuracy, _int8, _int8_runners, _training, _time_to_accuracy, _serving)
+        parts = [part for part in (build(results_dir, kind) for build in builders) if part]
         if parts:
             found = (_load_results(results_dir, name, kind) for name in ("inference", "training_throughput",
                                                                           "time_to_accuracy"))
