@@ -39,3 +39,13 @@ def test_info_choices_are_typed(capsys) -> None:
 
     assert main(["info", "plugins"]) == 2
     assert "unknown --what 'plugins': choose one of callbacks, loggers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["maybe", "AUTO", ""])
+def test_reduce_range_error_names_every_choice(capsys, value: str) -> None:
+    from litquant.cli import main
+
+    assert main(["quantize", "--method=ptq", "--ckpt_path=a.ckpt", f"--quant.reduce_range={value}"]) == 2
+    err = capsys.readouterr().err
+    assert f"unknown --quant.reduce_range {value!r}: choose one of auto, true, false\n" in err
+    assert err.count("error:") == 1 and "Subtypes" not in err and "Traceback" not in err

@@ -69,8 +69,8 @@ RESUME_HELP = ("resume a fit: a .ckpt PATH, or `last` (in the newest run folder 
 
 
 def _choice_error(message: str) -> str | None:
-    """jsonargparse's several lines on a value outside a ``Literal[...]`` as one: ``unknown --key 'value':
-    choose one of a, b, c``; ``None`` for other errors."""
+    """jsonargparse's several lines on a value outside a ``Literal[...]`` (or ``Literal[...] | bool``) as one:
+    ``unknown --key 'value': choose one of a, b, c`` (``..., true, false``); ``None`` for other errors."""
     import re
 
     key = re.search(r'Parser key "([^"]+)"', message)
@@ -78,7 +78,10 @@ def _choice_error(message: str) -> str | None:
     value = re.search(r"(?:Got value|Given value): (.*)", message)
     if not (key and choices and value):
         return None
-    names = ", ".join(name.strip().strip("'\"") for name in choices.group(1).split(","))
+    names = [name.strip().strip("'\"") for name in choices.group(1).split(",")]
+    if re.search(r"Subtypes: \[.*<class 'bool'>", message):  # Literal[...] | bool, e.g. --quant.reduce_range
+        names += ["true", "false"]
+    names = ", ".join(names)
     return f"unknown --{key.group(1)} {value.group(1).strip()!r}: choose one of {names}"
 
 
