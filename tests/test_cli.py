@@ -306,3 +306,15 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     result = run_litquant("--help", cwd=tmp_path)
     for command in ("fit", "validate", "test", "predict", "demo", "quantize", "evaluate", "info"):
         assert f"  {command} " in result.stdout
+
+
+def test_fit_with_max_steps_alone_is_not_cut_by_the_default_epochs(tmp_path: Path, in_process,
+                                                                   mnist_dir: Path) -> None:
+    """The default length (two epochs) applies to a fit given none: ``--trainer.max_steps`` alone decides."""
+    code, stderr = in_process("fit", f"--data.data_dir={mnist_dir}", *TINY, "--trainer.max_steps=12",
+                              cwd=tmp_path)
+    assert code == 0, stderr
+    with open(tmp_path / RUN0 / "metrics_table.csv") as handle:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+    assert epochs == [0, 1, 2]  # 12 steps of 4 batches an epoch, past the default two epochs
+    assert "max_epochs: null" in (tmp_path / RUN0 / "config.yaml").read_text()

@@ -213,6 +213,8 @@ class LitquantCLI(LightningCLI):
                 logger.init_args.name = self.subcommand  # not to be taken for a training run
         if self.subcommand in ("fit", None) and config.trainer.precision is None:
             self._choose_precision(config)
+        if self.subcommand in ("fit", None):
+            self._default_length_only_alone(config)
 
     def instantiate_classes(self) -> None:
         """A logger whose package is missing: one line with the install command, exit 2."""
@@ -222,6 +224,17 @@ class LitquantCLI(LightningCLI):
             if missing := _missing_logger_error(str(error)):
                 raise UserError(missing) from None
             raise
+
+    def _default_length_only_alone(self, config) -> None:
+        """The default ``max_epochs`` is the length of a fit given none: with ``--trainer.max_steps`` or
+        ``--trainer.max_time`` (and no ``--trainer.max_epochs``) those alone decide, as in Lightning."""
+        trainer = config.trainer
+        if trainer.max_steps in (None, -1) and trainer.max_time is None:
+            return
+        given = given_options(self.parser, self._given_args)
+        given = (given.get(self.subcommand) if self.subcommand else given) or {}
+        if (given.get("trainer") or {}).get("max_epochs") is None:
+            trainer.max_epochs = None
 
     @staticmethod
     def _choose_precision(config) -> None:
