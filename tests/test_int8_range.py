@@ -151,3 +151,30 @@ def test_evaluate_prints_one_warning_line(tiny_checkpoint: Path, tmp_path: Path,
     found = [line for line in result.stderr.splitlines() if "saturate" in line]
     assert len(found) == 1, result.stderr[-2000:]
     assert found[0].startswith("litquant: warning: Int8RangeWarning: ptq.pt2 was quantized with full 8-bit")
+
+
+@pytest.mark.parametrize("chosen_for", ["A" * 100_000, "avx\x1b[31m\nsecond line", None, {"isa": ["x"]}])
+def test_hand_edited_int8_range_warns_in_one_short_printable_line(chosen_for) -> None:
+    """A description holds whatever was written into it: the warning quotes its CPU kind cut short and escaped."""
+    from litquant.artifacts import describe
+
+    entry = {"reduce_range": False, "reason": "x", "chosen_for": chosen_for, "chosen_for_vnni": True,
+             "saturates_without_vnni": True}
+    message = saturation_warning("ptq.pt2", describe("ptq", "int8", int8_range=entry), AVX2_CPU)
+    assert message is not None and message.isprintable() and len(message) < 400
+    assert "quantize it on this machine or with --quant.reduce_range true" in message
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ({"reduce_range": "false", "reason": "r"}, ""),  # not a boolean: says nothing rather than "7-bit"
+    ({"reduce_range": True, "reason": {"a": 1}}, ", 7-bit activations"),
+    ({"reduce_range": False, "reason": "why\n\x1b[2J" + "y" * 10_000}, None),
+])
+def test_inspect_range_text_of_a_hand_edited_entry(entry, expected) -> None:
+    from litquant.quantization.inspect import _range_text
+
+    text = _range_text(entry)
+    if expected is not None:
+        assert text == expected
+    else:
+        assert text.startswith(", full 8-bit activations (why\\n\\x1b[2J") and text.isprintable() and len(text) < 250

@@ -640,6 +640,7 @@ def saturation_warning(path: str | os.PathLike, description: ArtifactDescription
     has no VNNI; ``None`` otherwise (also for artifacts that record no choice, and for full ranges forced with
     ``--quant.reduce_range false`` on a CPU without VNNI: their description says so)."""
     from litquant.cpu import cpu_info
+    from litquant.images import printable
 
     entry = description.extra.get("int8_range")
     if not isinstance(entry, Mapping) or entry.get("saturates_without_vnni") is not True \
@@ -648,8 +649,9 @@ def saturation_warning(path: str | os.PathLike, description: ArtifactDescription
     info = info or cpu_info()
     if info.has_vnni:
         return None
-    return (f"{Path(path).name} was quantized with full 8-bit int8 ranges for a CPU with VNNI "
-            f"({entry.get('chosen_for')}); this CPU ({info.isa}) has no VNNI, so its int8 kernels may saturate and "
+    chosen_for = printable(entry.get("chosen_for"), limit=40)  # hand-edited files may hold anything
+    return (f"{printable(Path(path).name)} was quantized with full 8-bit int8 ranges for a CPU with VNNI "
+            f"({chosen_for}); this CPU ({info.isa}) has no VNNI, so its int8 kernels may saturate and "
             "lose accuracy: quantize it on this machine or with --quant.reduce_range true")
 
 

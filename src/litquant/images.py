@@ -63,10 +63,12 @@ class ImageInputError(ValueError):
     """An input image is missing, unreadable, too large or not an image. The message says what to do."""
 
 
-def printable(text: str | os.PathLike) -> str:
+def printable(text: str | os.PathLike, limit: int | None = None) -> str:
     """``text`` safe to print on a terminal: control characters (newlines, escape sequences) are shown escaped,
-    e.g. ``\\n`` and ``\\x1b``; other characters, non-ASCII letters included, are kept."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+    e.g. ``\\n`` and ``\\x1b``; other characters, non-ASCII letters included, are kept. With ``limit``, at most
+    that many characters (a longer text ends in ``...``)."""
+    shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+    return shown if limit is None or len(shown) <= limit else shown[:max(limit - 3, 0)] + "..."
 
 
 def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:

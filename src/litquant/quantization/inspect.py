@@ -289,10 +289,14 @@ def _plot(report: dict[str, Any], target: Path) -> Path:
 
 
 def _range_text(entry: Any) -> str:
-    """``, 7-bit activations (why)`` from a description's ``int8_range`` entry; empty for older artifacts."""
-    if not isinstance(entry, dict):
-        return ""
-    return f", {'7-bit' if entry.get('reduce_range') else 'full 8-bit'} activations ({entry.get('reason')})"
+    """``, 7-bit activations (why)`` from a description's ``int8_range`` entry, one printable line (the why cut
+    short); empty for older artifacts and entries whose ``reduce_range`` is not a boolean."""
+    from litquant.images import printable
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("reduce_range"), bool):
+        return ""  # an older artifact, or a hand-edited entry that says nothing for sure
+    reason = f" ({printable(entry['reason'], limit=200)})" if isinstance(entry.get("reason"), str) else ""
+    return f", {'7-bit' if entry['reduce_range'] else 'full 8-bit'} activations{reason}"
 
 
 def write_inspection(report: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
