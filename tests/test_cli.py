@@ -83,6 +83,7 @@ def test_resuming_a_finished_one_cycle_fit_with_more_epochs_says_what_to_do(fitt
                       cwd=fitted, check=False)
     assert result.returncode == 2
     assert "resume with the --trainer.max_epochs and data size it was started with" in result.stderr
+    assert "(--trainer.max_epochs 2 with this data)" in result.stderr  # the default length, said as a number
     assert "Traceback" not in result.stderr
 
 

@@ -133,6 +133,18 @@ class MNISTClassifier(L.LightningModule):
         if torch.cuda.is_available():
             checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
 
+    def _started(self, resumed_steps: int) -> str:
+        """`` (--trainer.max_epochs N with this data)`` when the resumed schedule's steps are a whole number of
+        this fit's epochs (a run started with a default length gives no number to repeat); else empty."""
+        trainer = self.trainer
+        epochs = trainer.max_epochs
+        if trainer.max_steps not in (None, -1) or not epochs or epochs < 1:
+            return ""
+        per_epoch = int(trainer.estimated_stepping_batches) // epochs
+        if per_epoch < 1 or per_epoch * epochs != int(trainer.estimated_stepping_batches) or resumed_steps % per_epoch:
+            return ""
+        return f" (--trainer.max_epochs {resumed_steps // per_epoch} with this data)"
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if self._trainer is None or self.trainer.state.fn != "fit":
             return  # only a resumed fit restores the random state, never a load for inference
@@ -168,7 +180,7 @@ class MNISTClassifier(L.LightningModule):
             if resumed is not None and resumed != total_steps:
                 raise ValueError(
                     f"the checkpoint's one-cycle schedule spans {resumed} steps but this fit has {total_steps}: "
-                    "resume with the --trainer.max_epochs and data size it was started with"
+                    f"resume with the --trainer.max_epochs and data size it was started with{self._started(resumed)}"
                 )
             scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=total_steps,
                                                             pct_start=0.15)
