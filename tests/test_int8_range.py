@@ -48,6 +48,8 @@ def test_auto_is_7_bit_only_without_vnni_and_an_explicit_setting_wins() -> None:
         choose_reduce_range("yes", AVX2_CPU)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="reduce_range"):
         QuantizeConfig(reduce_range=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^--quant\.reduce_range must be auto, true or false, got None$"):
+        QuantizeConfig(reduce_range=None)  # type: ignore[arg-type]  # null in a --config file
 
 
 @pytest.mark.parametrize(("info", "setting", "quant_max"), [(AVX2_CPU, "auto", 127), (ZEN5_CPU, "auto", 255),

@@ -75,6 +75,8 @@ class QuantizeConfig:
             raise ValueError(f"--quant.max_fp32_layers must be 0 or more, got {self.max_fp32_layers}")
         if self.accuracy_batches < 0:
             raise ValueError(f"--quant.accuracy_batches must be 0 or more, got {self.accuracy_batches}")
+        if not (isinstance(self.reduce_range, bool) or self.reduce_range == "auto"):  # e.g. null in a --config
+            raise ValueError(f"--quant.reduce_range must be auto, true or false, got {self.reduce_range!r}")
         if not 50 < float(self.percentile) <= 100:
             raise ValueError(f"--quant.percentile must be in (50, 100], got {self.percentile}")
         object.__setattr__(self, "fp32_layers", tuple(self.fp32_layers))  # a list from YAML or the command line
