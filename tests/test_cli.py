@@ -309,7 +309,7 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         assert f"  {command} " in result.stdout
 
 
-def test_fit_with_max_steps_alone_is_not_cut_by_the_default_epochs(tmp_path: Path, in_process,
+def test_a_given_length_decides_and_print_config_keeps_it(tmp_path: Path, in_process,
                                                                    mnist_dir: Path) -> None:
     """The default length (two epochs) applies to a fit given none: ``--trainer.max_steps`` alone decides."""
     code, stderr = in_process("fit", f"--data.data_dir={mnist_dir}", *TINY, "--trainer.max_steps=12",
@@ -319,3 +319,17 @@ def test_fit_with_max_steps_alone_is_not_cut_by_the_default_epochs(tmp_path: Pat
         epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
     assert epochs == [0, 1, 2]  # 12 steps of 4 batches an epoch, past the default two epochs
     assert "max_epochs: null" in (tmp_path / RUN0 / "config.yaml").read_text()
+    # a length the one-cycle schedule cannot span is one line saying what to give
+    code, stderr = in_process("fit", f"--data.data_dir={mnist_dir}", *TINY, "--trainer.max_time=00:00:00:30",
+                              cwd=tmp_path)
+    assert code == 2 and "the one-cycle schedule needs the fit's length: give --trainer.max_epochs" in stderr
+    # --print_config of the same command writes a file that behaves as the command did
+    code, stderr = in_process("fit", f"--data.data_dir={mnist_dir}", *TINY, "--trainer.max_steps=12",
+                              "--print_config", cwd=tmp_path)
+    assert code == 0 and "max_epochs: null" in in_process.stdout
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "fit.yaml").write_text(in_process.stdout)
+    code, stderr = in_process("fit", "--config=fit.yaml", cwd=tmp_path / "again")
+    assert code == 0, stderr
+    with open(tmp_path / "again" / RUN0 / "metrics_table.csv") as handle:
+        assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]

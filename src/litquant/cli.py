@@ -130,6 +130,14 @@ class ShortErrorParser(LightningArgumentParser):
         raise SystemExit(2)
 
 
+def _default_length(trainer) -> None:
+    """A fit given no length (``--trainer.max_epochs``, ``--trainer.max_steps`` or ``--trainer.max_time``) trains
+    :data:`DEFAULT_MAX_EPOCHS`; one given any of them is left to them, as in Lightning. Resolved here, not as a
+    parser default, so that ``--print_config`` writes ``max_epochs: null`` and its file behaves as the command."""
+    if trainer.max_epochs is None and trainer.max_steps in (None, -1) and trainer.max_time is None:
+        trainer.max_epochs = DEFAULT_MAX_EPOCHS
+
+
 class LitquantCLI(LightningCLI):
     """LightningCLI with litquant's defaults: CSV logs, two top-3 checkpoints plus ``last.ckpt``, tables, plots.
 
@@ -149,7 +157,6 @@ class LitquantCLI(LightningCLI):
             parser_class=ShortErrorParser,
             trainer_defaults={
                 "default_root_dir": DEFAULT_ROOT_DIR,
-                "max_epochs": DEFAULT_MAX_EPOCHS,
                 "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
                            "init_args": {"save_dir": "", "name": FIT_LOG_NAME}},
             },
@@ -164,6 +171,10 @@ class LitquantCLI(LightningCLI):
         super().parse_arguments(parser, args)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        for action in parser._actions:
+            if action.dest == "trainer.max_epochs":
+                action.help = (f"Stop training after this many epochs. Default: {DEFAULT_MAX_EPOCHS} when neither "
+                               "--trainer.max_steps nor --trainer.max_time is given, else as those say.")
         for key, defaults in CHECKPOINT_DEFAULTS.items():
             parser.add_lightning_class_args(ModelCheckpoint, key)
             parser.set_defaults({f"{key}.{name}": value for name, value in defaults.items()})
@@ -214,7 +225,7 @@ class LitquantCLI(LightningCLI):
         if self.subcommand in ("fit", None) and config.trainer.precision is None:
             self._choose_precision(config)
         if self.subcommand in ("fit", None):
-            self._default_length_only_alone(config)
+            _default_length(config.trainer)
 
     def instantiate_classes(self) -> None:
         """A logger whose package is missing: one line with the install command, exit 2."""
@@ -224,17 +235,6 @@ class LitquantCLI(LightningCLI):
             if missing := _missing_logger_error(str(error)):
                 raise UserError(missing) from None
             raise
-
-    def _default_length_only_alone(self, config) -> None:
-        """The default ``max_epochs`` is the length of a fit given none: with ``--trainer.max_steps`` or
-        ``--trainer.max_time`` (and no ``--trainer.max_epochs``) those alone decide, as in Lightning."""
-        trainer = config.trainer
-        if trainer.max_steps in (None, -1) and trainer.max_time is None:
-            return
-        given = given_options(self.parser, self._given_args)
-        given = (given.get(self.subcommand) if self.subcommand else given) or {}
-        if (given.get("trainer") or {}).get("max_epochs") is None:
-            trainer.max_epochs = None
 
     @staticmethod
     def _choose_precision(config) -> None:
@@ -638,7 +638,7 @@ class DemoCLI(LitquantCLI):
         parser.add_argument("--out", default="demo", help="output folder (also the default --trainer.default_root_dir)")
         parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated quantization methods")
         add_quantize_arguments(parser)
-        parser.set_defaults({"trainer.max_epochs": 2, "data.train_size": 10000})
+        parser.set_defaults({"data.train_size": 10000})  # and litquant fit's default length
 
     def before_instantiate_classes(self) -> None:
         from litquant.quantization import METHODS

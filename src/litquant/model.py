@@ -175,7 +175,12 @@ class MNISTClassifier(L.LightningModule):
             scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=hp.gamma)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
         if hp.scheduler == "onecycle":
-            total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+            estimated = self.trainer.estimated_stepping_batches
+            if estimated == float("inf"):
+                raise ValueError("the one-cycle schedule needs the fit's length: give --trainer.max_epochs or "
+                                 "--trainer.max_steps (--trainer.max_time may cap either), or use "
+                                 "--model.scheduler step or none")
+            total_steps = max(1, int(estimated))
             resumed = self.resumed_schedule_steps
             if resumed is not None and resumed != total_steps:
                 raise ValueError(
