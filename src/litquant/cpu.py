@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 import torch
 
-__all__ = ["CpuInfo", "PrecisionChoice", "RangeChoice", "ReduceRange", "choose_precision", "choose_reduce_range",
-           "cpu_info", "cpu_info_from_flags", "int8_reduce_range"]
+__all__ = ["CpuInfo", "PrecisionChoice", "RangeChoice", "ReduceRange", "check_reduce_range", "choose_precision",
+           "choose_reduce_range", "cpu_info", "cpu_info_from_flags", "int8_reduce_range"]
 
 #: How the int8 range is chosen: ``"auto"`` (from the CPU), or ``True``/``False`` (7 bits / full 8 bits).
 ReduceRange = Literal["auto"] | bool
@@ -159,15 +159,20 @@ class RangeChoice:
                 "chosen_for_vnni": self.vnni, "saturates_without_vnni": saturates}
 
 
+def check_reduce_range(setting: Any, option: str = "--quant.reduce_range") -> None:
+    """Refuse a ``reduce_range`` setting other than ``"auto"``, ``True`` or ``False``, naming ``option``."""
+    if not (isinstance(setting, bool) or setting == "auto"):
+        raise ValueError(f"{option} must be auto, true or false, got {setting!r}")
+
+
 def choose_reduce_range(setting: ReduceRange = "auto", info: CpuInfo | None = None, *,
                         option: str = "--quant.reduce_range") -> RangeChoice:
     """The one place ``reduce_range`` is decided: ``"auto"`` gives 7 bits only on a CPU without VNNI/AMX, full
     8 bits with them; ``True``/``False`` win over the CPU (the reason then names ``option``)."""
+    check_reduce_range(setting, option)
     info = info or cpu_info()
     if isinstance(setting, bool):
         return RangeChoice(setting, f"set by {option} {str(setting).lower()}", info.isa, info.has_vnni)
-    if setting != "auto":
-        raise ValueError(f"{option} must be auto, true or false, got {setting!r}")
     if info.has_vnni:
         flag = next((f for f in ("amx_int8", "amx_tile", "avx512_vnni", "avx_vnni") if f in info.flags),
                     info.torch_capability or "VNNI")

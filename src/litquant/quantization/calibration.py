@@ -44,7 +44,7 @@ from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
     get_default_x86_inductor_quantization_config,
 )
 
-from litquant.cpu import ReduceRange, choose_reduce_range
+from litquant.cpu import ReduceRange, check_reduce_range, choose_reduce_range
 
 __all__ = ["OBSERVERS", "Observer", "CalibrationConfig", "PercentileObserver", "onnxruntime_options",
            "quantizer_for"]
@@ -113,8 +113,7 @@ class CalibrationConfig:
             raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
         if isinstance(self.fp32_layers, str) or not all(isinstance(n, str) and n for n in self.fp32_layers):
             raise ValueError(f"fp32_layers must be a sequence of module names, got {self.fp32_layers!r}")
-        if not (isinstance(self.reduce_range, bool) or self.reduce_range == "auto"):
-            raise ValueError(f"reduce_range must be 'auto', True or False, got {self.reduce_range!r}")
+        check_reduce_range(self.reduce_range, option="reduce_range")
         object.__setattr__(self, "fp32_layers", tuple(self.fp32_layers))
 
     def resolved(self, method: str) -> CalibrationConfig:

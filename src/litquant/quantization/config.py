@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from litquant.cpu import ReduceRange
+from litquant.cpu import ReduceRange, check_reduce_range
 from litquant.quantization.calibration import CalibrationConfig, Observer
 
 __all__ = ["QuantizeConfig"]
@@ -75,8 +75,7 @@ class QuantizeConfig:
             raise ValueError(f"--quant.max_fp32_layers must be 0 or more, got {self.max_fp32_layers}")
         if self.accuracy_batches < 0:
             raise ValueError(f"--quant.accuracy_batches must be 0 or more, got {self.accuracy_batches}")
-        if not (isinstance(self.reduce_range, bool) or self.reduce_range == "auto"):  # e.g. null in a --config
-            raise ValueError(f"--quant.reduce_range must be auto, true or false, got {self.reduce_range!r}")
+        check_reduce_range(self.reduce_range)  # e.g. null in a --config file, in the command line's words
         if not 50 < float(self.percentile) <= 100:
             raise ValueError(f"--quant.percentile must be in (50, 100], got {self.percentile}")
         object.__setattr__(self, "fp32_layers", tuple(self.fp32_layers))  # a list from YAML or the command line
