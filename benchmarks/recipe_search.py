@@ -27,6 +27,7 @@ from harness import add_data_arguments, datamodule, markdown_table, write_markdo
 
 from litquant.cpu import cpu_info
 from litquant.data.module import random_shift
+from litquant.evaluation import evaluate
 from litquant.model import Net
 
 NAME = "recipe_search"
@@ -48,7 +49,6 @@ def train(recipe: dict, args: argparse.Namespace) -> dict:
     seed = recipe.get("seed", args.seed)
     batch, epochs, shift = recipe["batch"], recipe["epochs"], recipe.get("shift", 0)
     dm = datamodule(args, batch_size=batch)
-    test = list(dm.normalized_batches("test", batch_size=1000))
     torch.manual_seed(seed)
     dropout = recipe.get("dropout", [0.25, 0.5])
     net = Net(dropout1=dropout[0], dropout2=dropout[1])
@@ -70,13 +70,9 @@ def train(recipe: dict, args: argparse.Namespace) -> dict:
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=recipe.get("label_smoothing", 0.0))
 
     def test_accuracy() -> float:
-        model = average.module if average is not None else net
-        model.eval()
-        with torch.inference_mode():
-            correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in test)
-        model.train()
-        net.train()
-        return correct / sum(len(y) for _, y in test)
+        accuracy = evaluate(average.module if average is not None else net, dm, "test", batch_size=1000)
+        net.train()  # evaluate() left it in eval mode
+        return accuracy
 
     curve, step, train_seconds = [], 0, 0.0
     for epoch in range(epochs):

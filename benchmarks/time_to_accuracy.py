@@ -38,6 +38,7 @@ from training_throughput import tutorial_style_loader
 from litquant.cli import LitquantCLI
 from litquant.cpu import cpu_info
 from litquant.data import MNISTDataModule
+from litquant.evaluation import evaluate
 from litquant.model import MNISTClassifier
 
 NAME = "time_to_accuracy"
@@ -48,9 +49,8 @@ class TestAccuracyClock(Callback):
     """Test accuracy every ``every_steps`` training steps and at each epoch's end; stops the fit at ``target``
     or past ``time_cap_s``. Its clock starts with :meth:`start` and leaves out its own evaluations."""
 
-    def __init__(self, test_batches: list[tuple[torch.Tensor, torch.Tensor]], target: float, every_steps: int,
-                 time_cap_s: float) -> None:
-        self.test_batches, self.target = test_batches, target
+    def __init__(self, test_data: MNISTDataModule, target: float, every_steps: int, time_cap_s: float) -> None:
+        self.test_data, self.target = test_data, target
         self.every_steps, self.time_cap_s = every_steps, time_cap_s
         self.started = self.cpu_started = 0.0
         self.paused_s = self.cpu_paused_s = 0.0
@@ -80,14 +80,8 @@ class TestAccuracyClock(Callback):
         seconds, cpu_seconds = self.elapsed(), self.cpu_elapsed()
         paused, cpu_paused = time.perf_counter(), time.process_time()
         was_training = pl_module.training
-        pl_module.eval()
-        correct = total = 0
-        with torch.inference_mode():
-            for images, labels in self.test_batches:
-                correct += int((pl_module(images).argmax(1) == labels).sum())
-                total += len(labels)
+        accuracy = evaluate(pl_module, self.test_data, "test", batch_size=1000)
         pl_module.train(was_training)
-        accuracy = correct / total
         self.evaluations.append({"epochs": round(epochs, 3), "samples": self.samples, "seconds": round(seconds, 2),
                                  "cpu_seconds": round(cpu_seconds, 2), "test_acc": accuracy})
         print(f"  {epochs:.2f} epochs, {self.samples} samples, {seconds:.1f} s ({cpu_seconds:.1f} CPU s): "
@@ -146,13 +140,14 @@ def tutorial_recipe(args: argparse.Namespace, root: Path, dm: MNISTDataModule) -
     return trainer, model, loaders, recipe
 
 
-def run_recipe(name: str, build: Callable[[Path], tuple], test_batches: list, args: argparse.Namespace) -> dict:
+def run_recipe(name: str, build: Callable[[Path], tuple], test_data: MNISTDataModule,
+               args: argparse.Namespace) -> dict:
     print(f"{name}:", flush=True)
     with tempfile.TemporaryDirectory(prefix="litquant-tta-") as root:
         L.seed_everything(args.seed, verbose=False)
         trainer, model, fit_kwargs, recipe = build(Path(root))
         steps_per_epoch = math.ceil((args.train_size or 55000) / recipe["batch_size"])
-        clock = TestAccuracyClock(test_batches, args.target, max(1, round(args.eval_every * steps_per_epoch)),
+        clock = TestAccuracyClock(test_data, args.target, max(1, round(args.eval_every * steps_per_epoch)),
                                   args.time_cap_s)
         trainer.callbacks.append(clock)
         clock.start()
@@ -186,7 +181,6 @@ def main() -> None:
 
     load_before = _load_average()
     dm = datamodule(args, augment_shift=0)
-    test_batches = list(dm.normalized_batches("test", batch_size=1000))
     builders = {"litquant": lambda root: litquant_recipe(args, root, args.litquant_args),
                 "tutorial": lambda root: tutorial_recipe(args, root, dm)}
     for variant in args.variant:
@@ -196,8 +190,8 @@ def main() -> None:
     order = [*args.recipes.split(","), *(name for name in builders if name.startswith("litquant "))]
     runs: dict[str, dict] = {}
     for name in order:  # the results files are rewritten after each recipe: a stopped run keeps what it measured
-        runs[name] = run_recipe(name, builders[name], test_batches, args)
-        write_results(args, runs, {"test_samples": sum(len(b[1]) for b in test_batches),
+        runs[name] = run_recipe(name, builders[name], dm, args)
+        write_results(args, runs, {"test_samples": len(dm.split("test")),
                                    "train_samples": len(dm.split("train")), "load_average_before": load_before,
                                    "recipes_planned": order})
 
