@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import signal
@@ -92,37 +91,6 @@ def test_sigint_and_sigterm_save_a_checkpoint_before_exiting(tmp_path: Path, mni
     assert "Traceback" not in stderr
     assert "resumes with --ckpt_path last" in stderr
     assert (tmp_path / RUN0 / "checkpoints" / "interrupted.ckpt").stat().st_size > 0
-
-
-def test_a_ctrl_c_lost_on_the_way_still_stops_the_fit(tmp_path: Path, make_datamodule, monkeypatch) -> None:
-    """Python drops a ``KeyboardInterrupt`` raised inside a finalizer, and some libraries catch everything: the fit
-    stops at the next batch all the same, saving ``interrupted.ckpt``, and ends as Lightning ends an interrupted
-    fit (exit 1, which ``litquant`` reports as 130)."""
-    import lightning.pytorch as L
-    from lightning.pytorch.callbacks import Callback
-
-    from litquant.callbacks import InterruptedCheckpoint
-    from litquant.cli import StopOnLostInterrupt, _Interrupted
-    from litquant.model import MNISTClassifier
-
-    class LosesCtrlC(Callback):
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-            if batch_idx == 1:
-                with contextlib.suppress(KeyboardInterrupt):  # lost on the way
-                    _Interrupted.handler(signal.SIGINT, None)  # what litquant's SIGINT handler does
-
-    monkeypatch.setattr(_Interrupted, "seen", False)
-    trainer = L.Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        enable_checkpointing=False, default_root_dir=tmp_path, num_sanity_val_steps=0,
-                        callbacks=[LosesCtrlC(), StopOnLostInterrupt(), InterruptedCheckpoint(tmp_path)])
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        with pytest.raises(SystemExit) as stopped:
-            trainer.fit(MNISTClassifier(), datamodule=make_datamodule())
-    finally:
-        signal.signal(signal.SIGINT, previous)  # Lightning ignores SIGINT while it shuts down
-    assert stopped.value.code == 1 and trainer.global_step == 2  # stopped before the third batch
-    assert (tmp_path / "interrupted.ckpt").stat().st_size > 0
 
 
 def test_under_ddp_lightning_splits_the_training_shuffle_without_overlap(make_datamodule) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from jsonargparse import ActionConfigFile, DefaultHelpFormatter, Namespace
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -253,7 +253,7 @@ class LitquantCLI(LightningCLI):
         checkpoint folder, saved when a running fit stops on an exception or SIGINT/SIGTERM."""
         trainer = super().instantiate_trainer(**kwargs)
         if self.subcommand in (None, "fit"):
-            trainer.callbacks += [InterruptedCheckpoint(), StopOnLostInterrupt()]
+            trainer.callbacks.append(InterruptedCheckpoint())
         else:  # validate/test/predict save no checkpoints (and need not restore the fit's checkpoint callbacks)
             trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
         return trainer
@@ -766,23 +766,6 @@ class _Interrupted:
         raise KeyboardInterrupt
 
 
-class StopOnLostInterrupt(Callback):
-    """Raise Ctrl-C's ``KeyboardInterrupt`` again at the next batch when it was lost on the way (Python drops an
-    exception raised inside a finalizer, and some libraries catch everything), so that a fit stops on Ctrl-C as
-    surely as Lightning stops on SIGTERM at its next step."""
-
-    @staticmethod
-    def _stop_if_interrupted() -> None:
-        if _Interrupted.seen:
-            raise KeyboardInterrupt
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        self._stop_if_interrupted()
-
-    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._stop_if_interrupted()
-
-
 def _quiet_libraries() -> None:
     """Keep messages a user cannot act on out of normal output (``--debug`` shows them all): library-internal
     warnings and log lines, LightningCLI's note on ``args``, and warnings' source paths inside libraries."""
@@ -838,8 +821,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             LitquantCLI(args=[command, *rest])
         else:
             raise UserError(f"unknown command {command!r}: run `litquant --help` for the list")
-        if _Interrupted.seen:  # a Ctrl-C lost after the last check: still reported as an interruption
-            raise KeyboardInterrupt
     except KeyboardInterrupt:
         print(f"litquant: interrupted{resume_hint}", file=sys.stderr)
         return 128 + signal.SIGINT
