@@ -81,8 +81,11 @@ def test_sigkill_mid_fit_resumes_from_last_and_matches_an_uninterrupted_run(tmp_
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_sigint_and_sigterm_save_a_checkpoint_before_exiting(tmp_path: Path, mnist_dir: Path, sig) -> None:
     marker = tmp_path / RUN0 / "metrics.csv"
+    # A test run started as a background job of a non-interactive shell ignores SIGINT, and a child inherits
+    # that; Ctrl-C reaches a user's fit with its default action, so the child gets it back.
     process = subprocess.Popen(fit_command(mnist_dir, "--trainer.max_epochs=50"), cwd=tmp_path,
-                               env=run_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               env=run_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for(tmp_path / RUN0 / "checkpoints" / "last.ckpt", process)
     wait_for(marker, process)
     process.send_signal(sig)
