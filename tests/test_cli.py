@@ -333,3 +333,22 @@ def test_a_given_length_decides_and_print_config_keeps_it(tmp_path: Path, in_pro
     assert code == 0, stderr
     with open(tmp_path / "again" / RUN0 / "metrics_table.csv") as handle:
         assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
+
+
+def test_predict_runs_an_artifact_as_exported_for_a_few_images_and_compiles_for_many(
+        tmp_path: Path, digit_pngs, in_process, tiny_artifacts, monkeypatch: pytest.MonkeyPatch) -> None:
+    import litquant.cli
+
+    folder, _ = digit_pngs
+    ptq = str(tiny_artifacts["ptq"])
+    runs = {}
+    for runner, compile_from in (("auto", 1000), ("eager", 1000), ("compile", 1000), ("auto", 8)):
+        monkeypatch.setattr(litquant.cli, "PREDICT_COMPILE_FROM", compile_from)
+        code, stderr = in_process("predict", "--model", ptq, "--runner", runner, str(folder), cwd=tmp_path)
+        assert code == 0, stderr
+        runs[runner, compile_from] = (in_process.stdout, "compiling int8 model" in stderr)
+    assert [compiled for _, compiled in runs.values()] == [False, False, True, True]  # 8 images: auto from 8 on
+    rows = [[line.split() for line in stdout.splitlines() if "digit" in line] for stdout, _ in runs.values()]
+    assert all([(name, label) for name, label, _ in run] == [(n, lb) for n, lb, _ in rows[0]] for run in rows)
+    assert all(float(row[2]) == pytest.approx(float(first[2]), abs=0.02) for run in rows
+               for row, first in zip(run, rows[0], strict=True))  # compiled int8 kernels round a little apart

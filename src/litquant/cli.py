@@ -27,7 +27,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from jsonargparse import ActionConfigFile, DefaultHelpFormatter, Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -439,14 +439,22 @@ def _load_any(path: str, runner: str = "compile"):
     return _load_model(path, None) if str(path).endswith(".ckpt") else _load_model(None, path, runner)
 
 
-def add_runner_argument(parser: LightningArgumentParser) -> None:
-    """``--runner compile|aot|eager``: how a ``.pt2`` runs (see :data:`litquant.artifacts.Runner`)."""
-    from litquant.artifacts import Runner
+#: ``litquant predict --runner auto`` runs a ``.pt2`` as exported (eager) for fewer images than this, compiled
+#: from this many on: compiling costs seconds before the first image, eager int8 a few milliseconds an image
+#: (``benchmarks/predict_startup.py`` measures both).
+PREDICT_COMPILE_FROM = 1000
 
-    parser.add_argument("--runner", type=Runner, default="compile",
-                        help=".pt2 files: compile (torch.compile in this process), aot (AOTInductor packages, built "
-                             "once and cached under $LITQUANT_CACHE, else ~/.cache/litquant), eager (the exported "
-                             "graph as is)")
+
+def add_runner_argument(parser: LightningArgumentParser, auto: str | None = None) -> None:
+    """``--runner compile|aot|eager`` (and ``auto``, explained by ``auto``, when given): how a ``.pt2`` runs
+    (see :data:`litquant.artifacts.Runner`)."""
+    from litquant.artifacts import RUNNERS
+
+    choices = ("auto", *RUNNERS) if auto else RUNNERS
+    parser.add_argument("--runner", type=Literal[choices], default="auto" if auto else "compile",
+                        help=(f".pt2 files: {auto}; " if auto else ".pt2 files: ")
+                        + "compile (torch.compile in this process), aot (AOTInductor packages, built once and "
+                          "cached under $LITQUANT_CACHE, else ~/.cache/litquant), eager (the exported graph as is)")
 
 
 def cmd_predict_images(argv: list[str]) -> int:
@@ -456,6 +464,8 @@ def cmd_predict_images(argv: list[str]) -> int:
     parser.add_argument("images", nargs="+", help="image files or folders of images")
     parser.add_argument("--ckpt_path", help="a Lightning checkpoint (.ckpt)")
     parser.add_argument("--model", help="an exported artifact (.pt2 or .onnx)")
+    add_runner_argument(parser, auto=f"auto (default) runs eager below {PREDICT_COMPILE_FROM} images, compiled "
+                                     "from there on")
     config = _parse_data_command(parser, argv, announce=False)  # the checkpoint's dataset frames the images
     from litquant.images import classify, format_predictions, read_images
 
@@ -463,7 +473,10 @@ def cmd_predict_images(argv: list[str]) -> int:
     paths, images, problems = read_images(config.images, dm.spec.framing)
     if not paths:
         raise problems[0]
-    model = _load_model(config.ckpt_path, config.model)
+    runner = config.runner
+    if runner == "auto":
+        runner = "compile" if len(images) >= PREDICT_COMPILE_FROM else "eager"
+    model = _load_model(config.ckpt_path, config.model, runner)
     predictions = classify(model, images, dm.normalize)
     print(format_predictions(paths, predictions, dm.spec.classes))
     for problem in problems:
@@ -491,8 +504,6 @@ def cmd_evaluate(argv: list[str]) -> None:
 def method_choices(auto: bool = False) -> type:
     """``Literal[...]`` of the registered quantization methods (and ``auto``, the tuner): the type of
     ``--method``."""
-    from typing import Literal
-
     from litquant.quantization import METHODS
 
     return Literal[(*METHODS, *(("auto",) if auto else ()))]  # type: ignore[valid-type]
@@ -602,7 +613,6 @@ def cmd_inspect(argv: list[str]) -> None:
 
 
 def cmd_info(argv: list[str]) -> None:
-    from typing import Literal
 
     parser = ShortErrorParser(prog="litquant info", description="List Lightning's callbacks or loggers.")
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="a YAML file of these options")
