@@ -657,7 +657,7 @@ process, and write report.md / report.json, the per-epoch table and the plots.
 Every option of `litquant fit` is accepted too (see `litquant fit --help`), e.g.
   litquant demo --out demo --data.data_dir ~/data --trainer.max_epochs 3 --data.train_size 20000
 Small defaults: --trainer.max_epochs 2 --data.train_size 10000. --print_config prints the whole configuration
-(--config FILE takes it back)."""
+(--config FILE takes it back); a run saves it, --quant.* included, as <out>/mnist/version_N/config.yaml."""
 
 
 class DemoCLI(LitquantCLI):
