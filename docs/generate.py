@@ -309,6 +309,17 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)]) + "\n"
 
 
+def _link(path: str) -> str:
+    """A results file as a Markdown link named by its file name."""
+    return f"[`{Path(path).name}`]({path})"
+
+
+def _results_table(title: str, results: dict, link: str, header: Sequence[str], rows: Sequence[Sequence[str]],
+                   note: str = "") -> str:
+    """``title (machine; link)note``, a blank line and the table: one results file's table in the READMEs."""
+    return f"{title} ({_machine(results)}; {_link(link)}){note}\n\n" + _table(header, rows)
+
+
 def _accuracy(results_dir: Path, kind: str) -> str | None:
     found = _load_results(results_dir, "tutorial_table", kind)
     inference = _load_results(results_dir, "inference", kind)
@@ -321,14 +332,14 @@ def _accuracy(results_dir: Path, kind: str) -> str | None:
         rows.append(("fp32", f"{runs[0]['epochs']} epochs, mean of {len(runs)} seeds",
                      f"{summary['test_acc_final_mean']:.4f} (min {summary['test_acc_final_min']:.4f}, "
                      f"max {summary['test_acc_final_max']:.4f})"))
-        sources.append(f"[`{Path(link).name}`]({link})")
+        sources.append(_link(link))
     if inference:
         results, link = inference
         epochs = results["settings"]["checkpoint_info"]["epoch"] + 1
         for name, model in results["models"].items():
             if name == "fp32 eager" or name.endswith("int8"):
                 rows.append((name.removesuffix(" eager"), f"{epochs} epochs", f"{model['test_acc']:.4f}"))
-        sources.append(f"[`{Path(link).name}`]({link})")
+        sources.append(_link(link))
     return ("**Test accuracy** on the 10,000 test images, for models trained on 55,000 images ("
             + ", ".join(sources) + ")\n\n" + _table(("model", "trained", "test accuracy"), rows))
 
@@ -345,9 +356,9 @@ def _int8(results_dir: Path, kind: str) -> str | None:
         one, many = model[f"t{threads}_b{small}"], model[f"t{threads}_b{large}"]
         rows.append((name, f"{model['size_bytes'] / 1e6:.2f}", f"{one['median_ms']:.2f}", f"{many['median_ms']:.1f}",
                      f"{many['speedup_vs_eager']:.1f}x"))
-    return (f"**int8 speed and size** ({_machine(results)}; [`{Path(link).name}`]({link}))\n\n"
-            + _table(("model", "file MB", f"batch {small} ms", f"batch {large} ms", f"x fp32 eager at batch {large}"),
-                     rows))
+    return _results_table("**int8 speed and size**", results, link,
+                          ("model", "file MB", f"batch {small} ms", f"batch {large} ms",
+                           f"x fp32 eager at batch {large}"), rows)
 
 
 def _training(results_dir: Path, kind: str) -> str | None:
@@ -362,12 +373,12 @@ def _training(results_dir: Path, kind: str) -> str | None:
     if overhead:
         ratio, overhead_link = overhead[0]["checks"]["ratio_litquant"], overhead[1]
         note = (f"\nOne epoch with litquant's Trainer takes {ratio:.2f}x the time of a hand-written PyTorch loop "
-                f"([`{Path(overhead_link).name}`]({overhead_link})).\n")
+                f"({_link(overhead_link)}).\n")
     samples = results["settings"]["train_samples"]
-    return (f"**Training speed**, one epoch on {samples:,} images ({_machine(results)}; "
-            f"[`{Path(link).name}`]({link})); `tutorial-style` is the original tutorial's data pipeline and batch "
-            "size, `litquant` the default recipe\n\n"
-            + _table(("training", "samples/s", "val_acc after 1 epoch"), rows) + note)
+    return _results_table(f"**Training speed**, one epoch on {samples:,} images", results, link,
+                          ("training", "samples/s", "val_acc after 1 epoch"), rows,
+                          "; `tutorial-style` is the original tutorial's data pipeline and batch size, `litquant` "
+                          "the default recipe") + note
 
 
 def _time_to_accuracy(results_dir: Path, kind: str) -> str | None:
@@ -388,10 +399,10 @@ def _time_to_accuracy(results_dir: Path, kind: str) -> str | None:
              seconds(run), f"{run['epochs_to_target']:g}" if run["reached"] else "-",
              f"{run['cpu_seconds_to_target']:.0f}" if run["reached"] else "-", ratios(name))
             for name, run in results["runs"].items()]
-    return (f"**Time to {goal} test accuracy**, training on {results['settings']['train_samples']:,} images "
-            f"({_machine(results)}; [`{Path(link).name}`]({link}))\n\n"
-            + _table(("recipe", "settings", "wall time", "epochs", "CPU s", "faster than the tutorial's recipe"),
-                     rows))
+    return _results_table(f"**Time to {goal} test accuracy**, training on "
+                          f"{results['settings']['train_samples']:,} images", results, link,
+                          ("recipe", "settings", "wall time", "epochs", "CPU s", "faster than the tutorial's recipe"),
+                          rows)
 
 
 def _int8_runners(results_dir: Path, kind: str) -> str | None:
@@ -401,9 +412,9 @@ def _int8_runners(results_dir: Path, kind: str) -> str | None:
     results, link = found
     rows = [(f"{r['batch_size']}", f"{r['threads']}", f"{r['aot_over_onnxruntime']:.2f}x",
              f"{r['torch_compile_over_onnxruntime']:.2f}x") for r in results["ratios"]]
-    return (f"**PyTorch int8 against ONNX Runtime int8**, p50 latency of the same PTQ model ({_machine(results)}; "
-            f"[`{Path(link).name}`]({link})); below 1x PyTorch is faster\n\n"
-            + _table(("batch", "threads", "AOTInductor / ONNX Runtime", "torch.compile / ONNX Runtime"), rows))
+    return _results_table("**PyTorch int8 against ONNX Runtime int8**, p50 latency of the same PTQ model", results,
+                          link, ("batch", "threads", "AOTInductor / ONNX Runtime", "torch.compile / ONNX Runtime"),
+                          rows, "; below 1x PyTorch is faster")
 
 
 def _serving(results_dir: Path, kind: str) -> str | None:
@@ -415,10 +426,10 @@ def _serving(results_dir: Path, kind: str) -> str | None:
              f"{run['p50_ms']:.1f}", f"{run['p99_ms']:.1f}")
             for run in results["runs"] if run["concurrency"] == 32]
     targets = results["targets"]
-    return (f"**Serving** with `litquant serve` on 127.0.0.1, 32 concurrent clients ({_machine(results)}; "
-            f"[`{Path(link).name}`]({link})): int8 with dynamic batching serves "
-            f"{targets['speedup_at_32']:.2f}x the requests/s of fp32 without\n\n"
-            + _table(("model", "dynamic batching", "requests/s", "p50 ms", "p99 ms"), rows))
+    return _results_table("**Serving** with `litquant serve` on 127.0.0.1, 32 concurrent clients", results, link,
+                          ("model", "dynamic batching", "requests/s", "p50 ms", "p99 ms"), rows,
+                          f": int8 with dynamic batching serves {targets['speedup_at_32']:.2f}x the requests/s of "
+                          "fp32 without")
 
 
 def results_markdown(results_dir: Path = RESULTS) -> str:

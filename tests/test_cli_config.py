@@ -49,3 +49,41 @@ def test_reduce_range_error_names_every_choice(capsys, value: str) -> None:
     err = capsys.readouterr().err
     assert f"unknown --quant.reduce_range {value!r}: choose one of auto, true, false\n" in err
     assert err.count("error:") == 1 and "Subtypes" not in err and "Traceback" not in err
+
+
+def test_quantize_writes_the_configuration_it_ran_with(tiny_checkpoint: Path, tmp_path: Path, capsys,
+                                                       monkeypatch) -> None:
+    """``quantize --out DIR`` leaves ``<artifact stem>.quantize_config.yaml`` beside the artifact: the resolved
+    configuration (the checkpoint's data settings included), naming the artifact it belongs to; ``--config``
+    takes it back and redoes the run; a later run that fails leaves the earlier file, still true."""
+    from litquant.artifacts import file_sha256
+    from litquant.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["quantize", f"--ckpt_path={tiny_checkpoint}", "--method=ptq", "--out=q", "--quant.calibration_batches=1",
+            "--quant.accuracy_batches=0", "--quant.observer=minmax"]
+    assert main(args) == 0
+    saved = tmp_path / "q" / "ptq.quantize_config.yaml"
+    assert f"configuration: {Path('q/ptq.quantize_config.yaml')}" in capsys.readouterr().out
+    text = saved.read_text()
+    assert text.splitlines()[0].startswith(f"# litquant quantize: the run that wrote ptq.pt2 (sha256 "
+                                           f"{file_sha256(tmp_path / 'q' / 'ptq.pt2')})")
+    config = yaml.safe_load(text)
+    assert config["method"] == "ptq" and config["out"] == "q" and config["quant"]["observer"] == "minmax"
+    assert config["data"]["train_size"] == 1024, "the data settings taken from the checkpoint are written out"
+
+    # the file is the command: --print_config of it prints it again, and running it redoes the run
+    assert main(["quantize", f"--config={saved}", "--print_config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == config
+    (tmp_path / "q" / "ptq.pt2").unlink()
+    assert main(["quantize", f"--config={saved}"]) == 0
+    assert yaml.safe_load(saved.read_text()) == config
+    assert file_sha256(tmp_path / "q" / "ptq.pt2") in saved.read_text().splitlines()[0]
+
+    # a second run into the same folder that fails half-way leaves the first run's file and artifact together
+    before = saved.read_bytes()
+    assert main([*args, "--quant.fp32_layers=[no_such_layer]"]) == 2
+    assert "no_such_layer" in capsys.readouterr().err
+    assert saved.read_bytes() == before
+    assert file_sha256(tmp_path / "q" / "ptq.pt2") in before.decode().splitlines()[0]
+    assert not list((tmp_path / "q").glob(".*.tmp*")), "no temporary file left behind"

@@ -7,36 +7,30 @@ nothing, then the ones that load the checkpoint written by ``checkpoint_save.py`
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_python, tiny
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-TINY = ["--train_size", "256", "--val_size", "128"]
+TINY = tiny("--", val_size=128, test_size=0)  # --train_size=256 --val_size=128
 
 
 def run_examples(commands: dict[str, list[str]], cwd: Path, workers: int = 2) -> dict[str, subprocess.CompletedProcess]:
     """Run ``python examples/<script> ARGS`` for each entry, ``workers`` at a time; fail on a non-zero exit."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", "COLUMNS": "100"}
 
     def run(argv: list[str]) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(EXAMPLES / argv[0]), *argv[1:]], cwd=cwd, env=env,
-                              capture_output=True, text=True, timeout=900)
+        return run_python(str(EXAMPLES / argv[0]), *argv[1:], cwd=cwd, timeout=900, OMP_NUM_THREADS="1",
+                          COLUMNS="100")
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = dict(zip(commands, pool.map(run, commands.values()), strict=True))
-    for name, result in results.items():
-        if result.returncode != 0:
-            raise AssertionError(f"{name} exited with {result.returncode}:\n{result.stderr[-4000:]}")
-    return results
+        return dict(zip(commands, pool.map(run, commands.values()), strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +43,7 @@ def first(workdir: Path, mnist_dir: Path) -> dict[str, subprocess.CompletedProce
     data = ["--data_dir", str(mnist_dir)]
     return run_examples({
         "checkpoint_save": ["checkpoint_save.py", *data, *TINY, "--max_epochs", "2", "--out", "ckpt"],
-        "basic_usage": ["basic_usage.py", *data, *TINY, "--test_size", "256", "--max_epochs", "1", "--out", "basic"],
+        "basic_usage": ["basic_usage.py", *data, *tiny("--", val_size=128), "--max_epochs", "1", "--out", "basic"],
         # these two write where a user's run would: their default folders, under out/examples/
         "callbacks_catalog": ["callbacks_catalog.py", *data, *TINY, "--max_epochs", "2"],
         "loggers_catalog": ["loggers_catalog.py", *data, *TINY, "--max_epochs", "2"],

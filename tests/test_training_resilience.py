@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from helpers import QUIET, run_litquant, start_litquant, tiny
 from lightning.pytorch.trainer.connectors.data_connector import _get_distributed_sampler
 from lightning.pytorch.trainer.states import RunningStage
 
@@ -19,21 +18,16 @@ from litquant.data import EpochShuffleSampler
 pytestmark = pytest.mark.slow
 
 # Deterministic tiny runs: the resumed run must match the uninterrupted one.
-TINY = ["--data.train_size=512", "--data.val_size=256", "--data.test_size=256", "--data.batch_size=32",
-        "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-        "--trainer.deterministic=true", "--seed_everything=7"]
+DETERMINISTIC_TINY = [*tiny(train_size=512), "--data.batch_size=32", *QUIET, "--trainer.deterministic=true",
+                      "--seed_everything=7"]
 RUN0 = Path("runs") / "mnist" / "version_0"  # the first fit's run folder: logs, and its checkpoints/
 # Resumed and uninterrupted runs do the same arithmetic in the same order; allow only float noise.
 RESUME_TOLERANCE = 1e-5
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
-def fit_command(mnist_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "litquant.cli", "fit", f"--data.data_dir={mnist_dir}", *TINY, *extra]
-
-
-def run_env(workdir: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONWARNINGS": "ignore", "LITQUANT_DATA": str(workdir / "no-cache"),
-            "OMP_NUM_THREADS": "1"}
+def fit_args(mnist_dir: Path, *extra: str) -> list[str]:
+    return ["fit", f"--data.data_dir={mnist_dir}", *DETERMINISTIC_TINY, *extra]
 
 
 def final_val_metrics(log_dir: Path) -> dict[str, float]:
@@ -58,19 +52,15 @@ def test_sigkill_mid_fit_resumes_from_last_and_matches_an_uninterrupted_run(tmp_
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
     for folder in (reference, crashed):
         folder.mkdir()
-    subprocess.run(fit_command(mnist_dir, "--trainer.max_epochs=3"), cwd=reference, env=run_env(reference),
-                   check=True, capture_output=True, timeout=600)
+    run_litquant(*fit_args(mnist_dir, "--trainer.max_epochs=3"), cwd=reference, **ONE_THREAD)
 
-    process = subprocess.Popen(fit_command(mnist_dir, "--trainer.max_epochs=3"), cwd=crashed, env=run_env(crashed),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = start_litquant(*fit_args(mnist_dir, "--trainer.max_epochs=3"), cwd=crashed, **ONE_THREAD)
     wait_for(crashed / RUN0 / "checkpoints" / "last.ckpt", process)  # written at the end of epoch 0
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
 
-    resumed = subprocess.run(fit_command(mnist_dir, "--trainer.max_epochs=3", "--ckpt_path=last"), cwd=crashed,
-                             env=run_env(crashed), capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    run_litquant(*fit_args(mnist_dir, "--trainer.max_epochs=3", "--ckpt_path=last"), cwd=crashed, **ONE_THREAD)
     expected = final_val_metrics(reference / "runs" / "mnist" / "version_0")
     got = final_val_metrics(crashed / "runs" / "mnist" / "version_1")
     assert got["epoch"] == expected["epoch"] == 2
@@ -81,11 +71,9 @@ def test_sigkill_mid_fit_resumes_from_last_and_matches_an_uninterrupted_run(tmp_
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_sigint_and_sigterm_save_a_checkpoint_before_exiting(tmp_path: Path, mnist_dir: Path, sig) -> None:
     marker = tmp_path / RUN0 / "metrics.csv"
-    # A test run started as a background job of a non-interactive shell ignores SIGINT, and a child inherits
-    # that; Ctrl-C reaches a user's fit with its default action, so the child gets it back.
-    process = subprocess.Popen(fit_command(mnist_dir, "--trainer.max_epochs=50"), cwd=tmp_path,
-                               env=run_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # Ctrl-C reaches a user's fit with SIGINT's default action, also when this test run ignores SIGINT
+    process = start_litquant(*fit_args(mnist_dir, "--trainer.max_epochs=50"), cwd=tmp_path, default_sigint=True,
+                             stderr=subprocess.PIPE, **ONE_THREAD)
     wait_for(tmp_path / RUN0 / "checkpoints" / "last.ckpt", process)
     wait_for(marker, process)
     process.send_signal(sig)
@@ -121,14 +109,11 @@ def test_shuffle_order_depends_only_on_seed_and_epoch() -> None:
 def test_ddp_on_two_cpu_processes_trains_checkpoints_and_logs_once(tmp_path: Path, mnist_dir: Path) -> None:
     single = tmp_path / "single"
     single.mkdir()
-    subprocess.run(fit_command(mnist_dir, "--trainer.max_epochs=2"), cwd=single, env=run_env(single),
-                   check=True, capture_output=True, timeout=600)
+    run_litquant(*fit_args(mnist_dir, "--trainer.max_epochs=2"), cwd=single, **ONE_THREAD)
     # Two processes with half the per-process batch: the same global batch and number of steps.
-    command = fit_command(mnist_dir, "--trainer.max_epochs=2", "--trainer.strategy=ddp", "--trainer.devices=2",
-                          "--trainer.accelerator=cpu", "--data.batch_size=16")
-    result = subprocess.run(command, cwd=tmp_path, env=run_env(tmp_path), capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_litquant(*fit_args(mnist_dir, "--trainer.max_epochs=2", "--trainer.strategy=ddp",
+                                    "--trainer.devices=2", "--trainer.accelerator=cpu", "--data.batch_size=16"),
+                          cwd=tmp_path, **ONE_THREAD)
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stderr + result.stdout
     versions = sorted(p.name for p in (tmp_path / "runs" / "mnist").iterdir())
     assert versions == ["version_0"]  # one logger, on rank 0

@@ -9,6 +9,7 @@ The other commands use the same ``--data.*`` flags:
 - ``litquant predict --ckpt_path CKPT|--model ARTIFACT IMAGE_OR_FOLDER...`` classifies image files.
 - ``litquant quantize --ckpt_path CKPT --method ptq|qat|lightning-qat|onnxruntime --out DIR`` writes an int8 artifact;
   ``--method auto --max_drop 0.1`` the fastest one within 0.1 points of fp32 validation accuracy (exit 1 if none).
+  Beside the artifact, ``<artifact stem>.quantize_config.yaml``: the configuration it ran with (``--config`` takes it).
 - ``litquant evaluate ARTIFACT_OR_CKPT`` prints its test accuracy (plain PyTorch, no Trainer).
 - ``litquant inspect ARTIFACT --ckpt_path CKPT --out DIR`` compares each int8 layer with fp32 (SQNR, scales).
 - ``litquant info callbacks|loggers`` lists what Lightning ships.
@@ -550,12 +551,45 @@ def cmd_quantize(argv: list[str]) -> None:
     _require_file(config.ckpt_path, "checkpoint")
     _writable_folder(config.out, "--out")
     if config.method == "auto":
-        return _quantize_auto(config, settings)
+        return _quantize_auto(parser, config, settings)
     # says "<method>: wrote <artifact> (<size>) in <time>" itself
-    quantize(config.method, config.ckpt_path, _datamodule(config), config.out, config=settings)
+    artifact = quantize(config.method, config.ckpt_path, _datamodule(config), config.out, config=settings)
+    print(f"configuration: {write_run_config(parser, config, artifact)}")
 
 
-def _quantize_auto(config, settings) -> None:
+#: ``<artifact stem>`` + this: the configuration a ``litquant quantize`` run ran with, beside what it wrote.
+RUN_CONFIG_SUFFIX = ".quantize_config.yaml"
+
+
+def run_config_path(artifact: str | os.PathLike) -> Path:
+    """``out/ptq.pt2`` → ``out/ptq.quantize_config.yaml`` (``onnxruntime.int8.onnx`` →
+    ``onnxruntime.int8.quantize_config.yaml``): one per artifact, as several methods share an output folder."""
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name.removesuffix(artifact.suffix) + RUN_CONFIG_SUFFIX)
+
+
+def write_run_config(parser: LightningArgumentParser, config, artifact: Path) -> Path:
+    """Write the resolved configuration of the run that wrote ``artifact`` (what ``--print_config`` prints, with
+    the ``--data.*`` options taken from the checkpoint) beside it; ``litquant quantize --config FILE`` redoes
+    the run.
+
+    Written after the artifact, atomically: a run that fails leaves the previous run's file, which still
+    describes the artifact beside it. Its first line names the artifact and its SHA-256, so a file left behind
+    by a crash between the two writes (or by an artifact rewritten another way) is seen to be another run's."""
+    from litquant.artifacts import file_sha256
+    from litquant.files import write_text
+
+    header = (f"# litquant quantize: the run that wrote {artifact.name} (sha256 {file_sha256(artifact)}); "
+              "`litquant quantize --config THIS_FILE` runs it again\n")
+    return write_text(run_config_path(artifact), header + config_yaml(parser, config))
+
+
+def config_yaml(parser: LightningArgumentParser, config) -> str:
+    """``config`` as YAML, as ``--print_config`` prints it (unset entries included)."""
+    return parser.dump(config, skip_unset=False)
+
+
+def _quantize_auto(parser: LightningArgumentParser, config, settings) -> None:
     """``--method auto``: :func:`litquant.quantization.tuning.tune`; exit 1 with one line when nothing met
     the budget (the most accurate candidate is written all the same)."""
     import math
@@ -578,6 +612,7 @@ def _quantize_auto(config, settings) -> None:
     print(format_table(result.log))
     print(f"auto: {summary(result.log)}")
     print(f"wrote {result.path}, {result.files['markdown']}, {result.files['json']}")
+    print(f"configuration: {write_run_config(parser, config, result.path)}")  # also when nothing met the budget
     if not result.met:
         print(f"litquant: error: no candidate is within --max_drop {config.max_drop:g} points of fp32 "
               f"(best: {result.chosen.name}, {result.chosen.drop_points:.2f} points); kept it as {result.path}, "
@@ -632,7 +667,7 @@ process, and write report.md / report.json, the per-epoch table and the plots.
 Every option of `litquant fit` is accepted too (see `litquant fit --help`), e.g.
   litquant demo --out demo --data.data_dir ~/data --trainer.max_epochs 3 --data.train_size 20000
 Small defaults: --trainer.max_epochs 2 --data.train_size 10000. --print_config prints the whole configuration
-(--config FILE takes it back)."""
+(--config FILE takes it back); a run saves it, --quant.* included, as <out>/mnist/version_N/config.yaml."""
 
 
 class DemoCLI(LitquantCLI):

@@ -32,15 +32,19 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from litquant.artifacts import ArtifactDescription, describe, file_sha256, load_artifact, save_onnx
 from litquant.quantization.config import QuantizeConfig
 
-__all__ = ["METHODS", "PT2EMethod", "QuantizationMethod", "QuantizeJob", "get_method", "register_method",
-           "unregister_method"]
+if TYPE_CHECKING:
+    from litquant.cpu import RangeChoice
+    from litquant.quantization.calibration import CalibrationConfig
+
+__all__ = ["METHODS", "PT2EMethod", "QuantizationMethod", "QuantizeJob", "get_method", "int8_description",
+           "register_method", "unregister_method"]
 
 #: The registered methods by name, in the report's order (registration order).
 METHODS: dict[str, QuantizationMethod] = {}
@@ -110,6 +114,21 @@ def get_method(name: str) -> QuantizationMethod:
         raise ValueError(f"unknown quantization method {name!r}: choose one of {', '.join(METHODS)}") from None
 
 
+def int8_description(method: str, *, datamodule: Any, checkpoint: Path, checkpoint_sha256: str,
+                     calibration: CalibrationConfig, range_choice: RangeChoice,
+                     **extra: Any) -> ArtifactDescription:
+    """The description of an int8 artifact made by ``method`` from ``checkpoint``, with the entries every int8
+    artifact records: the CPU it was quantized (and checked) on, how it was calibrated (``calibration``, its
+    ``reduce_range`` resolved) and the int8 range chosen for that CPU (``range_choice``); ``extra`` adds or
+    replaces entries. What :meth:`QuantizeJob.description` and the tuner's kept model record."""
+    from litquant.cpu import cpu_info
+
+    common = {"cpu": cpu_info().as_dict(), "calibration": calibration.describe(method),
+              "int8_range": range_choice.describe()}
+    return describe(method, "int8", datamodule=datamodule, checkpoint=checkpoint,
+                    checkpoint_sha256=checkpoint_sha256, **{**common, **extra})
+
+
 def _note(progress: bool, message: str) -> None:
     if progress:
         print(message, file=sys.stderr, flush=True)
@@ -127,7 +146,7 @@ class QuantizeJob:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from litquant.cpu import choose_reduce_range, cpu_info
+        from litquant.cpu import choose_reduce_range
         from litquant.quantization.export import checked_net
 
         self.checkpoint_sha256 = file_sha256(self.checkpoint)
@@ -137,9 +156,6 @@ class QuantizeJob:
         self.net: torch.nn.Module = checked_net(self.checkpoint, self.datamodule)
         #: an untouched copy, the reference of the accuracy comparison
         self.reference: torch.nn.Module = copy.deepcopy(self.net)
-        # the CPU it was quantized (and checked) on, how it was calibrated, and the int8 range chosen for it
-        self._common = {"cpu": cpu_info().as_dict(), "calibration": self.calibration.describe(self.method.name),
-                        "int8_range": self.range_choice.describe()}
 
     @property
     def path(self) -> Path:
@@ -160,8 +176,9 @@ class QuantizeJob:
 
     def description(self, **extra: Any) -> ArtifactDescription:
         """The description with the common entries; ``extra`` adds or replaces entries (``int8_range``...)."""
-        return describe(self.method.name, "int8", datamodule=self.datamodule, checkpoint=self.checkpoint,
-                        checkpoint_sha256=self.checkpoint_sha256, **{**self._common, **extra})
+        return int8_description(self.method.name, datamodule=self.datamodule, checkpoint=self.checkpoint,
+                                checkpoint_sha256=self.checkpoint_sha256, calibration=self.calibration,
+                                range_choice=self.range_choice, **extra)
 
     def accuracy(self, model: Any) -> dict[str, Any] | None:
         """int8 and fp32 accuracy on ``config.accuracy_batches`` validation batches of 256 (``None`` for 0)."""

@@ -42,6 +42,7 @@ from litquant.cpu import ReduceRange
 
 __all__ = [
     "ARTIFACT_FORMAT",
+    "QUANTIZER_NAME",
     "Example",
     "artifact_meta",
     "batch_dynamic_shapes",
@@ -217,6 +218,10 @@ def prepare_qat(graph: GraphModule, quantizer: Any) -> GraphModule:
     prepared = prepare_qat_pt2e(graph, quantizer)
     _restore_batch_norm_settings(prepared, settings)
     return set_graph_mode(prepared, train=True)
+
+
+#: The quantizer of :func:`quantizer_for`, as the description of a PT2E int8 artifact names it.
+QUANTIZER_NAME = "torchao X86InductorQuantizer"
 
 
 def quantizer_for(*, is_qat: bool, reduce_range: ReduceRange = "auto") -> X86InductorQuantizer:

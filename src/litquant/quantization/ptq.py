@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from litquant.quantization.calibration import CalibrationConfig, quantizer_for
 from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
-from litquant.quantization.pt2e import capture, convert_to_program
+from litquant.quantization.pt2e import QUANTIZER_NAME, capture, convert_to_program
 
 __all__ = ["PTQ", "calibrate", "quantize_ptq"]
 
@@ -74,7 +74,7 @@ class PTQ(PT2EMethod):
         program = quantize_ptq(job.net, job.datamodule, calibration_batches=job.config.calibration_batches,
                                calibration=job.calibration, progress=job.progress)
         return program, {"calibration_batches": job.config.calibration_batches,
-                         "quantizer": "torchao X86InductorQuantizer"}
+                         "quantizer": QUANTIZER_NAME}
 
 
 register_method(PTQ())

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from litquant.quantization.calibration import CalibrationConfig, quantizer_for
 from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
-from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat
+from litquant.quantization.pt2e import QUANTIZER_NAME, capture, convert_to_program, prepare_qat
 
 __all__ = ["QAT", "prepare_net_for_qat", "quantize_qat"]
 
@@ -88,7 +88,7 @@ class QAT(PT2EMethod):
             raise ValueError(f"{self.name}: --quant.qat_max_steps 0 leaves nothing to fine-tune; give 1 or more "
                              "(0 only tells --method auto to skip QAT)")
         return self.fine_tune(job), {"fine_tuning": job.config.fine_tuning(),
-                                     "quantizer": "torchao X86InductorQuantizer"}
+                                     "quantizer": QUANTIZER_NAME}
 
 
 register_method(QAT())

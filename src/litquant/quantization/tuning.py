@@ -295,11 +295,12 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
             (:func:`litquant.cpu.choose_reduce_range`) and used by every candidate.
         progress: one line per candidate on stderr.
     """
-    from litquant.artifacts import describe, file_sha256
-    from litquant.cpu import choose_reduce_range, cpu_info
+    from litquant.artifacts import file_sha256
+    from litquant.cpu import choose_reduce_range
     from litquant.evaluation import evaluate
     from litquant.quantization.export import checked_net, refuse_if_changed
-    from litquant.quantization.pt2e import save_program
+    from litquant.quantization.methods import int8_description
+    from litquant.quantization.pt2e import QUANTIZER_NAME, save_program
 
     if not math.isfinite(max_drop):
         raise ValueError(f"max_drop must be a finite number of points, got {max_drop}")
@@ -338,12 +339,11 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
             _fallback(tuner, _most_accurate(grid), layers, max_fp32)
     candidates = tuner.candidates
     finalists = [c for c in candidates if c.met]
-    common = {"cpu": cpu_info().as_dict(), "int8_range": range_choice.describe()}
 
     def description(method: str, calibration: CalibrationConfig, **extra: Any):
-        return describe(method, "int8", datamodule=datamodule, checkpoint=checkpoint, checkpoint_sha256=sha256,
-                        calibration=calibration.describe(method), quantizer="torchao X86InductorQuantizer",
-                        **common, **extra)
+        return int8_description(method, datamodule=datamodule, checkpoint=checkpoint, checkpoint_sha256=sha256,
+                                calibration=calibration, range_choice=range_choice,
+                                quantizer=QUANTIZER_NAME, **extra)
 
     with tempfile.TemporaryDirectory(prefix="litquant-auto-") as scratch:
         if finalists:
