@@ -333,3 +333,11 @@ def test_a_given_length_decides_and_print_config_keeps_it(tmp_path: Path, in_pro
     assert code == 0, stderr
     with open(tmp_path / "again" / RUN0 / "metrics_table.csv") as handle:
         assert [int(row["epoch"]) for row in csv.DictReader(handle)] == [0, 1, 2]
+
+
+def test_user_error_of_another_module_exits_2_under_python_m(tmp_path: Path) -> None:
+    """``python -m litquant.cli`` runs the module as ``__main__``; a command whose module raises ``UserError`` from
+    ``litquant.cli`` (bench) must still exit 2 with one line, as the ``litquant`` script does."""
+    result = run_litquant("bench", str(tmp_path / "missing.pt2"), "--no_cold_start", cwd=tmp_path, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "litquant: error: not found:" in result.stderr and "Traceback" not in result.stderr

@@ -845,4 +845,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m litquant.cli``: run the package's module, not this ``__main__`` copy of it, so that the UserError
+    # other modules import from ``litquant.cli`` is the class ``main`` catches as a user error (exit 2)
+    from litquant.cli import main as package_main
+
+    sys.exit(package_main())
