@@ -95,7 +95,9 @@ def test_cached_package_of_another_model_fails_loudly(built, int8_pt2: Path, tmp
 
     target = package_path(cache, hashlib.sha256(other.read_bytes()).hexdigest(), 2)
     target.parent.mkdir(mode=0o700)
-    target.write_bytes(next(cache.glob("*/batch2.pt2")).read_bytes())
+    built_package = next(cache.glob("*/batch2.pt2"))
+    target.write_bytes(built_package.read_bytes())
+    target.with_suffix(".json").write_bytes(built_package.with_suffix(".json").read_bytes())  # its record too
     os.chmod(target, 0o600)
     with pytest.raises(CompiledMismatchError, match="differ from the exported graph"):
         aot_runner_for_file(other, (2,), cache, eager=True)
@@ -176,3 +178,34 @@ def test_a_layer_left_in_fp32_on_purpose_passes_the_int8_check(tiny_checkpoint: 
     assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
     (counts,) = model._runner.compilations
     assert counts["fp32_conv_layers"] == 1 and counts["int8_conv_calls"] >= counts["conv_layers"] == 1
+
+
+def test_tampered_cached_package_is_rebuilt_not_loaded(built, int8_pt2: Path, tmp_path: Path) -> None:
+    """A cached package whose bytes changed after it was built (edited, truncated) does not match the sha256
+    recorded when it was built: it is rebuilt, with a warning, and its native code is never loaded."""
+    import shutil
+    import zipfile
+
+    cache = tmp_path / "cache"
+    shutil.copytree(built[0], cache)
+    package = package_path(cache, hashlib.sha256(int8_pt2.read_bytes()).hexdigest(), 2)
+    original = zipfile.ZipFile(package)
+    tampered = tmp_path / "tampered.pt2"
+    with zipfile.ZipFile(tampered, "w") as archive:  # still a valid package, that torch would load and run
+        for info in original.infolist():
+            data = original.read(info)
+            archive.writestr(info, data + b"\n// changed\n" if info.filename.endswith(".cpp") else data)
+    os.replace(tampered, package)
+    os.chmod(package, 0o600)
+    loaded = []
+    real_load = torch._inductor.aoti_load_package
+    torch._inductor.aoti_load_package = lambda source, *a, **k: loaded.append(source) or real_load(source, *a, **k)
+    try:
+        with pytest.warns(UserWarning, match="does not match the sha256 recorded when it was built; rebuilding"):
+            aot_runner_for_file(int8_pt2, (2,), cache, max_autotune=False, eager=True)
+    finally:
+        torch._inductor.aoti_load_package = real_load
+    record = json.loads(package.with_suffix(".json").read_text())
+    assert record["package_sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
+    assert b"// changed" not in package.read_bytes()
+    assert len(loaded) == 1  # the rebuilt package only

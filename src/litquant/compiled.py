@@ -13,7 +13,10 @@ the generated code must call int8 kernels for every convolution and no fp32 conv
 **Trust.** A native package runs code, so only packages litquant built itself are loaded: from its own cache
 folder (``$LITQUANT_CACHE/aot``, else ``~/.cache/litquant/aot``), created private to the user, at a name
 derived from the sha256 of the checked ``.pt2``, the torch version, the CPU kind and the batch size; a cached
-file writable by others or owned by someone else is refused. The ``.pt2`` stays the shipped file.
+file writable by others or owned by someone else is refused. Each package's record (``batch<N>.json`` beside it)
+holds the sha256 of the package's bytes when it was built; a package whose bytes do not match (edited, truncated,
+or left without a record by a crash) is rebuilt, with a warning, never loaded. The bytes checked are the bytes
+loaded. The ``.pt2`` stays the shipped file.
 
 Example::
 
@@ -27,10 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import stat
 import sys
+import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -90,8 +95,26 @@ def _check_ownership(path: Path) -> None:
                                   "(delete the folder to rebuild)")
 
 
-def _sources(package: Path) -> str:
-    with zipfile.ZipFile(package) as archive:
+def _verified_package(target: Path) -> bytes | None:
+    """The cached package's bytes if they match the sha256 its record holds; ``None`` (with a warning if a package
+    is there) when it must be built: missing, without a record, or changed since it was built."""
+    if not target.is_file():
+        return None
+    _check_ownership(target)
+    data = target.read_bytes()
+    try:
+        recorded = json.loads(target.with_suffix(".json").read_text()).get("package_sha256")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded == hashlib.sha256(data).hexdigest():
+        return data
+    why = "has no record of its sha256" if recorded is None else "does not match the sha256 recorded when it was built"
+    warnings.warn(f"{target}: the cached package {why}; rebuilding it", stacklevel=3)
+    return None
+
+
+def _sources(package: Path | bytes) -> str:
+    with zipfile.ZipFile(io.BytesIO(package) if isinstance(package, bytes) else package) as archive:
         return "\n".join(archive.read(name).decode(errors="replace") for name in archive.namelist()
                          if name.endswith(".cpp"))
 
@@ -155,7 +178,8 @@ def _check_outputs(program: ExportedProgram, run: Callable[[torch.Tensor], torch
 
 
 def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune: bool,
-           check_int8: bool = True) -> dict[str, int] | None:
+           check_int8: bool = True) -> tuple[bytes, dict[str, int] | None]:
+    """Build the package for ``batch_size`` and write it to ``target`` atomically; its bytes and int8 counts."""
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
 
     example = (torch.randn(batch_size, 1, 28, 28),)
@@ -164,11 +188,12 @@ def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune
     with atomic_path(target) as tmp, torch.no_grad(), \
             torch._inductor.config.patch(freezing=True, max_autotune=max_autotune):
         built = Path(torch._inductor.aoti_compile_and_package(static, package_path=str(tmp.with_suffix(".pt2"))))
-        kernels = check_int8_kernels(program, _sources(built)) if check_int8 else None
+        data = built.read_bytes()
+        kernels = check_int8_kernels(program, _sources(data)) if check_int8 else None
         if built != tmp:
             built.replace(tmp)
         os.chmod(tmp, 0o600)  # native code: private to the user who built it
-    return kernels
+    return data, kernels
 
 
 def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
@@ -203,18 +228,19 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
         if size in loaded:
             return loaded[size]
         target = package_path(cache, sha256, size)
-        if not target.is_file():
+        data = _verified_package(target)
+        if data is None:
             if progress:
                 print(f"compiling the {'int8' if check_int8 else 'fp32'} model with AOTInductor for batch {size} "
                       "(takes a minute, cached)...",
                       file=sys.stderr, flush=True)
             with torch.inference_mode(False):
-                kernels = _build(program, size, target, max_autotune, check_int8)
+                data, kernels = _build(program, size, target, max_autotune, check_int8)
             write_json(target.with_suffix(".json"), {"batch_size": size, "cpu": cpu_info().as_dict(),
                                                      "torch": torch.__version__, "int8_kernels": kernels,
-                                                     "max_autotune": max_autotune})
-        _check_ownership(target)
-        package = torch._inductor.aoti_load_package(str(target))
+                                                     "max_autotune": max_autotune,
+                                                     "package_sha256": hashlib.sha256(data).hexdigest()})
+        package = torch._inductor.aoti_load_package(io.BytesIO(data))  # the bytes checked, not the path again
         _check_outputs(program, package, size, target)
         loaded[size] = package
         return package
