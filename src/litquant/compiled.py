@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -37,7 +38,7 @@ import stat
 import sys
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -177,6 +178,24 @@ def _check_outputs(program: ExportedProgram, run: Callable[[torch.Tensor], torch
                                     "delete the package to rebuild, or run without the compiled runner")
 
 
+#: Warnings torch raises about its own code while building a package (nothing a user can act on).
+BUILD_NOISE = (r"To copy construct from a tensor", r"TypedStorage is deprecated")
+
+
+@contextlib.contextmanager
+def _quiet_build() -> Iterator[None]:
+    """No autotuning tables on stderr (unless asked for with inductor's environment variables) and no
+    :data:`BUILD_NOISE` warnings while a package builds."""
+    quiet = {name: value for name, variable, value in (
+        ("autotune_num_choices_displayed", "TORCHINDUCTOR_AUTOTUNE_NUM_CHOICES_DISPLAYED", 0),
+        ("max_autotune_report_choices_stats", "TORCHINDUCTOR_MAX_AUTOTUNE_REPORT_CHOICES_STATS", False))
+        if variable not in os.environ}
+    with warnings.catch_warnings(), torch._inductor.config.patch(quiet):
+        for message in BUILD_NOISE:
+            warnings.filterwarnings("ignore", message, UserWarning)
+        yield
+
+
 def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune: bool,
            check_int8: bool = True) -> tuple[bytes, dict[str, int] | None]:
     """Build the package for ``batch_size`` and write it to ``target`` atomically; its bytes and int8 counts."""
@@ -185,7 +204,7 @@ def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune
     example = (torch.randn(batch_size, 1, 28, 28),)
     static = torch.export.export(program.module(), example)  # no dynamic shapes: one batch size
     _private_dir(target.parent)
-    with atomic_path(target) as tmp, torch.no_grad(), \
+    with atomic_path(target) as tmp, torch.no_grad(), _quiet_build(), \
             torch._inductor.config.patch(freezing=True, max_autotune=max_autotune):
         built = Path(torch._inductor.aoti_compile_and_package(static, package_path=str(tmp.with_suffix(".pt2"))))
         data = built.read_bytes()
