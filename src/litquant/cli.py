@@ -224,6 +224,8 @@ class LitquantCLI(LightningCLI):
                 logger.init_args.name = self.subcommand  # not to be taken for a training run
         if self.subcommand in ("fit", None) and config.trainer.precision is None:
             self._choose_precision(config)
+        elif self.subcommand in ("fit", None) and "bf16" in str(config.trainer.precision):
+            self._note_emulated_bf16(config)
         if self.subcommand in ("fit", None):
             _default_length(config.trainer)
 
@@ -247,6 +249,16 @@ class LitquantCLI(LightningCLI):
             config.model.channels_last = True
         print(f"precision {choice.precision}{' + channels_last' if choice.channels_last else ''}: {choice.reason} "
               "(--trainer.precision overrides)", flush=True)
+
+    @staticmethod
+    def _note_emulated_bf16(config) -> None:
+        """``--trainer.precision`` bf16 where the choice would be fp32: one line saying bf16 is emulated here."""
+        from litquant.cpu import choose_precision
+
+        choice = choose_precision(accelerator=str(config.trainer.accelerator or "auto"))
+        if "bf16" not in choice.precision:
+            print(f"precision {config.trainer.precision} as given (--trainer.precision), though {choice.reason}",
+                  flush=True)
 
     def instantiate_trainer(self, **kwargs):
         """For a fit, add :class:`~litquant.callbacks.InterruptedCheckpoint`: ``interrupted.ckpt`` in the run's
