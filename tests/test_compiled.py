@@ -216,3 +216,9 @@ def test_tampered_cached_package_is_rebuilt_quietly_not_loaded(built, int8_pt2: 
     assert record["package_sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
     assert b"// changed" not in package.read_bytes()
     assert len(loaded) == 1  # the rebuilt package only
+
+
+def test_cache_folder_that_is_a_file_is_one_line_saying_what_to_do(int8_pt2: Path, tmp_path: Path) -> None:
+    (tmp_path / "cache").write_text("not a folder")
+    with pytest.raises(OSError, match=r"cannot create the AOTInductor cache folder .*set LITQUANT_CACHE to a folder"):
+        aot_runner_for_file(int8_pt2, (2,), tmp_path / "cache" / "aot", eager=True)

@@ -80,7 +80,11 @@ def package_path(cache_dir: Path, sha256: str, batch_size: int) -> Path:
 
 
 def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as err:
+        raise OSError(f"cannot create the AOTInductor cache folder {path} ({err.strerror or err}); "
+                      "set LITQUANT_CACHE to a folder you can write to") from None
     return path
 
 
