@@ -352,3 +352,11 @@ def test_predict_runs_an_artifact_as_exported_for_a_few_images_and_compiles_for_
     assert all([(name, label) for name, label, _ in run] == [(n, lb) for n, lb, _ in rows[0]] for run in rows)
     assert all(float(row[2]) == pytest.approx(float(first[2]), abs=0.02) for run in rows
                for row, first in zip(run, rows[0], strict=True))  # compiled int8 kernels round a little apart
+
+
+def test_user_error_of_another_module_exits_2_under_python_m(tmp_path: Path) -> None:
+    """``python -m litquant.cli`` runs the module as ``__main__``; a command whose module raises ``UserError`` from
+    ``litquant.cli`` (bench) must still exit 2 with one line, as the ``litquant`` script does."""
+    result = run_litquant("bench", str(tmp_path / "missing.pt2"), "--no_cold_start", cwd=tmp_path, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "litquant: error: not found:" in result.stderr and "Traceback" not in result.stderr

@@ -95,7 +95,9 @@ def test_cached_package_of_another_model_fails_loudly(built, int8_pt2: Path, tmp
 
     target = package_path(cache, hashlib.sha256(other.read_bytes()).hexdigest(), 2)
     target.parent.mkdir(mode=0o700)
-    target.write_bytes(next(cache.glob("*/batch2.pt2")).read_bytes())
+    built_package = next(cache.glob("*/batch2.pt2"))
+    target.write_bytes(built_package.read_bytes())
+    target.with_suffix(".json").write_bytes(built_package.with_suffix(".json").read_bytes())  # its record too
     os.chmod(target, 0o600)
     with pytest.raises(CompiledMismatchError, match="differ from the exported graph"):
         aot_runner_for_file(other, (2,), cache, eager=True)
@@ -176,3 +178,47 @@ def test_a_layer_left_in_fp32_on_purpose_passes_the_int8_check(tiny_checkpoint: 
     assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
     (counts,) = model._runner.compilations
     assert counts["fp32_conv_layers"] == 1 and counts["int8_conv_calls"] >= counts["conv_layers"] == 1
+
+
+def test_tampered_cached_package_is_rebuilt_quietly_not_loaded(built, int8_pt2: Path, tmp_path: Path,
+                                                               capfd) -> None:
+    """A cached package whose bytes changed after it was built (edited, truncated) does not match the sha256
+    recorded when it was built: it is rebuilt, with a warning, and its native code is never loaded. The build
+    (with max_autotune) prints nothing else: no autotuning tables, no warnings about torch's internals."""
+    import shutil
+    import zipfile
+
+    cache = tmp_path / "cache"
+    shutil.copytree(built[0], cache)
+    package = package_path(cache, hashlib.sha256(int8_pt2.read_bytes()).hexdigest(), 2)
+    original = zipfile.ZipFile(package)
+    tampered = tmp_path / "tampered.pt2"
+    with zipfile.ZipFile(tampered, "w") as archive:  # still a valid package, that torch would load and run
+        for info in original.infolist():
+            data = original.read(info)
+            archive.writestr(info, data + b"\n// changed\n" if info.filename.endswith(".cpp") else data)
+    os.replace(tampered, package)
+    os.chmod(package, 0o600)
+    loaded = []
+    real_load = torch._inductor.aoti_load_package
+    torch._inductor.aoti_load_package = lambda source, *a, **k: loaded.append(source) or real_load(source, *a, **k)
+    try:
+        capfd.readouterr()
+        with pytest.warns(UserWarning) as caught:
+            aot_runner_for_file(int8_pt2, (2,), cache, eager=True)
+    finally:
+        torch._inductor.aoti_load_package = real_load
+    assert [str(w.message).split(": ", 1)[-1] for w in caught] == [
+        "the cached package does not match the sha256 recorded when it was built; rebuilding it"]
+    printed = capfd.readouterr()
+    assert printed.out == printed.err == ""
+    record = json.loads(package.with_suffix(".json").read_text())
+    assert record["package_sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
+    assert b"// changed" not in package.read_bytes()
+    assert len(loaded) == 1  # the rebuilt package only
+
+
+def test_cache_folder_that_is_a_file_is_one_line_saying_what_to_do(int8_pt2: Path, tmp_path: Path) -> None:
+    (tmp_path / "cache").write_text("not a folder")
+    with pytest.raises(OSError, match=r"cannot create the AOTInductor cache folder .*set LITQUANT_CACHE to a folder"):
+        aot_runner_for_file(int8_pt2, (2,), tmp_path / "cache" / "aot", eager=True)

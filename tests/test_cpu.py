@@ -110,6 +110,17 @@ def test_explicit_precision_overrides_the_choice(capsys, monkeypatch, tmp_path: 
     assert code == 0 and "precision " not in out
 
 
+def test_explicit_bf16_without_native_bf16_trains_with_a_note(capsys, monkeypatch, tmp_path: Path,
+                                                               mnist_dir: Path) -> None:
+    """bf16 asked for on a CPU without native bf16 trains as asked, and says that it is emulated there."""
+    monkeypatch.setattr(cpu, "cpu_info", lambda: cpu_info_from_flags(AVX2, "Injected AVX2 CPU"))
+    monkeypatch.setattr(cpu, "_cuda_bf16", lambda: None)
+    code, out = _fit(capsys, tmp_path, mnist_dir, "--trainer.precision=bf16-mixed")
+    assert code == 0
+    assert ("precision bf16-mixed as given (--trainer.precision), though CPU Injected AVX2 CPU (avx2) has no native "
+            "bf16 (AVX512_BF16 or AMX), where bf16 would be emulated and slower") in out
+
+
 def test_cpu_info_is_frozen() -> None:
     with pytest.raises(AttributeError):
         CpuInfo("x", "avx2", False, False, False).isa = "amx"  # type: ignore[misc]

@@ -164,8 +164,9 @@ def format_table(rows: list[dict[str, Any]], cold: dict[str, dict[str, Any]]) ->
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="litquant bench", description=__doc__.split("\n\n")[1].replace("\n", " "))
     parser.add_argument("models", nargs="+", metavar="ARTIFACT", help=".pt2 / .onnx artifacts or .ckpt checkpoints")
-    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 256])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 256], help="batch sizes (default 1 256)")
+    parser.add_argument("--threads", type=int, nargs="+", default=None,
+                        help="thread counts, at most the CPUs this process may use (default 1 2)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--calls", type=int, default=20, help="timed calls per model and round (default 20)")
     parser.add_argument("--runner", choices=RUNNERS, default="compile",
@@ -184,13 +185,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     from litquant.cpu import cpu_info
     from litquant.files import write_json
 
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    args.threads = [t for t in (1, 2) if t <= max(cpus, 1)] if args.threads is None else args.threads
+    args.batch_sizes, args.threads = list(dict.fromkeys(args.batch_sizes)), list(dict.fromkeys(args.threads))
     for path in args.models:
+        if Path(path).is_dir():
+            raise UserError(f"{path} is a folder, not a model file; give .pt2/.onnx artifacts or .ckpt checkpoints")
         if not Path(path).is_file():
             raise UserError(f"not found: {path} (give .pt2/.onnx artifacts or .ckpt checkpoints)")
         if Path(path).suffix not in (".pt2", ".onnx", ".ckpt"):
             raise UserError(f"{path}: unknown kind {Path(path).suffix!r}; expected .pt2, .onnx or .ckpt")
     if min(args.batch_sizes + args.threads + [args.rounds, args.calls]) < 1:
         raise UserError("--batch_sizes, --threads, --rounds and --calls must be positive")
+    if max(args.threads) > cpus:  # more threads than CPUs measures contention, not the model
+        raise UserError(f"--threads {max(args.threads)}: more than the {cpus} CPUs this process may use; "
+                        f"give at most {cpus}")
+    out = Path(args.out or f"bench.{cpu_info().isa}.json")
+    if out.is_dir():  # found now, not after the measurements
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'bench.json'}")
     previous_threads = torch.get_num_threads()
     models: dict[str, dict[int, Model]] = {}
     for path in args.models:
@@ -210,7 +222,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         torch.set_num_threads(previous_threads)
     print(format_table(rows, cold))
-    out = Path(args.out or f"bench.{cpu_info().isa}.json")
     write_json(out, {"environment": environment(), "runner": args.runner, "results": rows,
                      "cold_start": {"batch_size": args.batch_sizes[0], "threads": args.threads[0], "models": cold}})
     print(f"wrote {out}")

@@ -225,6 +225,8 @@ class LitquantCLI(LightningCLI):
                 logger.init_args.name = self.subcommand  # not to be taken for a training run
         if self.subcommand in ("fit", None) and config.trainer.precision is None:
             self._choose_precision(config)
+        elif self.subcommand in ("fit", None) and "bf16" in str(config.trainer.precision):
+            self._note_emulated_bf16(config)
         if self.subcommand in ("fit", None):
             _default_length(config.trainer)
 
@@ -248,6 +250,16 @@ class LitquantCLI(LightningCLI):
             config.model.channels_last = True
         print(f"precision {choice.precision}{' + channels_last' if choice.channels_last else ''}: {choice.reason} "
               "(--trainer.precision overrides)", flush=True)
+
+    @staticmethod
+    def _note_emulated_bf16(config) -> None:
+        """``--trainer.precision`` bf16 where the choice would be fp32: one line saying bf16 is emulated here."""
+        from litquant.cpu import choose_precision
+
+        choice = choose_precision(accelerator=str(config.trainer.accelerator or "auto"))
+        if "bf16" not in choice.precision:
+            print(f"precision {config.trainer.precision} as given (--trainer.precision), though {choice.reason}",
+                  flush=True)
 
     def instantiate_trainer(self, **kwargs):
         """For a fit, add :class:`~litquant.callbacks.InterruptedCheckpoint`: ``interrupted.ckpt`` in the run's
@@ -890,4 +902,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m litquant.cli``: run the package's module, not this ``__main__`` copy of it, so that the UserError
+    # other modules import from ``litquant.cli`` is the class ``main`` catches as a user error (exit 2)
+    from litquant.cli import main as package_main
+
+    sys.exit(package_main())

@@ -13,7 +13,10 @@ the generated code must call int8 kernels for every convolution and no fp32 conv
 **Trust.** A native package runs code, so only packages litquant built itself are loaded: from its own cache
 folder (``$LITQUANT_CACHE/aot``, else ``~/.cache/litquant/aot``), created private to the user, at a name
 derived from the sha256 of the checked ``.pt2``, the torch version, the CPU kind and the batch size; a cached
-file writable by others or owned by someone else is refused. The ``.pt2`` stays the shipped file.
+file writable by others or owned by someone else is refused. Each package's record (``batch<N>.json`` beside it)
+holds the sha256 of the package's bytes when it was built; a package whose bytes do not match (edited, truncated,
+or left without a record by a crash) is rebuilt, with a warning, never loaded. The bytes checked are the bytes
+loaded. The ``.pt2`` stays the shipped file.
 
 Example::
 
@@ -25,14 +28,17 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import json
 import os
 import re
 import stat
 import sys
+import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -74,7 +80,11 @@ def package_path(cache_dir: Path, sha256: str, batch_size: int) -> Path:
 
 
 def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as err:
+        raise OSError(f"cannot create the AOTInductor cache folder {path} ({err.strerror or err}); "
+                      "set LITQUANT_CACHE to a folder you can write to") from None
     return path
 
 
@@ -90,8 +100,26 @@ def _check_ownership(path: Path) -> None:
                                   "(delete the folder to rebuild)")
 
 
-def _sources(package: Path) -> str:
-    with zipfile.ZipFile(package) as archive:
+def _verified_package(target: Path) -> bytes | None:
+    """The cached package's bytes if they match the sha256 its record holds; ``None`` (with a warning if a package
+    is there) when it must be built: missing, without a record, or changed since it was built."""
+    if not target.is_file():
+        return None
+    _check_ownership(target)
+    data = target.read_bytes()
+    try:
+        recorded = json.loads(target.with_suffix(".json").read_text()).get("package_sha256")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded == hashlib.sha256(data).hexdigest():
+        return data
+    why = "has no record of its sha256" if recorded is None else "does not match the sha256 recorded when it was built"
+    warnings.warn(f"{target}: the cached package {why}; rebuilding it", stacklevel=3)
+    return None
+
+
+def _sources(package: Path | bytes) -> str:
+    with zipfile.ZipFile(io.BytesIO(package) if isinstance(package, bytes) else package) as archive:
         return "\n".join(archive.read(name).decode(errors="replace") for name in archive.namelist()
                          if name.endswith(".cpp"))
 
@@ -154,21 +182,41 @@ def _check_outputs(program: ExportedProgram, run: Callable[[torch.Tensor], torch
                                     "delete the package to rebuild, or run without the compiled runner")
 
 
+#: Warnings torch raises about its own code while building a package (nothing a user can act on).
+BUILD_NOISE = (r"To copy construct from a tensor", r"TypedStorage is deprecated")
+
+
+@contextlib.contextmanager
+def _quiet_build() -> Iterator[None]:
+    """No autotuning tables on stderr (unless asked for with inductor's environment variables) and no
+    :data:`BUILD_NOISE` warnings while a package builds."""
+    quiet = {name: value for name, variable, value in (
+        ("autotune_num_choices_displayed", "TORCHINDUCTOR_AUTOTUNE_NUM_CHOICES_DISPLAYED", 0),
+        ("max_autotune_report_choices_stats", "TORCHINDUCTOR_MAX_AUTOTUNE_REPORT_CHOICES_STATS", False))
+        if variable not in os.environ}
+    with warnings.catch_warnings(), torch._inductor.config.patch(quiet):
+        for message in BUILD_NOISE:
+            warnings.filterwarnings("ignore", message, UserWarning)
+        yield
+
+
 def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune: bool,
-           check_int8: bool = True) -> dict[str, int] | None:
+           check_int8: bool = True) -> tuple[bytes, dict[str, int] | None]:
+    """Build the package for ``batch_size`` and write it to ``target`` atomically; its bytes and int8 counts."""
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
 
     example = (torch.randn(batch_size, 1, 28, 28),)
     static = torch.export.export(program.module(), example)  # no dynamic shapes: one batch size
     _private_dir(target.parent)
-    with atomic_path(target) as tmp, torch.no_grad(), \
+    with atomic_path(target) as tmp, torch.no_grad(), _quiet_build(), \
             torch._inductor.config.patch(freezing=True, max_autotune=max_autotune):
         built = Path(torch._inductor.aoti_compile_and_package(static, package_path=str(tmp.with_suffix(".pt2"))))
-        kernels = check_int8_kernels(program, _sources(built)) if check_int8 else None
+        data = built.read_bytes()
+        kernels = check_int8_kernels(program, _sources(data)) if check_int8 else None
         if built != tmp:
             built.replace(tmp)
         os.chmod(tmp, 0o600)  # native code: private to the user who built it
-    return kernels
+    return data, kernels
 
 
 def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
@@ -203,18 +251,19 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
         if size in loaded:
             return loaded[size]
         target = package_path(cache, sha256, size)
-        if not target.is_file():
+        data = _verified_package(target)
+        if data is None:
             if progress:
                 print(f"compiling the {'int8' if check_int8 else 'fp32'} model with AOTInductor for batch {size} "
                       "(takes a minute, cached)...",
                       file=sys.stderr, flush=True)
             with torch.inference_mode(False):
-                kernels = _build(program, size, target, max_autotune, check_int8)
+                data, kernels = _build(program, size, target, max_autotune, check_int8)
             write_json(target.with_suffix(".json"), {"batch_size": size, "cpu": cpu_info().as_dict(),
                                                      "torch": torch.__version__, "int8_kernels": kernels,
-                                                     "max_autotune": max_autotune})
-        _check_ownership(target)
-        package = torch._inductor.aoti_load_package(str(target))
+                                                     "max_autotune": max_autotune,
+                                                     "package_sha256": hashlib.sha256(data).hexdigest()})
+        package = torch._inductor.aoti_load_package(io.BytesIO(data))  # the bytes checked, not the path again
         _check_outputs(program, package, size, target)
         loaded[size] = package
         return package
