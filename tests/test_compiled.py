@@ -99,6 +99,12 @@ def test_cached_package_of_another_model_fails_loudly(built, int8_pt2: Path, tmp
     target.write_bytes(built_package.read_bytes())
     target.with_suffix(".json").write_bytes(built_package.with_suffix(".json").read_bytes())  # its record too
     os.chmod(target, 0o600)
+    with pytest.raises(CompiledMismatchError, match="built for another model or batch size"):
+        aot_runner_for_file(other, (2,), cache, eager=True)
+    # and with a record rewritten to name this model, the package's outputs give it away before any use
+    record = json.loads(target.with_suffix(".json").read_text())
+    target.with_suffix(".json").write_text(json.dumps({**record, "program_sha256": hashlib.sha256(
+        other.read_bytes()).hexdigest()}))
     with pytest.raises(CompiledMismatchError, match="differ from the exported graph"):
         aot_runner_for_file(other, (2,), cache, eager=True)
 

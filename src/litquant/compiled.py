@@ -13,9 +13,10 @@ the generated code must call int8 kernels for every convolution and no fp32 conv
 **Trust.** A native package runs code, so only packages litquant built itself are loaded: from its own cache
 folder (``$LITQUANT_CACHE/aot``, else ``~/.cache/litquant/aot``), created private to the user, at a name
 derived from the sha256 of the checked ``.pt2``, the torch version, the CPU kind and the batch size; a cached
-file writable by others or owned by someone else is refused. Each package's record (``batch<N>.json`` beside it)
-holds the sha256 of the package's bytes when it was built; a package whose bytes do not match (edited, truncated,
-or left without a record by a crash) is rebuilt, with a warning, never loaded. The bytes checked are the bytes
+file or folder of the cache writable by others or owned by someone else is refused. Each package's record
+(``batch<N>.json`` beside it) holds the sha256 of the package's bytes when it was built, and the model's sha256
+and batch size; a package whose bytes do not match (edited, truncated, or left without a record by a crash) is
+rebuilt, with a warning, never loaded, and one recorded for another model or batch size is refused. The bytes checked are the bytes
 loaded. The ``.pt2`` stays the shipped file.
 
 Example::
@@ -89,8 +90,8 @@ def _private_dir(path: Path) -> Path:
 
 
 def _check_ownership(path: Path) -> None:
-    """Refuse a cached package that someone else could have written."""
-    for item in (path, path.parent):
+    """Refuse a cached package that someone else could have written, or whose folders they could swap."""
+    for item in (path, path.parent, path.parent.parent):
         info = item.stat()
         if hasattr(os, "getuid") and info.st_uid != os.getuid():
             raise PermissionError(f"{item}: not owned by this user; refusing to load native code from it "
@@ -100,17 +101,23 @@ def _check_ownership(path: Path) -> None:
                                   "(delete the folder to rebuild)")
 
 
-def _verified_package(target: Path) -> bytes | None:
+def _verified_package(target: Path, program_sha256: str, batch_size: int) -> bytes | None:
     """The cached package's bytes if they match the sha256 its record holds; ``None`` (with a warning if a package
-    is there) when it must be built: missing, without a record, or changed since it was built."""
+    is there) when it must be built: missing, without a record, or changed since it was built. A record of another
+    model or batch size (a package moved under this name) is an error."""
     if not target.is_file():
         return None
     _check_ownership(target)
     data = target.read_bytes()
     try:
-        recorded = json.loads(target.with_suffix(".json").read_text()).get("package_sha256")
+        record = json.loads(target.with_suffix(".json").read_text())
+        recorded = record.get("package_sha256")
     except (OSError, ValueError, AttributeError):
-        recorded = None
+        record, recorded = {}, None
+    if recorded is not None and (record.get("program_sha256"), record.get("batch_size")) != (program_sha256,
+                                                                                             batch_size):
+        raise CompiledMismatchError(f"{target}: the cached package was built for another model or batch size "
+                                    "(moved here from elsewhere); refusing to load it (delete the folder to rebuild)")
     if recorded == hashlib.sha256(data).hexdigest():
         return data
     why = "has no record of its sha256" if recorded is None else "does not match the sha256 recorded when it was built"
@@ -251,7 +258,7 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
         if size in loaded:
             return loaded[size]
         target = package_path(cache, sha256, size)
-        data = _verified_package(target)
+        data = _verified_package(target, sha256, size)
         if data is None:
             if progress:
                 print(f"compiling the {'int8' if check_int8 else 'fp32'} model with AOTInductor for batch {size} "
@@ -259,7 +266,8 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
                       file=sys.stderr, flush=True)
             with torch.inference_mode(False):
                 data, kernels = _build(program, size, target, max_autotune, check_int8)
-            write_json(target.with_suffix(".json"), {"batch_size": size, "cpu": cpu_info().as_dict(),
+            write_json(target.with_suffix(".json"), {"program_sha256": sha256, "batch_size": size,
+                                                     "cpu": cpu_info().as_dict(),
                                                      "torch": torch.__version__, "int8_kernels": kernels,
                                                      "max_autotune": max_autotune,
                                                      "package_sha256": hashlib.sha256(data).hexdigest()})
