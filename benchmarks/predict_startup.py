@@ -57,7 +57,7 @@ def main() -> None:
     add_data_arguments(parser, train_size=4096, val_size=1024, test_size=0)
     parser.add_argument("--ckpt_path", default=None, help="fp32 checkpoint (default: train one here)")
     parser.add_argument("--calibration_batches", type=int, default=16)
-    parser.add_argument("--counts", type=int, nargs="+", default=[1, 2000], help="images per predict run")
+    parser.add_argument("--counts", type=int, nargs="+", default=[1, 2000, 5000], help="images per predict run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--name", default=result_name(NAME), help="results file name (default: <name>.<cpu kind>)")
     args = parser.parse_args()

@@ -453,9 +453,10 @@ def _load_any(path: str, runner: str = "compile"):
 
 
 #: ``litquant predict --runner auto`` runs a ``.pt2`` as exported (eager) for fewer images than this, compiled
-#: from this many on: compiling costs seconds before the first image, eager int8 a few milliseconds an image
-#: (``benchmarks/predict_startup.py`` measures both).
-PREDICT_COMPILE_FROM = 1000
+#: from this many on. On 2 AVX2 cores (``benchmarks/results/predict_startup.avx2.md``) an image cost 1.6 ms eager and
+#: 0.55 ms compiled, after 2.6 s of compiling with inductor's cache filled by an earlier run (5.5 s with it empty):
+#: compiling pays from about 2,400 images, or 5,300 the very first time.
+PREDICT_COMPILE_FROM = 2000
 
 
 def add_runner_argument(parser: LightningArgumentParser, auto: str | None = None) -> None:

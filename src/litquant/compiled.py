@@ -16,8 +16,8 @@ derived from the sha256 of the checked ``.pt2``, the torch version, the CPU kind
 file or folder of the cache writable by others or owned by someone else is refused. Each package's record
 (``batch<N>.json`` beside it) holds the sha256 of the package's bytes when it was built, and the model's sha256
 and batch size; a package whose bytes do not match (edited, truncated, or left without a record by a crash) is
-rebuilt, with a warning, never loaded, and one recorded for another model or batch size is refused. The bytes checked are the bytes
-loaded. The ``.pt2`` stays the shipped file.
+rebuilt, with a warning, never loaded, and one recorded for another model or batch size is refused. The bytes
+checked are the bytes loaded. The ``.pt2`` stays the shipped file.
 
 Example::
 
