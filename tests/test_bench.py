@@ -71,3 +71,17 @@ def test_bench_help(capsys) -> None:
 
 def test_percentile() -> None:
     assert _percentile([5.0, 1.0, 3.0, 2.0, 4.0], 0.9) == 5.0 and _percentile([1.0, 2.0, 3.0], 0.5) == 2.0
+
+
+def test_peak_rss_of_a_fresh_process_is_its_own_not_its_parents(models) -> None:
+    """Linux carries ``ru_maxrss`` over ``execve``: a cold start started by a big process (the demo, holding its
+    models) once reported the parent's peak for every model."""
+    from litquant.bench import _rss_mb, cold_start_in_fresh_process
+
+    ballast = bytearray(2 * 2**30)
+    ballast[::4096] = b"\1" * len(ballast[::4096])  # resident, not only reserved
+    parent_mb = _rss_mb()
+    assert parent_mb > 2048
+    start = cold_start_in_fresh_process(str(models[1]), 1, 1)
+    del ballast
+    assert 50 < start["peak_rss_mb"] < parent_mb - 1024, (start, parent_mb)
