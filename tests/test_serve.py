@@ -234,8 +234,8 @@ def test_the_page_draws_a_digit_and_shows_the_label_in_chromium(server, tmp_path
             for x, y in strokes[1:]:
                 page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=12)
             page.mouse.up()
-            page.wait_for_function("document.querySelectorAll('#results .model').length === 2", timeout=30_000)
-            page.wait_for_timeout(500)  # the last stroke's answer
+            page.wait_for_function("document.body.dataset.state === 'idle' && "  # the answer to the whole 7
+                                   "document.querySelectorAll('#results .model').length === 2", timeout=30_000)
             label = page.locator("#label").inner_text()
             labels = page.locator("#results .model").evaluate_all("els => els.map(e => e.dataset.label)")
             screenshot.parent.mkdir(parents=True, exist_ok=True)

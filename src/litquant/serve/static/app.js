@@ -48,8 +48,10 @@ for (const name of ["pointerup", "pointercancel"]) {
   pad.addEventListener(name, () => { if (drawing) { drawing = false; send(); } });
 }
 
-// One request at a time; strokes made meanwhile are sent when it returns.
+// One request at a time; strokes made meanwhile are sent when it returns. The page's data-state is "busy" until
+// the answer for the drawing as it is now is shown, then "idle".
 function send() {
+  document.body.dataset.state = "busy";
   if (pending) { again = true; return; }
   pending = true;
   pad.toBlob((blob) => post(blob, "pad.png"), "image/png");
@@ -68,7 +70,7 @@ async function post(blob, name) {
     statusLine.textContent = "Error: " + err.message;
   } finally {
     pending = false;
-    if (again) { again = false; send(); }
+    if (again) { again = false; send(); } else { document.body.dataset.state = "idle"; }
   }
 }
 
