@@ -51,6 +51,7 @@ def test_bench_prints_a_table_and_writes_json(models, tmp_path: Path, capsys) ->
     (["{folder}"], "is a folder, not a model file"),
     (["{onnx}", "--threads", "100000"], "--threads 100000: more than the"),
     (["{onnx}", "--out", "{folder}"], "is a folder; give a file name"),
+    (["{onnx}", "--batch_sizes", "1", "100000000"], "--batch_sizes 100000000: a batch that size needs about"),
 ])
 def test_bench_bad_input_is_one_line(models, tmp_path: Path, capsys, args, message) -> None:
     checkpoint, onnx = models

@@ -68,6 +68,22 @@ def load_model(path: str | os.PathLike, threads: int | None = None, runner: str 
                          batch_sizes=batch_sizes or COMPILED_BATCH_SIZES)
 
 
+#: Memory one image of a batch may take in flight, with room to spare: the fp32 eager model grew its peak by
+#: 374 KB an image at batch 4096 here (int8 ``.pt2`` and ONNX Runtime by about 65 KB).
+BYTES_PER_IMAGE = 512 * 1024
+
+
+def available_memory() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes, ``None`` where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _rss_mb() -> float:
     """This process's current resident memory (MB), from ``/proc/self/statm`` (peak RSS where unavailable)."""
     try:
@@ -213,6 +229,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if max(args.threads) > cpus:  # more threads than CPUs measures contention, not the model
         raise UserError(f"--threads {max(args.threads)}: more than the {cpus} CPUs this process may use; "
                         f"give at most {cpus}")
+    available = available_memory()
+    if available is not None and max(args.batch_sizes) * BYTES_PER_IMAGE > available:
+        raise UserError(f"--batch_sizes {max(args.batch_sizes)}: a batch that size needs about "
+                        f"{max(args.batch_sizes) * BYTES_PER_IMAGE / 2**30:.0f} GB, more than the "
+                        f"{available / 2**30:.0f} GB of memory available; give at most "
+                        f"{available // BYTES_PER_IMAGE}")
     out = Path(args.out or f"bench.{cpu_info().isa}.json")
     if out.is_dir():  # found now, not after the measurements
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'bench.json'}")
