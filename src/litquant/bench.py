@@ -73,15 +73,22 @@ def load_model(path: str | os.PathLike, threads: int | None = None, runner: str 
 BYTES_PER_IMAGE = 512 * 1024
 
 
-def available_memory() -> int | None:
-    """``MemAvailable`` of ``/proc/meminfo`` in bytes, ``None`` where it cannot be read."""
+def _proc_kb(file: str, key: str) -> int | None:
+    """The ``key: N kB`` entry of a ``/proc`` file (``/proc/meminfo``, ``/proc/self/status``) in KB; ``None``
+    where it cannot be read."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+        for line in Path(file).read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def available_memory() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes, ``None`` where it cannot be read."""
+    kb = _proc_kb("/proc/meminfo", "MemAvailable")
+    return None if kb is None else kb * 1024
 
 
 def _rss_mb() -> float:
@@ -97,13 +104,8 @@ def _peak_rss_mb() -> float:
     """This process's peak resident memory (MB): ``VmHWM`` of ``/proc/self/status``. ``ru_maxrss`` only where
     that is missing: Linux carries it over ``execve`` from the forked parent, so a fresh process started by a
     big one would report the parent's peak."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kb = _proc_kb("/proc/self/status", "VmHWM")
+    return (kb if kb is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
 def _cold_start(path: str, batch_size: int, threads: int, runner: str) -> dict[str, float]:
