@@ -711,7 +711,7 @@ def _inductor_backend(program: torch.export.ExportedProgram | None, name: str,
     from torch._inductor.compile_fx import compile_fx
     from torch._inductor.graph import GraphLowering
 
-    from litquant.compiled import Int8FallbackError, check_int8_kernels
+    from litquant.compiled import Int8FallbackError, check_int8_kernels, quiet_build
 
     def backend(graph: torch.fx.GraphModule, example_inputs: list[torch.Tensor]) -> Callable[..., Any]:
         if torch.is_grad_enabled() or not torch._inductor.config.freezing:
@@ -720,9 +720,7 @@ def _inductor_backend(program: torch.export.ExportedProgram | None, name: str,
             raise Int8FallbackError(f"{name}: compiling with gradients enabled or inductor's freezing off (the "
                                     "int8 model would run fp32 kernels); call it under torch.inference_mode()")
         sources: list[str] = []
-        with warnings.catch_warnings(), mock.patch.object(GraphLowering, "save_output_code", sources.append):
-            # torch's own int8 lowering copies a tensor the deprecated way whenever it compiles: nothing to act on
-            warnings.filterwarnings("ignore", "To copy construct from a tensor", UserWarning)
+        with quiet_build(), mock.patch.object(GraphLowering, "save_output_code", sources.append):
             compiled = compile_fx(graph, example_inputs)
         compilations.append(check_int8_kernels(program, "\n".join(sources)) if program is not None else None)
         return compiled

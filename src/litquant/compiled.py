@@ -49,7 +49,7 @@ from litquant.cpu import cpu_info
 from litquant.files import atomic_path, write_json
 
 __all__ = ["CompiledMismatchError", "Int8FallbackError", "aot_runner", "aot_runner_for_file", "cache_root",
-           "check_int8_kernels", "package_path"]
+           "check_int8_kernels", "package_path", "quiet_build"]
 
 #: Calls of fp32 convolution / matmul kernels in inductor's generated code (AOTInductor's C++ wrapper or
 #: ``torch.compile``'s Python wrapper): an int8 graph that contains one fell back to fp32 for that layer.
@@ -189,14 +189,14 @@ def _check_outputs(program: ExportedProgram, run: Callable[[torch.Tensor], torch
                                     "delete the package to rebuild, or run without the compiled runner")
 
 
-#: Warnings torch raises about its own code while building a package (nothing a user can act on).
+#: Warnings torch raises about its own code while inductor compiles (nothing a user can act on).
 BUILD_NOISE = (r"To copy construct from a tensor", r"TypedStorage is deprecated")
 
 
 @contextlib.contextmanager
-def _quiet_build() -> Iterator[None]:
+def quiet_build() -> Iterator[None]:
     """No autotuning tables on stderr (unless asked for with inductor's environment variables) and no
-    :data:`BUILD_NOISE` warnings while a package builds."""
+    :data:`BUILD_NOISE` warnings while inductor compiles: an AOTInductor package, or ``torch.compile``'s graph."""
     quiet = {name: value for name, variable, value in (
         ("autotune_num_choices_displayed", "TORCHINDUCTOR_AUTOTUNE_NUM_CHOICES_DISPLAYED", 0),
         ("max_autotune_report_choices_stats", "TORCHINDUCTOR_MAX_AUTOTUNE_REPORT_CHOICES_STATS", False))
@@ -215,7 +215,7 @@ def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune
     example = (torch.randn(batch_size, 1, 28, 28),)
     static = torch.export.export(program.module(), example)  # no dynamic shapes: one batch size
     _private_dir(target.parent)
-    with atomic_path(target) as tmp, torch.no_grad(), _quiet_build(), \
+    with atomic_path(target) as tmp, torch.no_grad(), quiet_build(), \
             torch._inductor.config.patch(freezing=True, max_autotune=max_autotune):
         built = Path(torch._inductor.aoti_compile_and_package(static, package_path=str(tmp.with_suffix(".pt2"))))
         data = built.read_bytes()
