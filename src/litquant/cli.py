@@ -594,12 +594,8 @@ def write_run_config(parser: LightningArgumentParser, config, artifact: Path) ->
 
     header = (f"# litquant quantize: the run that wrote {artifact.name} (sha256 {file_sha256(artifact)}); "
               "`litquant quantize --config THIS_FILE` runs it again\n")
-    return write_text(run_config_path(artifact), header + config_yaml(parser, config))
-
-
-def config_yaml(parser: LightningArgumentParser, config) -> str:
-    """``config`` as YAML, as ``--print_config`` prints it (unset entries included)."""
-    return parser.dump(config, skip_unset=False)
+    # as --print_config prints it, unset entries included
+    return write_text(run_config_path(artifact), header + parser.dump(config, skip_unset=False))
 
 
 def _quantize_auto(parser: LightningArgumentParser, config, settings) -> None:
@@ -661,7 +657,6 @@ def cmd_inspect(argv: list[str]) -> None:
 
 
 def cmd_info(argv: list[str]) -> None:
-
     parser = ShortErrorParser(prog="litquant info", description="List Lightning's callbacks or loggers.")
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="a YAML file of these options")
     parser.add_argument("what", type=Literal["callbacks", "loggers"], help="what to list")
