@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 from environment import environment, result_name, save_results
 from harness import add_data_arguments, alternate, datamodule, markdown_table, median, write_markdown
 from int8_runners import make_artifacts
@@ -33,9 +35,8 @@ NAME = "predict_startup"
 RUNNERS = ("eager", "compile", "aot")
 
 
-def write_images(args: argparse.Namespace, folder: Path, count: int) -> Path:
-    """``count`` test images as PNG files in ``folder``."""
-    images = datamodule(args).split("test").images  # uint8 [N, 28, 28] or [N, 1, 28, 28]
+def write_images(images: torch.Tensor, folder: Path, count: int) -> Path:
+    """``count`` of ``images`` (uint8, 28x28 each; repeated as needed) as PNG files in ``folder``."""
     folder.mkdir(parents=True)
     for index in range(count):
         Image.fromarray(images[index % len(images)].reshape(28, 28).numpy()).save(folder / f"{index:05d}.png")
@@ -64,8 +65,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="litquant-predict-startup-") as scratch_dir:
         scratch = Path(scratch_dir)
         pt2, _ = make_artifacts(args, scratch / "artifacts")
-        folders = {count: write_images(args, scratch / f"images-{count}", count) for count in args.counts}
-        fresh = iter(range(10**6))
+        images = datamodule(args).split("test").images
+        folders = {count: write_images(images, scratch / f"images-{count}", count) for count in args.counts}
+        fresh = itertools.count()
         variants = {}
         for runner in RUNNERS:
             warm = scratch / f"warm-{runner}"
