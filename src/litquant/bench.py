@@ -68,8 +68,8 @@ def load_model(path: str | os.PathLike, threads: int | None = None, runner: str 
                          batch_sizes=batch_sizes or COMPILED_BATCH_SIZES)
 
 
-#: Memory one image of a batch may take in flight, with room to spare: the fp32 eager model grew its peak by
-#: 374 KB an image at batch 4096 here (int8 ``.pt2`` and ONNX Runtime by about 65 KB).
+#: Memory one image of a batch may take in flight, with room to spare: in the fp32 model the outputs of conv1
+#: (32x26x26) and conv2 (64x24x24) are alive together, (21,632 + 36,864) x 4 bytes = 229 KB an image.
 BYTES_PER_IMAGE = 512 * 1024
 
 
