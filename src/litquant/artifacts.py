@@ -45,7 +45,6 @@ import io
 import json
 import logging
 import math
-import operator
 import os
 import platform
 import re
@@ -61,6 +60,14 @@ import torch
 from torch import nn
 
 from litquant.files import atomic_path, write_bytes, write_json
+from litquant.pt2_schema import (
+    OPERATOR_NAMESPACES,
+    PYTHON_OPERATORS,
+    SchemaError,
+    canonical_program,
+    canonical_tensor_config,
+    check_precision,
+)
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -423,42 +430,6 @@ _PT2_LAYOUT = re.compile(r"archive_format|archive_version|byteorder|\.data/versi
                          r"|extra/[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _PT2_REQUIRED = ("archive_format", "archive_version", ".data/version", "models/model.json",
                  "data/sample_inputs/model.pt")
-#: Names a symbolic shape expression may use besides symbols (``s0``, ``u1``): torch's and sympy's functions.
-_SYMPY_NAMES = frozenset({
-    "FloorDiv", "ModularIndexing", "Where", "PythonMod", "Mod", "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv",
-    "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv", "IntTrueDiv", "IsNonOverlappingAndDenseIndicator",
-    "TruncToFloat", "TruncToInt", "RoundToInt", "RoundDecimal", "ToFloat", "Identity", "Max", "Min", "Abs", "Eq",
-    "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "oo", "floor", "ceiling", "True", "False", "true", "false"})
-_SYMPY_NAMES |= {"Symbol", "Integer", "positive", "negative", "nonnegative", "integer", "real", "finite"}
-#: Tokens of a plain expression; the only string literal is a symbol's name, as in ``Symbol('s0', integer=True)``.
-_SYMPY_TOKEN = re.compile(r"\s+|\d+(?:\.\d+)?(?:e[+-]?\d+)?|[A-Za-z][A-Za-z0-9_]*|'[a-z]+\d+'|\*\*"
-                          r"|[-+*/%(),<>=!&|~]")
-
-
-def _plain_arithmetic(expression: str) -> bool:
-    """Whether a symbolic shape expression is numbers, symbols, allow-listed functions and operators only."""
-    position = 0
-    while position < len(expression):
-        token = _SYMPY_TOKEN.match(expression, position)
-        if token is None:
-            return False
-        text = token.group()
-        if text[0].isalpha() and not (re.fullmatch(r"[a-z]+\d+", text) or text in _SYMPY_NAMES):
-            return False
-        position = token.end()
-    return len(expression) < 10_000
-
-
-def _walk_json(value: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield key, item
-            yield from _walk_json(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk_json(item)
-
-
 class _Pt2Archive:
     """The checked entries of a ``.pt2`` file (inner name → bytes), read from one in-memory copy of the file."""
 
@@ -533,30 +504,15 @@ class _Pt2Archive:
         return b"".join(chunks)
 
     def _check_payloads(self) -> None:
+        """Check every entry torch reads; the JSON ones are replaced by their canonical rebuild (see
+        :mod:`litquant.pt2_schema`), so only parsed values reach ``torch.export.load``."""
         for name, data in self.entries.items():
-            if name.endswith("_config.json"):
-                prefix = "weight_" if name.startswith("data/weights/") else "tensor_"
-                folder = name.rsplit("/", 1)[0] + "/"
+            if name.endswith("_config.json") or name == "models/model.json":
                 try:
-                    config = json.loads(data)["config"]
-                    payloads = list(config.items())
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    raise self.refuse(f"{name!r} is not a tensor config") from None
-                for key, payload in payloads:
-                    if not isinstance(payload, dict) or payload.get("use_pickle") is not False:
-                        raise self.refuse(f"pickled payload {key!r}")
-                    path_name = payload.get("path_name")
-                    if not (isinstance(path_name, str) and re.fullmatch(rf"{prefix}\d+", path_name)
-                            and folder + path_name in self.entries):
-                        raise self.refuse(f"payload {key!r} points to {path_name!r}, not a plain tensor entry")
-            elif name == "models/model.json":
-                try:
-                    program = json.loads(data)
-                except ValueError:
-                    raise self.refuse("the program is not JSON") from None
-                for key, value in _walk_json(program):
-                    if key == "expr_str" and not (isinstance(value, str) and _plain_arithmetic(value)):
-                        raise self.refuse(f"shape expression {str(value)[:40]!r} is not plain arithmetic")
+                    self.entries[name] = canonical_program(data) if name == "models/model.json" else \
+                        canonical_tensor_config(data, name.rsplit("/", 1)[0] + "/", self.entries)
+                except SchemaError as err:
+                    raise self.refuse(f"{name!r} is outside the schema litquant loads ({err})") from None
             elif name.startswith("data/sample_inputs/"):
                 try:
                     torch.load(io.BytesIO(data), weights_only=True)
@@ -778,18 +734,28 @@ def _quiet_torch_export() -> Iterator[None]:
         logger.removeFilter(quiet)
 
 
-def _check_graph(path: Path, program: torch.export.ExportedProgram) -> None:
-    """Refuse a graph that calls anything but registered operators (a Python function could do anything)."""
-    allowed = (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator)
+def _check_graph(path: Path, program: torch.export.ExportedProgram, description: ArtifactDescription) -> None:
+    """The loaded graph again, as torch built it: registered operator overloads of the allowed namespaces and the
+    listed Python operators only (no higher-order operator, no sub-module), and int8 operators exactly when the
+    description says int8."""
+    targets = set()
     for module in program.graph_module.modules():
-        if not isinstance(module, torch.fx.GraphModule):
-            continue
+        if module is not program.graph_module:
+            raise UnsafeArtifactError(f"{path}: refused to run, its graph holds a sub-module")
         for node in module.graph.nodes:
-            if node.op not in ("placeholder", "output", "call_function", "get_attr") or (
-                    node.op == "call_function" and not isinstance(node.target, allowed)
-                    and node.target is not operator.getitem):
-                raise UnsafeArtifactError(f"{path}: refused to run, its graph calls {node.target!r}, not a "
-                                          "registered operator")
+            target = node.target
+            allowed = node.op in ("placeholder", "output") or node.op == "call_function" and (
+                isinstance(target, torch._ops.OpOverload) and not isinstance(target, torch._ops.HigherOrderOperator)
+                and target.namespace in OPERATOR_NAMESPACES
+                or f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}" in PYTHON_OPERATORS)
+            if not allowed:
+                raise UnsafeArtifactError(f"{path}: refused to run, its graph calls {target!r}, not a registered "
+                                          "operator of " + ", ".join(sorted(OPERATOR_NAMESPACES)))
+            if isinstance(target, torch._ops.OpOverload):
+                targets.add(f"torch.ops.{target.namespace}.{target._opname}.{target._overloadname}")
+    if why := check_precision(targets, description.precision):
+        raise ArtifactError(f"{path}: the model does not match its description ({why}); make it again with "
+                            "litquant")
 
 
 def load_program(path: str | os.PathLike, raw: bytes | None = None) -> tuple[torch.export.ExportedProgram,
@@ -808,7 +774,7 @@ def load_program(path: str | os.PathLike, raw: bytes | None = None) -> tuple[tor
     except Exception as err:  # noqa: BLE001 - one line for any deserialisation failure
         message = f"{type(err).__name__}: {err}".strip().splitlines()[0]
         raise ArtifactError(f"{path}: cannot load ({message}); export it again") from None
-    _check_graph(path, program)
+    _check_graph(path, program, description)
     _check_io(path, description, *program_io(program))
     return program, description
 
