@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import pickle
+import re
 import struct
 import zipfile
 from pathlib import Path
@@ -19,7 +20,6 @@ from litquant.artifacts import (
     MAX_ENTRY_BYTES,
     ArtifactError,
     UnsafeArtifactError,
-    _walk_json,
     describe,
     file_sha256,
     load_artifact,
@@ -247,8 +247,8 @@ def test_a_shape_expression_that_is_code_is_refused(tiny_artifact: Path, tmp_pat
     marker = tmp_path / "marker.txt"
     root, entries = _entries(tiny_artifact)
     program = dict(entries)["models/model.json"].decode()
-    symbol = json.loads(program)  # find the batch symbol the exporter named
-    names = {v for k, v in _walk_json(symbol) if k == "expr_str"}
+    names = set(re.findall(r'"expr_str": ("[^"]*")', program))  # the batch symbol the exporter named
+    names = {json.loads(name) for name in names}
     assert names, "the dynamic batch is a symbolic expression"
     evil = f"__import__('pathlib').Path({str(marker)!r}).write_text('code ran')"
     for name in names:

@@ -17,14 +17,17 @@ memory once. For a ``.pt2`` (a zip archive) :func:`load_artifact` then:
   libraries, AOTInductor packages;
 * caps each entry's and the total inflated size from the declared sizes before inflating anything, and again while
   inflating (in chunks, stopping at the cap: declared sizes can lie);
-* refuses weight and constant configs that ask for pickled payloads, example inputs that do not load with
-  ``torch.load(weights_only=True)``, and symbolic shape expressions that are not plain arithmetic (torch parses
-  them with ``sympy.sympify``, which evaluates Python);
+* parses ``models/model.json`` and the weight and constant configs into a strict schema and replaces them by a
+  canonical copy rebuilt from the parsed values (:mod:`litquant.pt2_schema`: registered operators of allowed
+  namespaces, plain names, no higher-order operators, size-comparison guards, shapes of a small grammar), and
+  refuses example inputs that do not load with ``torch.load(weights_only=True)``;
 * rebuilds a clean archive in memory from the checked entries only and hands only that to ``torch.export.load``;
-* refuses a graph that calls anything but registered operators.
+* checks the loaded graph again (allowed operators only, no sub-module) and its int8 operators against the
+  described precision.
 
-A ``.onnx`` file is protobuf data: its bytes are parsed once for the description (models with external data are
-refused) and the same bytes are handed to ONNX Runtime, which runs no custom-op libraries.
+A ``.onnx`` file is protobuf data: its bytes are parsed once, every tensor and node at any depth is checked
+(:mod:`litquant.onnx_check`: no external data, standard operator domains, no local functions), and the same bytes
+are handed to ONNX Runtime, which runs no custom-op libraries.
 
 Example::
 
@@ -60,6 +63,7 @@ import torch
 from torch import nn
 
 from litquant.files import atomic_path, write_bytes, write_json
+from litquant.onnx_check import unsafe_reason
 from litquant.pt2_schema import (
     OPERATOR_NAMESPACES,
     PYTHON_OPERATORS,
@@ -548,11 +552,9 @@ def _onnx_proto(path: Path, raw: bytes) -> Any:
         proto = onnx.load_from_string(raw)
     except Exception as err:  # noqa: BLE001 - any parse failure: not an ONNX model
         raise ArtifactError(f"{path}: not an ONNX model ({type(err).__name__}); export it again") from None
-    tensors = list(proto.graph.initializer) + [
-        t for node in proto.graph.node for a in node.attribute for t in [a.t, *a.tensors] if t.ByteSize()]
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors):
-        raise UnsafeArtifactError(f"{path}: refused to load, the model reads external data files; only load "
-                                  "self-contained .onnx files written by litquant")
+    if why := unsafe_reason(proto):
+        raise UnsafeArtifactError(f"{path}: refused to load, {why}; only load self-contained .onnx files of "
+                                  "standard operators, as litquant writes them")
     return proto
 
 
