@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,21 @@ def test_litquants_own_onnx_artifacts_are_allowed(tiny_artifacts: dict[str, Path
     for name in ("onnxruntime", "onnxruntime-fp32"):
         assert unsafe_reason(onnx.load(tiny_artifacts[name])) is None
     assert unsafe_reason(_plain()) is None and unsafe_reason(_branching_model(_plain().graph, depth=3)) is None
+
+
+def test_an_onnx_model_must_match_its_described_precision(tiny_artifacts: dict[str, Path], tmp_path: Path) -> None:
+    from litquant.artifacts import ArtifactError
+    from litquant.onnx_check import int8_operators
+
+    assert "QuantizeLinear" in int8_operators(onnx.load(tiny_artifacts["onnxruntime"]))
+    assert int8_operators(onnx.load(tiny_artifacts["onnxruntime-fp32"])) == []
+    for name, precision in (("onnxruntime", "fp32"), ("onnxruntime-fp32", "int8")):
+        model = onnx.load(tiny_artifacts[name])
+        for entry in model.metadata_props:
+            if entry.key == ONNX_DESCRIPTION:
+                description = json.loads(entry.value)
+                entry.value = json.dumps({**description, "precision": precision})
+        relabelled = tmp_path / f"{name}.onnx"
+        relabelled.write_bytes(model.SerializeToString())
+        with pytest.raises(ArtifactError, match=f"described as {precision}"):
+            load_artifact(relabelled)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from litquant.artifacts import ArtifactError, UnsafeArtifactError, describe, load_artifact
-from litquant.pt2_schema import SchemaError, canonical_program, check_precision
+from litquant.pt2_schema import SchemaError, canonical_program, check_precision, int8_targets
 
 ARTIFACTS = ("fp32", "ptq", "qat", "lightning-qat")
 
@@ -147,11 +147,12 @@ def test_shape_expressions_outside_the_grammar_are_refused(expression: str) -> N
 
 def test_precision_is_checked_against_the_operators() -> None:
     quantize = "torch.ops.quantized_decomposed.quantize_per_tensor.default"
-    assert check_precision({"torch.ops.aten.linear.default"}, "fp32") is None
-    assert check_precision({quantize}, "int8") is None
-    assert "no int8 operators" in check_precision({"torch.ops.aten.linear.default"}, "int8")
-    assert "described as fp32" in check_precision({quantize}, "fp32")
-    assert "neither" in check_precision(set(), "fp8")
+    assert int8_targets({"torch.ops.aten.linear.default", quantize}) == [quantize]
+    assert check_precision([], "fp32") is None
+    assert check_precision([quantize], "int8") is None
+    assert "no int8 operators" in check_precision([], "int8")
+    assert "described as fp32" in check_precision([quantize], "fp32")
+    assert "neither" in check_precision([], "fp8")
 
 
 def test_an_fp32_graph_described_as_int8_is_an_error(tiny_artifacts: dict[str, Path], tmp_path: Path) -> None:
@@ -336,3 +337,20 @@ def test_every_mutation_of_the_program_is_refused_or_loads_the_same_model(
     assert not marker.exists()
     assert counts["refused"] > 10 * counts["same program reaches torch"] > 0, counts
     assert {"guards_code: payload appended", "graph_module/graph/nodes/0/target: payload"} <= refused, counts
+
+
+def test_a_value_of_the_wrong_type_anywhere_is_refused_with_a_schema_error(tiny_artifacts: dict[str, Path]) -> None:
+    """Every value of a real program replaced by null, a list, an object, a string, a float and a bool: each is
+    refused as outside the schema (never a TypeError or KeyError from inside the parser) or rebuilt."""
+    document = _program(tiny_artifacts["fp32"])
+    for path, value in list(_locations(document)):
+        if not path:
+            continue
+        parent = document
+        for key in path[:-1]:
+            parent = parent[key]
+        for wrong in (None, [], {}, "x", 0.5, True):
+            parent[path[-1]] = wrong
+            with contextlib.suppress(SchemaError):
+                canonical_program(json.dumps(document).encode())
+            parent[path[-1]] = value

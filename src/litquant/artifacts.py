@@ -63,7 +63,7 @@ import torch
 from torch import nn
 
 from litquant.files import atomic_path, write_bytes, write_json
-from litquant.onnx_check import unsafe_reason
+from litquant.onnx_check import int8_operators, unsafe_reason
 from litquant.pt2_schema import (
     OPERATOR_NAMESPACES,
     PYTHON_OPERATORS,
@@ -71,6 +71,7 @@ from litquant.pt2_schema import (
     canonical_program,
     canonical_tensor_config,
     check_precision,
+    int8_targets,
 )
 
 __all__ = [
@@ -755,7 +756,7 @@ def _check_graph(path: Path, program: torch.export.ExportedProgram, description:
                                           "operator of " + ", ".join(sorted(OPERATOR_NAMESPACES)))
             if isinstance(target, torch._ops.OpOverload):
                 targets.add(f"torch.ops.{target.namespace}.{target._opname}.{target._overloadname}")
-    if why := check_precision(targets, description.precision):
+    if why := check_precision(int8_targets(targets), description.precision):
         raise ArtifactError(f"{path}: the model does not match its description ({why}); make it again with "
                             "litquant")
 
@@ -805,6 +806,9 @@ def _load_onnx(path: Path, raw: bytes, threads: int | None) -> LoadedModel:
     proto = _onnx_proto(path, raw)
     description = _onnx_description(path, proto)
     _check_io(path, description, *_onnx_io(proto))
+    if why := check_precision(int8_operators(proto), description.precision):
+        raise ArtifactError(f"{path}: the model does not match its description ({why}); make it again with "
+                            "litquant")
     options = ort.SessionOptions()
     # idle intra-op threads must not spin: beside PyTorch's OpenMP pool (report, bench, serve) a spinning pool
     # takes the cores PyTorch's threads wait for, and both run several times slower

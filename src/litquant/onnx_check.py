@@ -17,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["STANDARD_DOMAINS", "unsafe_reason"]
+__all__ = ["INT8_OPERATORS", "STANDARD_DOMAINS", "int8_operators", "unsafe_reason"]
 
 #: Operator domains a node may use (``""`` and ``"ai.onnx"`` both name the standard operator set).
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
+#: Standard operators that make a graph int8.
+INT8_OPERATORS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
+                            "QLinearMatMul", "ConvInteger", "MatMulInteger"})
 
 
 def _sparse(tensors: Any) -> Iterator[Any]:
@@ -71,3 +74,9 @@ def unsafe_reason(model: Any) -> str | None:
             if node.domain not in STANDARD_DOMAINS:
                 return f"node {node.name[:60]!r} uses operator domain {node.domain[:60]!r}, not a standard one"
     return None
+
+
+def int8_operators(model: Any) -> list[str]:
+    """The int8 operators ``model`` runs, anywhere in it."""
+    containers, _ = _graphs_and_tensors(model)
+    return sorted({node.op_type for c in containers for node in c.node if node.op_type in INT8_OPERATORS})

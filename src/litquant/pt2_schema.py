@@ -62,7 +62,7 @@ from litquant.strict_json import (
 )
 
 __all__ = ["MAX_EXPRESSION", "OPERATOR_NAMESPACES", "PYTHON_OPERATORS", "STRING_ARGUMENTS", "SchemaError",
-           "canonical_program", "canonical_tensor_config", "check_precision", "expression", "operators"]
+           "canonical_program", "canonical_tensor_config", "check_precision", "expression", "int8_targets"]
 
 #: Namespaces whose registered operator overloads a graph may call: ATen, the quantize/dequantize operators of
 #: PT2E quantization, and the oneDNN int8 operators inductor lowers them to. Higher-order operators live in
@@ -210,14 +210,14 @@ def _named_argument(value: Any, where: str) -> dict:
 # -- operators ----------------------------------------------------------------------------------------------
 def target(value: Any, where: str) -> str:
     """A node target: a registered operator overload of an allowed namespace, or a listed Python operator."""
-    if value in PYTHON_OPERATORS:
+    if isinstance(value, str) and value in PYTHON_OPERATORS:
         return value
     import torch
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers quantized_decomposed
 
     parts = value.split(".") if isinstance(value, str) else []
     if len(parts) != 5 or parts[:2] != ["torch", "ops"] or parts[2] not in OPERATOR_NAMESPACES \
-            or not all(NAME.fullmatch(p) for p in parts[3:]):
+            or not all(NAME.fullmatch(p) and not p.startswith("__") for p in parts[3:]):
         raise fail(where, f"{shown(value)} is not an operator of {sorted(OPERATOR_NAMESPACES)}")
     try:
         overload = getattr(getattr(getattr(torch.ops, parts[2]), parts[3]), parts[4])
@@ -370,23 +370,23 @@ def canonical_tensor_config(data: bytes, folder: str, entries: Iterable[str]) ->
     return json.dumps(config).encode()
 
 
-def operators(program: bytes) -> set[str]:
-    """The node targets of a canonical program."""
-    return {node["target"] for node in json.loads(program)["graph_module"]["graph"]["nodes"]}
-
-
-#: Operators whose presence makes a graph int8 (the quantize/dequantize pairs PT2E writes, oneDNN's int8 ops).
+#: Namespaces whose operators make a graph int8 (the quantize/dequantize pairs PT2E writes, oneDNN's int8 ops).
 _INT8_NAMESPACES = ("torch.ops.quantized_decomposed.", "torch.ops.onednn.")
 
 
-def check_precision(targets: Iterable[str], precision: str) -> str | None:
-    """Why the graph's operators contradict the described ``precision`` (``None`` when they agree): an ``int8``
-    graph quantizes, an ``fp32`` one does not."""
-    int8 = sorted(t for t in targets if t.startswith(_INT8_NAMESPACES))
+def int8_targets(targets: Iterable[str]) -> list[str]:
+    """The int8 operators among a graph's node targets."""
+    return sorted(t for t in targets if t.startswith(_INT8_NAMESPACES))
+
+
+def check_precision(int8_operators: Iterable[str], precision: str) -> str | None:
+    """Why a graph with these int8 operators contradicts the described ``precision`` (``None`` when they agree):
+    an ``int8`` graph quantizes, an ``fp32`` one does not."""
+    int8 = sorted(int8_operators)
+    if precision not in ("int8", "fp32"):
+        return f"its precision {precision!r} is neither int8 nor fp32"
     if precision == "int8" and not int8:
         return "it is described as int8 but its graph has no int8 operators"
     if precision == "fp32" and int8:
         return f"it is described as fp32 but its graph calls {int8[0]}"
-    if precision not in ("int8", "fp32"):
-        return f"its precision {precision!r} is neither int8 nor fp32"
     return None
