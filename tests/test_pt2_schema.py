@@ -168,14 +168,27 @@ def test_an_fp32_graph_described_as_int8_is_an_error(tiny_artifacts: dict[str, P
         load_artifact(target, runner="eager", progress=False)
 
 
-@pytest.mark.parametrize("model", ("residual", "hardswish-se", "transformer", "two-inputs-tuple-dict-out"))
-def test_the_schema_accepts_models_beyond_mnist(model: str) -> None:
+@pytest.mark.parametrize(("model", "precision"), (
+    ("residual", "fp32"), ("hardswish-se", "fp32"), ("transformer", "fp32"), ("two-inputs-tuple-dict-out", "fp32"),
+    ("residual", "int8"), ("hardswish-se", "int8"), ("transformer", "int8")))
+def test_the_schema_accepts_models_beyond_mnist(model: str, precision: str) -> None:
     """Operator namespaces, not the MNIST model's operators: residual adds, hardswish and squeeze-excite, layer
-    norm and attention with symbolic sizes, two inputs with tuple and dict outputs all parse and load."""
-    from litquant.quantization.pt2e import export_program
+    norm and attention with symbolic sizes, two inputs with tuple and dict outputs all parse and load, exported
+    as they are and quantized with PT2E."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    from litquant.quantization.pt2e import capture, convert_to_program, export_program, quantizer_for
 
     module, inputs = _zoo(model)
-    program = export_program(module.eval(), inputs)
+    module.eval()
+    if precision == "int8":
+        prepared = prepare_pt2e(capture(module, inputs), quantizer_for(is_qat=False))
+        with torch.no_grad():
+            prepared(*inputs)
+        program = convert_to_program(prepared, inputs)
+        module = program.module()  # the reference: the quantized program as exported
+    else:
+        program = export_program(module, inputs)
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     raw = buffer.getvalue()
@@ -207,8 +220,11 @@ def _zoo(model: str) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
         conv = nn.Conv2d(1, 8, 3, padding=1)
         block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8))
         head = nn.Linear(8, 10)
-        return _Lambda(lambda x: head((torch.relu(conv(x)) + block(torch.relu(conv(x)))).mean((2, 3))),
-                       conv, block, head), image
+
+        def residual(x: torch.Tensor) -> torch.Tensor:
+            y = torch.relu(conv(x))
+            return head((y + block(y)).mean((2, 3)))
+        return _Lambda(residual, conv, block, head), image
     if model == "hardswish-se":
         conv, squeeze, excite, head = nn.Conv2d(1, 8, 3), nn.Linear(8, 4), nn.Linear(4, 8), nn.Linear(8, 10)
 
