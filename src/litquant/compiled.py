@@ -49,7 +49,7 @@ from litquant.cpu import cpu_info
 from litquant.files import atomic_path, write_json
 
 __all__ = ["CompiledMismatchError", "Int8FallbackError", "aot_runner", "aot_runner_for_file", "cache_root",
-           "check_int8_kernels", "package_path", "quiet_build"]
+           "check_int8_kernels", "check_kernel_counts", "int8_kernel_counts", "package_path", "quiet_build"]
 
 #: Calls of fp32 convolution / matmul kernels in inductor's generated code (AOTInductor's C++ wrapper or
 #: ``torch.compile``'s Python wrapper): an int8 graph that contains one fell back to fp32 for that layer.
@@ -57,7 +57,13 @@ FP32_KERNELS = re.compile(r"aoti_torch_cpu_(convolution|_convolution_pointwise\w
                           r"_mkl_linear|mkldnn_\w*convolution\w*)\b|extern_kernels\.(convolution|addmm|mm|bmm)\b|"
                           r"torch\.ops\.(aten\.(convolution|addmm|mm)|mkldnn\.\w*(convolution|linear)\w*)\b")
 INT8_CONV = re.compile(r"aoti_torch_cpu__qconv\w*\(|torch\.ops\.onednn\.qconv\w*")
-INT8_LINEAR = re.compile(r"aoti_torch_cpu__qlinear\w*\(|CppMicroGemm\w*|torch\.ops\.onednn\.qlinear\w*")
+#: Calls of oneDNN's int8 linear kernel (AOTInductor's C++ wrapper or ``torch.compile``'s Python wrapper).
+INT8_LINEAR_CALLS = re.compile(r"aoti_torch_cpu__qlinear\w*\(|torch\.ops\.onednn\.qlinear\w*")
+#: Definitions of inductor's C++ GEMM template kernels that multiply ``uint8`` activations by ``int8`` weights,
+#: whatever micro-kernel they use inside (AVX2/AVX-512 vector code, VNNI, AMX tiles): the int8 GEMM template takes
+#: ``const uint8_t* X, const int8_t* W``, its fp32 and bf16 variants ``const float*`` / ``const bfloat16*``. Group 1
+#: is the kernel's name (a kernel is declared before it is defined: count names, not matches).
+INT8_GEMM_KERNELS = re.compile(r"\bvoid\s+(\w+)\s*\(\s*const\s+uint8_t\s*\*\s*X\s*,\s*const\s+int8_t\s*\*\s*W\b")
 
 
 class Int8FallbackError(RuntimeError):
@@ -158,19 +164,32 @@ def _layer_counts(program: ExportedProgram) -> dict[str, int]:
     return counts
 
 
-def check_int8_kernels(program: ExportedProgram, sources: str) -> dict[str, int]:
-    """Raise :class:`Int8FallbackError` unless the generated ``sources`` run every int8 convolution of
-    ``program`` with an int8 kernel, its int8 linear layers with int8 kernels too, and (when the program leaves no
-    layer in fp32) no fp32 convolution or matmul at all. Returns the counts found."""
-    found = _layer_counts(program)
-    found.update(int8_conv_calls=len(INT8_CONV.findall(sources)), int8_linear_kernels=len(INT8_LINEAR.findall(sources)))
+def int8_kernel_counts(sources: str) -> dict[str, int]:
+    """The int8 kernels that inductor's generated ``sources`` run: oneDNN int8 convolution calls, and int8 linear
+    kernels (oneDNN ``qlinear`` calls plus inductor's int8 GEMM template kernels, one per name)."""
+    gemm = set(INT8_GEMM_KERNELS.findall(sources))
+    return {"int8_conv_calls": len(INT8_CONV.findall(sources)),
+            "int8_linear_kernels": len(INT8_LINEAR_CALLS.findall(sources)) + len(gemm)}
+
+
+def check_kernel_counts(layers: dict[str, int], sources: str) -> dict[str, int]:
+    """:func:`check_int8_kernels` for a program's layer counts (``conv_layers``, ``linear_layers``,
+    ``fp32_conv_layers``, ``fp32_linear_layers``, as ``_layer_counts`` finds them)."""
+    found = {**layers, **int8_kernel_counts(sources)}
     fp32 = sorted({match.group(0) for match in FP32_KERNELS.finditer(sources)})
     if fp32 and not found["fp32_conv_layers"] + found["fp32_linear_layers"]:  # else the int8 counts below decide
         raise Int8FallbackError(f"the compiled int8 model fell back to fp32 kernels ({', '.join(fp32)}); "
                                 "the graph is not int8 end to end")
-    if found["int8_conv_calls"] < found["conv_layers"] or (found["linear_layers"] and not found["int8_linear_kernels"]):
+    if found["int8_conv_calls"] < found["conv_layers"] or found["int8_linear_kernels"] < found["linear_layers"]:
         raise Int8FallbackError(f"the compiled int8 model does not run int8 kernels for every layer ({found})")
     return found
+
+
+def check_int8_kernels(program: ExportedProgram, sources: str) -> dict[str, int]:
+    """Raise :class:`Int8FallbackError` unless the generated ``sources`` run every int8 convolution and every int8
+    linear layer of ``program`` with an int8 kernel and (when the program leaves no layer in fp32) no fp32
+    convolution or matmul at all. Returns the counts found."""
+    return check_kernel_counts(_layer_counts(program), sources)
 
 
 def _check_outputs(program: ExportedProgram, run: Callable[[torch.Tensor], torch.Tensor], batch_size: int,
