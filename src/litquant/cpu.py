@@ -167,6 +167,10 @@ def choose_precision(info: CpuInfo | None = None, *, accelerator: str = "auto",
     if info.has_bf16:
         native = "AMX" if info.has_amx else "AVX512_BF16"
         return PrecisionChoice("bf16-mixed", True, f"CPU {info.name} has native bf16 ({native})")
+    if {"avx512_bf16", "amx_bf16"} & set(info.flags):  # the CPU has it, but the kernels may not use it
+        return PrecisionChoice("32-true", False, f"CPU {info.name} ({info.isa}) may not use its native bf16 here "
+                                                 "(ONEDNN_MAX_CPU_ISA or ATEN_CPU_CAPABILITY caps the kernels below "
+                                                 "it), where bf16 would be emulated and slower")
     return PrecisionChoice("32-true", False, f"CPU {info.name} ({info.isa}) has no native bf16 (AVX512_BF16 or AMX), "
                                              "where bf16 would be emulated and slower")
 
