@@ -111,7 +111,10 @@ def bare_trainer(root: Path, seed: int) -> tuple[L.Trainer, MNISTClassifier, Fir
 
 
 def cli_trainer(root: Path, seed: int, files: bool) -> tuple[L.Trainer, MNISTClassifier, FirstLoss]:
-    args = ["--trainer.max_epochs=1", f"--trainer.default_root_dir={root}", f"--seed_everything={seed}"]
+    # The hand-written loop's precision (fp32) on every CPU: what is compared is the loop's overhead, not the
+    # precision litquant would choose on a CPU with native bf16 (training_throughput.py measures that).
+    args = ["--trainer.max_epochs=1", f"--trainer.default_root_dir={root}", f"--seed_everything={seed}",
+            "--trainer.precision=32-true"]
     if not files:
         args += ["--checkpoint_val_loss.save_top_k=0", "--checkpoint_val_loss.save_last=false",
                  "--checkpoint_val_acc.save_top_k=0"]
