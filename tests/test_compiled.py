@@ -20,9 +20,11 @@ from litquant.compiled import (
     CompiledMismatchError,
     Int8FallbackError,
     _sources,
+    _threads_for,
     aot_runner_for_file,
     check_int8_kernels,
     check_kernel_counts,
+    direct_call,
     package_path,
 )
 from litquant.quantization import QuantizeConfig, quantize
@@ -119,6 +121,30 @@ def test_package_runs_int8_kernels_and_is_private(built, int8_pt2: Path) -> None
 
     # the artifact records the CPU it was made on
     assert read_description(int8_pt2).extra["cpu"] == cpu_info().as_dict()
+
+
+def test_the_runner_calls_the_package_directly_with_the_same_result(built) -> None:
+    """The runner skips the package's per-call argument handling (its call spec parsed on every call), not its work."""
+    cache, _ = built
+    package = torch._inductor.aoti_load_package(str(next(cache.glob("*/batch2.pt2"))))
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(direct_call(package)(x.clone()), package(x))
+
+
+def test_batch_one_runs_on_one_thread_and_the_setting_is_restored(built) -> None:
+    _, run = built
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with _threads_for(1):
+            assert torch.get_num_threads() == 1
+        with _threads_for(2):
+            assert torch.get_num_threads() == 2
+        assert run(torch.randn(1, 1, 28, 28)).shape == (1, 10)  # padded up to the batch-2 package, on one thread
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_fp32_fallback_is_an_error(built, int8_pt2: Path) -> None:
