@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY, run_litquant, run_python
 
 from litquant import cpu
+from litquant.artifacts import read_description
 from litquant.cpu import CpuInfo, choose_precision, cpu_info, cpu_info_from_flags, int8_reduce_range
 
 AVX2 = ["sse4_2", "avx", "avx2", "fma"]
@@ -176,3 +179,28 @@ def test_explicit_bf16_without_native_bf16_trains_with_a_note(capsys, monkeypatc
 def test_cpu_info_is_frozen() -> None:
     with pytest.raises(AttributeError):
         CpuInfo("x", "avx2", False, False, False).isa = "amx"  # type: ignore[misc]
+
+
+#: litquant's AVX2 path on any x86-64 CPU: oneDNN's and torch's kernels capped to AVX2.
+FORCED_AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+
+
+def test_the_avx2_path_forced_on_any_cpu_trains_quantizes_and_runs_int8(tmp_path: Path, mnist_dir: Path) -> None:
+    """With the ISA forced down to AVX2, a fresh process takes the AVX2 path end to end: fp32 training, 7-bit int8,
+    int8 kernels that pass the check. On a CPU above AVX2 this exercises the path its own tests otherwise skip; on
+    an AVX2 CPU it is the ordinary path, so the test runs, with the same meaning, on every kind."""
+    env = {"OMP_NUM_THREADS": "1", **FORCED_AVX2}
+    kind = run_python("-m", "litquant.cpu", cwd=tmp_path, **env).stdout
+    assert "uses the avx2 kind" in kind and "training precision on it 32-true, int8 range 7-bit" in kind, kind
+    data = f"--data.data_dir={mnist_dir}"
+    fit = run_litquant("fit", data, *TINY, "--trainer.max_steps=4", "--trainer.limit_val_batches=1", cwd=tmp_path,
+                       **env)
+    assert re.search(r"^precision 32-true: CPU .* \(avx2\)", fit.stdout, re.M), fit.stdout
+    checkpoint = next((tmp_path / "runs").glob("mnist/version_0/checkpoints/last.ckpt"))
+    run_litquant("quantize", f"--ckpt_path={checkpoint}", "--method=ptq", "--out=q", "--calibration_batches=1",
+                 data, *TINY[:3], cwd=tmp_path, **env)
+    entry = read_description(tmp_path / "q" / "ptq.pt2").extra["int8_range"]
+    assert (entry["reduce_range"], entry["chosen_for"], entry["chosen_for_vnni"]) == (True, "avx2", False)
+    # the int8 model compiled with inductor (its int8-kernel check runs on every compilation) and evaluated
+    evaluated = run_litquant("evaluate", "q/ptq.pt2", data, "--data.test_size=256", cwd=tmp_path, **env)
+    assert re.search(r"^test_acc 0\.\d{4}", evaluated.stdout, re.M), evaluated.stdout
