@@ -2,8 +2,9 @@
 
 Every variant trains the same :class:`~litquant.model.Net` from the same seed on the same batches (the
 data module's in-memory loader, the same shuffle, augmentation and normalisation), with AdamW and the
-one-cycle schedule of :class:`~litquant.model.MNISTClassifier`, then computes loss and accuracy on the
-validation split. The variants:
+one-cycle schedule of :class:`~litquant.model.MNISTClassifier`, in fp32 on every CPU (litquant's Trainers get
+``--trainer.precision=32-true``, where a CPU with native bf16 would choose bf16-mixed), then computes loss and
+accuracy on the validation split. The variants:
 
 - ``pytorch``: the hand-written loop (train epoch with running loss/accuracy, then a validation pass).
 - ``lightning``: ``MNISTClassifier`` in a bare ``Trainer`` (no logger, checkpoints, progress bar, summary).
