@@ -59,13 +59,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--no_max_autotune", action="store_true", help="build the packages without it (faster)")
     parser.add_argument("--name", default=result_name(NAME), help="results file name (default: <name>.<cpu kind>)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="litquant-aot-overhead-") as scratch:
         pt2 = make_pt2(args, Path(scratch))
         cache = Path(scratch) / "cache"
         os.environ["LITQUANT_CACHE"] = str(cache)  # load_artifact's runner finds the packages built here
-        runner = aot_runner_for_file(pt2, args.batch_sizes, cache / "aot", eager=True)
+        runner = aot_runner_for_file(pt2, args.batch_sizes, cache / "aot", eager=True,
+                                     max_autotune=not args.no_max_autotune)
         loaded = load_artifact(pt2, runner="aot", batch_sizes=args.batch_sizes, progress=False)
         sha256 = hashlib.sha256(pt2.read_bytes()).hexdigest()
         rows = []

@@ -78,6 +78,21 @@ def test_inference_table_covers_every_model(mnist_dir: Path, tmp_path: Path) -> 
     assert kernels["model"] == "ptq int8" and 0 < kernels["kernels_ms"] < kernels["call_ms_profiled"]
 
 
+def test_aot_overhead_compares_the_runner_with_the_raw_package(mnist_dir: Path, tmp_path: Path) -> None:
+    results = run_benchmark("aot_overhead.py", f"--data_dir={mnist_dir}", *TINY_DATA, "--rounds=1", "--calls=5",
+                            "--no_max_autotune", out=tmp_path)
+    check_environment(results, "aot_overhead.py")
+    assert {(r["model"], r["threads"]) for r in results["rows"]} == {
+        (name, threads) for name in ("package", "litquant runner", "load_artifact") for threads in (1, 2)}
+    # batch 1 runs on one thread whatever the process's setting, so it is compared with the package on one thread
+    assert [(o["threads"], o["ran_on_threads"]) for o in results["overheads"]] == [(1, 1), (2, 1)]
+    package_1 = next(r["p50_ms"] for r in results["rows"] if (r["model"], r["threads"]) == ("package", 1))
+    assert all(o["package_ms"] == package_1 for o in results["overheads"])
+    checks = results["checks"]
+    assert checks["met"] is (checks["max_overhead_batch_1_ms"] <= checks["target_overhead_ms"] == 0.02)
+    assert checks["package_batch_1_two_over_one_thread"] > 0
+
+
 def test_run_quick_knows_every_benchmark() -> None:
     result = run_python(str(BENCHMARKS / "run_quick.py"), "--help", cwd=BENCHMARKS, timeout=120)
     assert result.returncode == 0 and "lightning_overhead,training_throughput,inference" in result.stdout
