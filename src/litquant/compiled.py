@@ -73,8 +73,10 @@ INT8_GEMM_KERNELS = re.compile(r"\bvoid\s+(\w+)\s*\(\s*const\s+uint8_t\s*\*\s*X\
 
 
 #: Batches up to this size run on one thread whatever ``torch.get_num_threads()`` says: at batch 1 the work is too
-#: small to share, and a second thread only adds its hand-off (measured on AVX2 and AMX CPUs: AOTInductor at batch
-#: 1 is faster on 1 thread than on 2; ``benchmarks/aot_overhead.py``).
+#: small to share. A second thread gains little where it gains (the raw package on an idle 2-core AMX CPU: 0.157 ms
+#: on 1 thread, 0.145 ms on 2; the runner through its former wrapper 0.203 against 0.259 ms) and costs a lot on a
+#: busy machine, where its hand-off waits for a core (0.51 ms against 28 ms at p50 on a loaded 2-core AVX2 CPU).
+#: ``benchmarks/aot_overhead.py`` reports the package's 2-thread over 1-thread time at batch 1.
 SINGLE_THREAD_MAX_BATCH = 1
 
 
