@@ -2,8 +2,9 @@
 
 Every variant trains the same :class:`~litquant.model.Net` from the same seed on the same batches (the
 data module's in-memory loader, the same shuffle, augmentation and normalisation), with AdamW and the
-one-cycle schedule of :class:`~litquant.model.MNISTClassifier`, then computes loss and accuracy on the
-validation split. The variants:
+one-cycle schedule of :class:`~litquant.model.MNISTClassifier`, in fp32 on every CPU (litquant's Trainers get
+``--trainer.precision=32-true``, where a CPU with native bf16 would choose bf16-mixed), then computes loss and
+accuracy on the validation split. The variants:
 
 - ``pytorch``: the hand-written loop (train epoch with running loss/accuracy, then a validation pass).
 - ``lightning``: ``MNISTClassifier`` in a bare ``Trainer`` (no logger, checkpoints, progress bar, summary).
@@ -111,7 +112,10 @@ def bare_trainer(root: Path, seed: int) -> tuple[L.Trainer, MNISTClassifier, Fir
 
 
 def cli_trainer(root: Path, seed: int, files: bool) -> tuple[L.Trainer, MNISTClassifier, FirstLoss]:
-    args = ["--trainer.max_epochs=1", f"--trainer.default_root_dir={root}", f"--seed_everything={seed}"]
+    # The hand-written loop's precision (fp32) on every CPU: what is compared is the loop's overhead, not the
+    # precision litquant would choose on a CPU with native bf16 (training_throughput.py measures that).
+    args = ["--trainer.max_epochs=1", f"--trainer.default_root_dir={root}", f"--seed_everything={seed}",
+            "--trainer.precision=32-true"]
     if not files:
         args += ["--checkpoint_val_loss.save_top_k=0", "--checkpoint_val_loss.save_last=false",
                  "--checkpoint_val_acc.save_top_k=0"]

@@ -10,6 +10,11 @@ block right after each comment is rewritten:
 - ``<!-- include: PATH -->`` copies a file into a ```` ```python ```` block; ``from=REGEX`` / ``to=REGEX``
   (after the path) keep the lines from the first match of one to the first match of the other.
 
+Every page is generated under one fixed profile, :data:`PROFILE` (``avx2``, one thread): the AVX2 kernels that
+every x86-64 CPU litquant supports has, which litquant reads as the ``avx2`` kind (fp32 training, 7-bit int8), so
+that a page shows the same on any CPU. The generator starts itself again with these variables when they are not
+set (they must be in place before torch loads). ``docs/index.md`` says so, and what differs without them.
+
 Each page runs its commands in order, in a fresh temporary folder holding a link to ``examples/`` (so a page
 can train in one command and load the checkpoint in the next), with ``$LITQUANT_DATA`` set to the MNIST
 folder (``--data_dir``, else ``$LITQUANT_TEST_DATA``, else ``shared/data`` beside the repository, else the
@@ -27,9 +32,11 @@ speed and size, training speed) between ``<!-- results:begin -->`` and ``<!-- re
 themselves hold the rest.
 
 ``--check`` compares instead of writing, and fails on a difference. The comparison masks, and only there:
-durations (``12.3 ms``, ``4s``), version numbers (``2.6.6``, ``2.13.0+cpu``), in numbers with a decimal
-point differences up to 0.02 absolute (float rounding differs between CPUs and thread counts), and the
-padding between table cells, which follows those numbers' width; any other change fails.
+durations (``12.3 ms``, ``4s``), version numbers (``2.6.6``, ``2.13.0+cpu``), the reason litquant's precision
+line gives (it names the CPU's model; the precision chosen stays compared), in numbers with a decimal point
+differences up to 0.02 absolute (float rounding differs between CPUs: fp32 kernels of another vector width sum
+in another order, and a few small trainings amplify that), and the padding between table cells, which follows
+those numbers' width; any other change fails.
 
 Usage::
 
@@ -66,6 +73,10 @@ READMES = (ROOT / "README.md", ROOT / "README.ja.md")
 RESULTS = ROOT / "benchmarks" / "results"
 COLUMNS = 100  # terminal width the commands see
 FLOAT_TOLERANCE = 0.02
+#: The profile every page is generated under (see the module docstring), named in ``docs/index.md``.
+PROFILE_NAME = "avx2"
+PROFILE = {"OMP_NUM_THREADS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+           "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 DIRECTIVE = re.compile(r"^<!-- (run|include)(?:\[([^\]]*)\])?: (.+?) -->\n", re.MULTILINE)
 FENCE = re.compile(r"```[^\n]*\n.*?^```\n", re.MULTILINE | re.DOTALL)
@@ -89,8 +100,9 @@ def _environment(workdir: Path, data_dir: Path | None) -> Iterator[dict[str, str
     """The environment every command sees; applied to this process too, for in-process runs."""
     import torch
 
-    # one thread: a page prints the same numbers on every machine and under the tests' one-thread workers
-    changes = {"COLUMNS": str(COLUMNS), "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+    # the profile: one thread and AVX2 kernels, so that a page prints the same numbers on every machine (and
+    # under the tests' one-thread workers); its CPU variables only act when set before torch loads (see main)
+    changes = {"COLUMNS": str(COLUMNS), "PYTHONHASHSEED": "0", **PROFILE}
     if data_dir:
         changes["LITQUANT_DATA"] = str(data_dir)
     saved = {key: os.environ.get(key) for key in changes}
@@ -456,6 +468,7 @@ def render_readme(text: str) -> str:
 
 # -- comparing ------------------------------------------------------------------------------------------
 _VOLATILE = [
+    (re.compile(r"^(precision [^:\n]+): CPU .*(\(--trainer\.precision overrides\))$", re.MULTILINE), r"\1: <why> \2"),
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|sec|seconds|it/s|s/it)\b"), "<duration>"),
     (re.compile(r"\b\d+\.\d+\.\d+(\.dev\d+)?(\+[\w.]+)?\b"), "<version>"),
 ]
@@ -494,10 +507,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--blocks", metavar="FILE", help="write the pages' generated blocks and how often each "
                         "output filter fired as JSON to FILE, and change no page (for tests/test_docs.py)")
     args = parser.parse_args(argv)
+    if any(os.environ.get(name) != value for name, value in PROFILE.items()):  # before torch loads: start again
+        command = [sys.executable, str(Path(__file__).resolve()), *(sys.argv[1:] if argv is None else argv)]
+        return subprocess.run(command, env={**os.environ, **PROFILE}).returncode
     data_dir = find_data_dir(args.data_dir)
     if args.blocks:
         generated = {path.name: run_page(path.read_text(), data_dir, args.subprocess) for path in pages(args.pages)}
-        Path(args.blocks).write_text(json.dumps({"pages": generated, "filter_hits": dict(FILTER_HITS)}))
+        from litquant.cpu import summary
+
+        Path(args.blocks).write_text(json.dumps({"pages": generated, "filter_hits": dict(FILTER_HITS),
+                                                 "profile": {"variables": PROFILE, "cpu": summary()}}))
         return 0
     targets = pages(args.pages) + ([] if args.pages else list(READMES))
     stale = []

@@ -36,7 +36,8 @@ def test_lightning_overhead_matches_losses(mnist_dir: Path, tmp_path: Path) -> N
     check_environment(results, "lightning_overhead.py")
     summary = results["summary"]
     assert set(summary) == {"pytorch", "lightning", "litquant", "litquant+files"}
-    # Same seed, same batches, same recipe: the hand-written loop and every Trainer see the same losses.
+    # Same seed, same batches, same recipe, fp32 everywhere (the benchmark pins the Trainers' precision on every
+    # CPU): the hand-written loop and every Trainer do the same arithmetic and see the same losses.
     assert results["checks"]["first_loss_spread"] < 1e-5
     assert results["checks"]["final_train_loss_spread"] < 1e-3
     assert results["checks"]["train_acc_spread"] < 1e-6 and results["checks"]["val_acc_spread"] < 1e-6
@@ -75,6 +76,21 @@ def test_inference_table_covers_every_model(mnist_dir: Path, tmp_path: Path) -> 
     assert "/" not in results["settings"]["checkpoint_info"]["path"]  # the file name, not where it lay
     kernels = results["int8_kernel_time"]  # the int8 kernels' own time inside one PyTorch int8 call
     assert kernels["model"] == "ptq int8" and 0 < kernels["kernels_ms"] < kernels["call_ms_profiled"]
+
+
+def test_aot_overhead_compares_the_runner_with_the_raw_package(mnist_dir: Path, tmp_path: Path) -> None:
+    results = run_benchmark("aot_overhead.py", f"--data_dir={mnist_dir}", *TINY_DATA, "--rounds=1", "--calls=5",
+                            "--no_max_autotune", out=tmp_path)
+    check_environment(results, "aot_overhead.py")
+    assert {(r["model"], r["threads"]) for r in results["rows"]} == {
+        (name, threads) for name in ("package", "litquant runner", "load_artifact") for threads in (1, 2)}
+    # batch 1 runs on one thread whatever the process's setting, so it is compared with the package on one thread
+    assert [(o["threads"], o["ran_on_threads"]) for o in results["overheads"]] == [(1, 1), (2, 1)]
+    package_1 = next(r["p50_ms"] for r in results["rows"] if (r["model"], r["threads"]) == ("package", 1))
+    assert all(o["package_ms"] == package_1 for o in results["overheads"])
+    checks = results["checks"]
+    assert checks["met"] is (checks["max_overhead_batch_1_ms"] <= checks["target_overhead_ms"] == 0.02)
+    assert checks["package_batch_1_two_over_one_thread"] > 0
 
 
 def test_run_quick_knows_every_benchmark() -> None:

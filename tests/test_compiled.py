@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -15,14 +16,66 @@ from quantization_helpers import small_datamodule
 
 from litquant.artifacts import load_artifact, read_description, save_pt2
 from litquant.compiled import (
+    INT8_GEMM_KERNELS,
     CompiledMismatchError,
     Int8FallbackError,
     _sources,
+    _threads_for,
     aot_runner_for_file,
     check_int8_kernels,
+    check_kernel_counts,
+    direct_call,
     package_path,
 )
 from litquant.quantization import QuantizeConfig, quantize
+
+DATA = Path(__file__).resolve().parent / "data"
+#: The layers of the tests' PTQ model (litquant's Net: conv1, conv2, fc1, fc2), every one int8, as
+#: ``check_int8_kernels`` counts them in its exported program (checked on the real program below).
+PTQ_LAYERS = {"conv_layers": 2, "linear_layers": 2, "fp32_conv_layers": 0, "fp32_linear_layers": 0}
+#: The C++ that AOTInductor generated for that model on each CPU kind captured (``tests/data/README.md``).
+CAPTURED = sorted(DATA.glob("cpu-*/aot-ptq-batch*.cpp"))
+
+
+def with_fp32_linear(source: str) -> str:
+    """``source`` with its int8 linear kernels replaced by the fp32 ones inductor would generate instead: the
+    GEMM template's fp32 signature, ATen's fp32 matmul in place of oneDNN's int8 linear."""
+    source = source.replace("const uint8_t* X, const int8_t* W", "const float* X, const float* W")
+    return source.replace("aoti_torch_cpu__qlinear_pointwise_tensor(", "aoti_torch_cpu_addmm(") \
+        .replace("aoti_torch_cpu__qlinear_pointwise_binary_tensor(", "aoti_torch_cpu_addmm(")
+
+
+def with_fp32_kernels(source: str) -> str:
+    """``source`` with every int8 kernel replaced by its fp32 counterpart (convolutions too)."""
+    return with_fp32_linear(source).replace("aoti_torch_cpu__qconv_pointwise_tensor(", "aoti_torch_cpu_convolution(")
+
+
+def test_every_cpu_kind_has_captured_aot_code() -> None:
+    assert {path.parent.name for path in CAPTURED} >= {"cpu-avx2", "cpu-amx"}
+    assert all({path.name for path in CAPTURED if path.parent == kind.parent} ==
+               {"aot-ptq-batch1.cpp", "aot-ptq-batch256.cpp"} for kind in CAPTURED)
+
+
+@pytest.mark.parametrize("source", CAPTURED, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_int8_code_generated_on_each_cpu_kind_passes_the_check(source: Path) -> None:
+    counts = check_kernel_counts(PTQ_LAYERS, source.read_text())
+    assert counts["int8_conv_calls"] >= 2 and counts["int8_linear_kernels"] >= 2
+
+
+@pytest.mark.parametrize("source", CAPTURED, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_the_same_code_with_fp32_kernels_fails_the_check(source: Path) -> None:
+    text = source.read_text()
+    for fp32 in (with_fp32_linear(text), with_fp32_kernels(text)):
+        assert fp32 != text
+        with pytest.raises(Int8FallbackError):
+            check_kernel_counts(PTQ_LAYERS, fp32)
+    # one linear layer's GEMM kernel in fp32, the other still int8, is enough to fail
+    names = sorted(set(INT8_GEMM_KERNELS.findall(text)))
+    if names:
+        signature = rf"(void\s+{names[0]}\s*\()const uint8_t\* X, const int8_t\* W"
+        one_fp32 = re.sub(signature, r"\1const float* X, const float* W", text)
+        with pytest.raises(Int8FallbackError, match="does not run int8 kernels for every layer"):
+            check_kernel_counts(PTQ_LAYERS, one_fp32)
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +114,37 @@ def test_package_runs_int8_kernels_and_is_private(built, int8_pt2: Path) -> None
     cache, _ = built
     package = next(cache.glob("*/batch2.pt2"))
     counts = check_int8_kernels(_exported(int8_pt2), _sources(package))
-    assert counts["int8_conv_calls"] >= counts["conv_layers"] == 2 and counts["int8_linear_kernels"] >= 1
+    assert {key: counts[key] for key in PTQ_LAYERS} == PTQ_LAYERS  # the layers the captured code is checked for
+    assert counts["int8_conv_calls"] >= counts["conv_layers"] and counts["int8_linear_kernels"] >= 2
     assert oct(package.stat().st_mode & 0o777) == "0o600"
     from litquant.cpu import cpu_info
 
     # the artifact records the CPU it was made on
     assert read_description(int8_pt2).extra["cpu"] == cpu_info().as_dict()
+
+
+def test_the_runner_calls_the_package_directly_with_the_same_result(built) -> None:
+    """The runner skips the package's per-call argument handling (its call spec parsed on every call), not its work."""
+    cache, _ = built
+    package = torch._inductor.aoti_load_package(str(next(cache.glob("*/batch2.pt2"))))
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(direct_call(package)(x.clone()), package(x))
+
+
+def test_batch_one_runs_on_one_thread_and_the_setting_is_restored(built) -> None:
+    _, run = built
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with _threads_for(1):
+            assert torch.get_num_threads() == 1
+        with _threads_for(2):
+            assert torch.get_num_threads() == 2
+        assert run(torch.randn(1, 1, 28, 28)).shape == (1, 10)  # padded up to the batch-2 package, on one thread
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_fp32_fallback_is_an_error(built, int8_pt2: Path) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY, run_litquant, run_python
 
 from litquant import cpu
+from litquant.artifacts import read_description
 from litquant.cpu import CpuInfo, choose_precision, cpu_info, cpu_info_from_flags, int8_reduce_range
 
 AVX2 = ["sse4_2", "avx", "avx2", "fma"]
@@ -60,10 +63,62 @@ def test_cuda_gpu_with_bf16_wins_unless_the_accelerator_is_the_cpu() -> None:
 def test_this_machine_is_read_from_proc_cpuinfo() -> None:
     info = cpu_info()
     assert info.torch_capability == torch.backends.cpu.get_cpu_capability()
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    if "avx2" in text.split():
+    words = (Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else "").split()
+    capped = cpu.onednn_isa_cap() is not None or info.torch_capability in ("AVX2", "DEFAULT")
+    if "avx2" in words and not capped:
         assert info.isa in ("avx2", "avx512", "avx512-vnni", "amx") and "avx2" in info.flags
-    assert info.has_bf16 is ("avx512_bf16" in text.split() or "amx_bf16" in text.split())
+    bf16 = "avx512_bf16" in words or "amx_bf16" in words
+    assert info.has_bf16 is bf16 if not capped else (not info.has_bf16 or bf16)
+
+
+DATA = Path(__file__).resolve().parent / "data"
+#: The CPU kinds ``tests/data/cpu-<kind>/`` holds flags of (see its README), with what litquant decides on each:
+#: vnni, bf16, amx, training precision, 7-bit int8 (``reduce_range``).
+CAPTURED = {
+    "avx2": (False, False, False, "32-true", True),
+    "avx512-vnni": (True, True, False, "bf16-mixed", False),
+    "amx": (True, True, True, "bf16-mixed", False),
+}
+
+
+def captured_flags(kind: str) -> list[str]:
+    """The ``flags`` line of ``/proc/cpuinfo`` of a real machine of ``kind``, from ``tests/data/``."""
+    return (DATA / f"cpu-{kind}" / "cpuinfo-flags.txt").read_text().partition(":")[2].split()
+
+
+def test_every_captured_kind_is_covered() -> None:
+    assert sorted(p.name.removeprefix("cpu-") for p in DATA.glob("cpu-*")) == sorted(CAPTURED)
+
+
+@pytest.mark.parametrize("kind", CAPTURED)
+def test_decisions_on_each_cpu_kind_from_its_real_flags(kind: str, monkeypatch) -> None:
+    vnni, bf16, amx, precision, reduce_range = CAPTURED[kind]
+    capability = "AVX2" if kind == "avx2" else "AVX512"  # what torch reports on such a CPU
+    info = cpu_info_from_flags(captured_flags(kind), f"{kind} CPU", capability)
+    assert (info.isa, info.has_vnni, info.has_bf16, info.has_amx) == (kind, vnni, bf16, amx)
+    choice = choose_precision(info, cuda_bf16_device=None)
+    assert (choice.precision, choice.channels_last) == (precision, precision == "bf16-mixed")
+    assert cpu.choose_reduce_range("auto", info).reduce_range is reduce_range
+    assert f"{kind} CPU: litquant uses the {kind} kind" in cpu.summary(info)
+    # the AOT package cache keeps each kind's packages apart
+    from litquant import compiled
+
+    monkeypatch.setattr(compiled, "cpu_info", lambda: info)
+    assert compiled.package_path(Path("cache"), "0" * 64, 1).parent.name.endswith(f"-{kind}")
+
+
+@pytest.mark.parametrize("kind", ["avx512-vnni", "amx"])
+def test_forcing_avx2_on_a_higher_kind_takes_the_avx2_path(kind: str) -> None:
+    """``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`` make oneDNN and torch run AVX2 kernels: no exact int8
+    products (VNNI), no native bf16. litquant then decides as on an AVX2 CPU: fp32 training, 7-bit int8."""
+    info = cpu_info_from_flags(captured_flags(kind), f"{kind} CPU", "AVX2", cpu.onednn_isa_cap("AVX2"))
+    assert (info.isa, info.has_vnni, info.has_bf16, info.has_amx) == ("avx2", False, False, False)
+    assert choose_precision(info, cuda_bf16_device=None).precision == "32-true"
+    assert cpu.choose_reduce_range("auto", info).reduce_range is True
+    # oneDNN capped alone (torch's own kernels still AVX-512): the int8 kernels decide the range
+    only_onednn = cpu_info_from_flags(captured_flags(kind), "x", "AVX512", cpu.onednn_isa_cap("AVX512_CORE"))
+    assert (only_onednn.isa, only_onednn.has_vnni) == ("avx512", False)
+    assert cpu.onednn_isa_cap("ALL") is None and cpu.onednn_isa_cap("avx2_vnni")[2]  # VNNI allowed
 
 
 def _fit(capsys, tmp_path: Path, mnist_dir: Path, *extra: str) -> tuple[int, str]:
@@ -124,3 +179,28 @@ def test_explicit_bf16_without_native_bf16_trains_with_a_note(capsys, monkeypatc
 def test_cpu_info_is_frozen() -> None:
     with pytest.raises(AttributeError):
         CpuInfo("x", "avx2", False, False, False).isa = "amx"  # type: ignore[misc]
+
+
+#: litquant's AVX2 path on any x86-64 CPU: oneDNN's and torch's kernels capped to AVX2.
+FORCED_AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+
+
+def test_the_avx2_path_forced_on_any_cpu_trains_quantizes_and_runs_int8(tmp_path: Path, mnist_dir: Path) -> None:
+    """With the ISA forced down to AVX2, a fresh process takes the AVX2 path end to end: fp32 training, 7-bit int8,
+    int8 kernels that pass the check. On a CPU above AVX2 this exercises the path its own tests otherwise skip; on
+    an AVX2 CPU it is the ordinary path, so the test runs, with the same meaning, on every kind."""
+    env = {"OMP_NUM_THREADS": "1", **FORCED_AVX2}
+    kind = run_python("-m", "litquant.cpu", cwd=tmp_path, **env).stdout
+    assert "uses the avx2 kind" in kind and "training precision on it 32-true, int8 range 7-bit" in kind, kind
+    data = f"--data.data_dir={mnist_dir}"
+    fit = run_litquant("fit", data, *TINY, "--trainer.max_steps=4", "--trainer.limit_val_batches=1", cwd=tmp_path,
+                       **env)
+    assert re.search(r"^precision 32-true: CPU .* \(avx2\)", fit.stdout, re.M), fit.stdout
+    checkpoint = next((tmp_path / "runs").glob("mnist/version_0/checkpoints/last.ckpt"))
+    run_litquant("quantize", f"--ckpt_path={checkpoint}", "--method=ptq", "--out=q", "--calibration_batches=1",
+                 data, *TINY[:3], cwd=tmp_path, **env)
+    entry = read_description(tmp_path / "q" / "ptq.pt2").extra["int8_range"]
+    assert (entry["reduce_range"], entry["chosen_for"], entry["chosen_for_vnni"]) == (True, "avx2", False)
+    # the int8 model compiled with inductor (its int8-kernel check runs on every compilation) and evaluated
+    evaluated = run_litquant("evaluate", "q/ptq.pt2", data, "--data.test_size=256", cwd=tmp_path, **env)
+    assert re.search(r"^test_acc 0\.\d{4}", evaluated.stdout, re.M), evaluated.stdout

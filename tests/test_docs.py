@@ -1,8 +1,10 @@
 """The tutorial pages in ``docs/`` (English) and ``docs/ja/`` (Japanese) show what the code prints today.
 
 Each chapter's commands run again with ``docs/generate.py`` (on real MNIST) and the output is compared with the
-committed English and Japanese pages; only durations, version numbers and float rounding (up to 0.02) may
-differ, and no console line is left out unless a filter of ``OUTPUT_FILTERS`` is still needed.
+committed English and Japanese pages; only durations, version numbers, the reason of the precision line and float
+rounding (up to 0.02) may differ, and no console line is left out unless a filter of ``OUTPUT_FILTERS`` is still
+needed. The commands run under the generator's fixed profile (AVX2 kernels, one thread), so that the pages hold on
+every CPU kind; a one-line change of any page is caught all the same.
 """
 
 from __future__ import annotations
@@ -96,9 +98,61 @@ def test_a_translation_that_runs_another_command_is_refused() -> None:
     ("# lightning.pytorch==2.6.6\n", "# lightning.pytorch==2.7.0\n", True),
     ("saved runs/ptq.pt2\n", "saved runs/qat.pt2\n", False),
     ("a\nb\n", "a\n", False),
+    # the reason of litquant's precision line names the CPU it ran on; the precision chosen is compared
+    ("precision 32-true: CPU AMD EPYC (avx2) has no native bf16 (--trainer.precision overrides)\n",
+     "precision 32-true: CPU Intel(R) Xeon(R) (avx2) may not use its native bf16 (--trainer.precision overrides)\n",
+     True),
+    ("precision 32-true: CPU A (avx2) has no native bf16 (--trainer.precision overrides)\n",
+     "precision bf16-mixed + channels_last: CPU A has native bf16 (AMX) (--trainer.precision overrides)\n", False),
+    ("precision 32-true: CPU A (avx2) has no native bf16 (--trainer.precision overrides)\n",
+     "precision 32-true: CPU A (avx2) has no native bf16\n", False),
 ])
 def test_masks_are_narrow(expected: str, actual: str, same: bool) -> None:
     assert generate.same_output(expected, actual) is same
+
+
+def mutations(text: str) -> list[tuple[str, str]]:
+    """One-line changes of a page's first console block: its command, and each kind of output line (a word, a
+    number beyond float rounding, a line dropped, a line added)."""
+    block = next(generate.FENCE.match(text, m.end()).group() for m in generate.DIRECTIVE.finditer(text)
+                 if m.group(1) == "run")
+    lines = block.splitlines(keepends=True)
+    command = lines[1]  # "$ COMMAND"
+    output = next(line for line in lines[2:] if re.search(r"[A-Za-z]{3}", line) and line.strip() != "```")
+    number = next((line for line in lines[2:] if re.search(r"\d+\.\d+", line)), None)
+    changed = {
+        "command": command.replace("$ ", "$ echo ", 1),
+        "output word": re.sub(r"[A-Za-z]{3,}", lambda m: m.group()[::-1] + "x", output, count=1),
+        "output line dropped": "",
+        "output line added": output + "an extra line\n",
+    }
+    cases = [(name, block.replace(command if name == "command" else output, new, 1)) for name, new in changed.items()]
+    if number:
+        moved = re.sub(r"\d+\.\d+", lambda m: f"{float(m.group()) + 0.5:.4f}", number, count=1)
+        cases.append(("number", block.replace(number, moved, 1)))
+    return [(name, text.replace(block, new_block, 1)) for name, new_block in cases]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_the_drift_check_catches_a_changed_command_or_output_line(page: str, language: str) -> None:
+    """What ``test_page_matches_what_the_code_prints`` relies on: a page that differs from the code's output by
+    one command or one output line is out of date, whatever its masks allow across CPUs."""
+    text = (LANGUAGES[language] / page).read_text()
+    assert generate.same_output(text, text)
+    for name, mutated in mutations(text):
+        assert mutated != text, name
+        assert not generate.same_output(text, mutated), f"{page}: a changed {name} went unnoticed"
+
+
+def test_pages_are_made_under_the_named_profile() -> None:
+    """The generator's profile caps the kernels to AVX2 and one thread, and both index pages name it."""
+    assert generate.PROFILE == {"OMP_NUM_THREADS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+                                "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+    for folder in LANGUAGES.values():
+        index = (folder / "index.md").read_text()
+        assert f"`{generate.PROFILE_NAME}`" in index
+        assert " ".join(f"{name}={value}" for name, value in generate.PROFILE.items()) in " ".join(index.split())
 
 
 @pytest.mark.parametrize("command", [
@@ -136,6 +190,14 @@ def test_page_matches_what_the_code_prints(page: str, language: str, regenerated
     assert generate.same_output(text, new), (
         f"{name} is out of date; run `python docs/generate.py docs/{page}`:\n" + generate.diff(text, new, name)[-6000:]
     )
+
+
+def test_pages_were_regenerated_on_the_avx2_path(regenerated) -> None:
+    """Whatever the CPU, the generator ran the pages' commands with litquant on the ``avx2`` kind (fp32 training,
+    7-bit int8), as ``docs/index.md`` says."""
+    profile = regenerated["profile"]
+    assert profile["variables"] == generate.PROFILE
+    assert "uses the avx2 kind" in profile["cpu"] and "32-true" in profile["cpu"] and "7-bit" in profile["cpu"]
 
 
 def test_every_output_filter_is_still_needed(regenerated) -> None:

@@ -65,6 +65,15 @@ def second(first, workdir: Path, mnist_dir: Path) -> dict[str, subprocess.Comple
     }, workdir)
 
 
+#: How far two accuracies of the same int8 model on the examples' 256 test images may be apart: one image, plus the
+#: rounding of a 4-decimal print. The plain-PyTorch loop and the Trainer run the same int8 model on the same images,
+#: but its fp32 parts (dequantized activations, bias adds, the final logits) go through float kernels whose order
+#: of summation depends on the CPU's vector width and the code path; on a barely trained model (2 epochs on 256
+#: images) two logits of one image can tie within that rounding and break either way (84 against 85 of 256 on an
+#: AMX CPU). A real difference (another model, unconverted weights) moves many images.
+SAME_MODEL_ACCURACY = 1 / 256 + 0.5e-4
+
+
 def accuracies(output: str, label: str = "test_acc") -> list[float]:
     """Every accuracy an example printed: Lightning's test table and the examples' own lines."""
     return [float(value) for value in re.findall(rf"{label}\s+([0-9.]+)", output)]
@@ -122,7 +131,7 @@ def test_quantization_examples_run_int8_with_pytorch_and_a_trainer(second, workd
     plain = [float(v) for v in re.findall(r"^int8 \(plain PyTorch[^)]*\): test_acc ([0-9.]+)$", out, re.M)]
     trainer = accuracies(out)  # Lightning's test table
     assert len(plain) == 1 and trainer, out
-    assert abs(trainer[-1] - plain[0]) < 1e-3, out  # the Trainer runs the same int8 model
+    assert abs(trainer[-1] - plain[0]) <= SAME_MODEL_ACCURACY, out  # the Trainer runs the same int8 model
     path = workdir / artifact
     assert path.is_file() and path.with_suffix(".json").is_file()
     sidecar = json.loads(path.with_suffix(".json").read_text())
@@ -136,7 +145,7 @@ def test_qat_callback_example_tests_the_reloaded_last_checkpoint(second, workdir
     assert re.search(r"^tested .*lightning-qat/checkpoints/last\.ckpt$", result.stdout, re.M), result.stdout
     assert "no last checkpoint" not in result.stdout + result.stderr
     before, after = accuracies(result.stdout)[:2]  # plain PyTorch on the converted module; the Trainer after reload
-    assert abs(before - after) < 1e-3  # reloaded from last.ckpt and converted again: the same int8 model
+    assert abs(before - after) <= SAME_MODEL_ACCURACY  # reloaded from last.ckpt, converted again: the same model
 
 
 def test_examples_write_nothing_outside_their_output_folders(first, second, workdir: Path) -> None:

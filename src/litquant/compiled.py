@@ -25,6 +25,10 @@ Example::
 
     run = aot_runner_for_file("out/ptq.pt2", batch_sizes=(1, 256))   # builds on first use, then from the cache
     logits = run(images)                                            # any batch: padded up or chunked
+
+A call of a built batch size goes straight to the package's native entry point (:func:`direct_call`), and a
+batch of one runs on one thread (:data:`SINGLE_THREAD_MAX_BATCH`): ``benchmarks/aot_overhead.py`` measures what the
+runner adds to the raw package (at most 0.02 ms at batch 1 is the target).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.export import ExportedProgram
@@ -49,7 +54,8 @@ from litquant.cpu import cpu_info
 from litquant.files import atomic_path, write_json
 
 __all__ = ["CompiledMismatchError", "Int8FallbackError", "aot_runner", "aot_runner_for_file", "cache_root",
-           "check_int8_kernels", "package_path", "quiet_build"]
+           "check_int8_kernels", "check_kernel_counts", "direct_call", "int8_kernel_counts", "package_path",
+           "quiet_build"]
 
 #: Calls of fp32 convolution / matmul kernels in inductor's generated code (AOTInductor's C++ wrapper or
 #: ``torch.compile``'s Python wrapper): an int8 graph that contains one fell back to fp32 for that layer.
@@ -57,7 +63,21 @@ FP32_KERNELS = re.compile(r"aoti_torch_cpu_(convolution|_convolution_pointwise\w
                           r"_mkl_linear|mkldnn_\w*convolution\w*)\b|extern_kernels\.(convolution|addmm|mm|bmm)\b|"
                           r"torch\.ops\.(aten\.(convolution|addmm|mm)|mkldnn\.\w*(convolution|linear)\w*)\b")
 INT8_CONV = re.compile(r"aoti_torch_cpu__qconv\w*\(|torch\.ops\.onednn\.qconv\w*")
-INT8_LINEAR = re.compile(r"aoti_torch_cpu__qlinear\w*\(|CppMicroGemm\w*|torch\.ops\.onednn\.qlinear\w*")
+#: Calls of oneDNN's int8 linear kernel (AOTInductor's C++ wrapper or ``torch.compile``'s Python wrapper).
+INT8_LINEAR_CALLS = re.compile(r"aoti_torch_cpu__qlinear\w*\(|torch\.ops\.onednn\.qlinear\w*")
+#: Definitions of inductor's C++ GEMM template kernels that multiply ``uint8`` activations by ``int8`` weights,
+#: whatever micro-kernel they use inside (AVX2/AVX-512 vector code, VNNI, AMX tiles): the int8 GEMM template takes
+#: ``const uint8_t* X, const int8_t* W``, its fp32 and bf16 variants ``const float*`` / ``const bfloat16*``. Group 1
+#: is the kernel's name (a kernel is declared before it is defined: count names, not matches).
+INT8_GEMM_KERNELS = re.compile(r"\bvoid\s+(\w+)\s*\(\s*const\s+uint8_t\s*\*\s*X\s*,\s*const\s+int8_t\s*\*\s*W\b")
+
+
+#: Batches up to this size run on one thread whatever ``torch.get_num_threads()`` says: at batch 1 the work is too
+#: small to share. A second thread gains little where it gains (the raw package on an idle 2-core AMX CPU: 0.157 ms
+#: on 1 thread, 0.145 ms on 2; the runner through its former wrapper 0.203 against 0.259 ms) and costs a lot on a
+#: busy machine, where its hand-off waits for a core (0.51 ms against 28 ms at p50 on a loaded 2-core AVX2 CPU).
+#: ``benchmarks/aot_overhead.py`` reports the package's 2-thread over 1-thread time at batch 1.
+SINGLE_THREAD_MAX_BATCH = 1
 
 
 class Int8FallbackError(RuntimeError):
@@ -158,19 +178,32 @@ def _layer_counts(program: ExportedProgram) -> dict[str, int]:
     return counts
 
 
-def check_int8_kernels(program: ExportedProgram, sources: str) -> dict[str, int]:
-    """Raise :class:`Int8FallbackError` unless the generated ``sources`` run every int8 convolution of
-    ``program`` with an int8 kernel, its int8 linear layers with int8 kernels too, and (when the program leaves no
-    layer in fp32) no fp32 convolution or matmul at all. Returns the counts found."""
-    found = _layer_counts(program)
-    found.update(int8_conv_calls=len(INT8_CONV.findall(sources)), int8_linear_kernels=len(INT8_LINEAR.findall(sources)))
+def int8_kernel_counts(sources: str) -> dict[str, int]:
+    """The int8 kernels that inductor's generated ``sources`` run: oneDNN int8 convolution calls, and int8 linear
+    kernels (oneDNN ``qlinear`` calls plus inductor's int8 GEMM template kernels, one per name)."""
+    gemm = set(INT8_GEMM_KERNELS.findall(sources))
+    return {"int8_conv_calls": len(INT8_CONV.findall(sources)),
+            "int8_linear_kernels": len(INT8_LINEAR_CALLS.findall(sources)) + len(gemm)}
+
+
+def check_kernel_counts(layers: dict[str, int], sources: str) -> dict[str, int]:
+    """:func:`check_int8_kernels` for a program's layer counts (``conv_layers``, ``linear_layers``,
+    ``fp32_conv_layers``, ``fp32_linear_layers``, as ``_layer_counts`` finds them)."""
+    found = {**layers, **int8_kernel_counts(sources)}
     fp32 = sorted({match.group(0) for match in FP32_KERNELS.finditer(sources)})
     if fp32 and not found["fp32_conv_layers"] + found["fp32_linear_layers"]:  # else the int8 counts below decide
         raise Int8FallbackError(f"the compiled int8 model fell back to fp32 kernels ({', '.join(fp32)}); "
                                 "the graph is not int8 end to end")
-    if found["int8_conv_calls"] < found["conv_layers"] or (found["linear_layers"] and not found["int8_linear_kernels"]):
+    if found["int8_conv_calls"] < found["conv_layers"] or found["int8_linear_kernels"] < found["linear_layers"]:
         raise Int8FallbackError(f"the compiled int8 model does not run int8 kernels for every layer ({found})")
     return found
+
+
+def check_int8_kernels(program: ExportedProgram, sources: str) -> dict[str, int]:
+    """Raise :class:`Int8FallbackError` unless the generated ``sources`` run every int8 convolution and every int8
+    linear layer of ``program`` with an int8 kernel and (when the program leaves no layer in fp32) no fp32
+    convolution or matmul at all. Returns the counts found."""
+    return check_kernel_counts(_layer_counts(program), sources)
 
 
 def _check_outputs(program: ExportedProgram, run: Callable[[torch.Tensor], torch.Tensor], batch_size: int,
@@ -226,6 +259,34 @@ def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune
     return data, kernels
 
 
+@contextlib.contextmanager
+def _threads_for(batch_size: int) -> Iterator[None]:
+    """One thread for a batch of at most :data:`SINGLE_THREAD_MAX_BATCH` (restored after), else as set."""
+    threads = torch.get_num_threads()
+    if batch_size > SINGLE_THREAD_MAX_BATCH or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def direct_call(package: Callable[..., Any]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A loaded AOTInductor package's entry point without the work its ``__call__`` repeats on every call (parsing
+    the package's call spec and flattening the arguments, tens of microseconds at batch 1): one tensor in, the one
+    tensor out. A package of another signature is returned as it is."""
+    loader = getattr(package, "loader", None)
+    if loader is None or not hasattr(loader, "boxed_run"):
+        return package
+    in_spec, out_spec = (torch.utils._pytree.treespec_loads(spec) for spec in loader.get_call_spec())
+    if in_spec.num_leaves != 1 or out_spec.num_leaves != 1 or not out_spec.is_leaf():
+        return package
+    run = loader.boxed_run
+    return lambda x: run([x])[0]
+
+
 def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
                cache_dir: str | os.PathLike | None = None, *, sha256: str | None = None, max_autotune: bool = True,
                eager: bool = False, progress: bool = False,
@@ -264,14 +325,14 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
                 print(f"compiling the {'int8' if check_int8 else 'fp32'} model with AOTInductor for batch {size} "
                       "(takes a minute, cached)...",
                       file=sys.stderr, flush=True)
-            with torch.inference_mode(False):
+            with torch.inference_mode(False), _threads_for(size):  # tuned for the threads it runs on
                 data, kernels = _build(program, size, target, max_autotune, check_int8)
             write_json(target.with_suffix(".json"), {"program_sha256": sha256, "batch_size": size,
                                                      "cpu": cpu_info().as_dict(),
                                                      "torch": torch.__version__, "int8_kernels": kernels,
                                                      "max_autotune": max_autotune,
                                                      "package_sha256": hashlib.sha256(data).hexdigest()})
-        package = torch._inductor.aoti_load_package(io.BytesIO(data))  # the bytes checked, not the path again
+        package = direct_call(torch._inductor.aoti_load_package(io.BytesIO(data)))  # the bytes checked
         _check_outputs(program, package, size, target)
         loaded[size] = package
         return package
@@ -280,15 +341,30 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
         for size in sizes:
             runner_for(size)
 
-    def run(x: torch.Tensor) -> torch.Tensor:
+    def run_padded(x: torch.Tensor) -> torch.Tensor:
         outputs = []
-        with torch.no_grad():
-            for chunk in x.split(sizes[-1]):
-                size = next(b for b in sizes if b >= len(chunk))
-                padded = chunk if size == len(chunk) else \
-                    torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
-                outputs.append(runner_for(size)(padded.contiguous())[: len(chunk)])
+        for chunk in x.split(sizes[-1]):
+            size = next(b for b in sizes if b >= len(chunk))
+            padded = chunk if size == len(chunk) else \
+                torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
+            outputs.append(runner_for(size)(padded.contiguous())[: len(chunk)])
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+    def run_on_one_thread(x: torch.Tensor) -> torch.Tensor:
+        with _threads_for(len(x)):
+            return run_any(x)
+
+    def run_any(x: torch.Tensor) -> torch.Tensor:
+        package = loaded.get(len(x))
+        if package is None or not x.is_contiguous():  # a size to build, pad up or split, or a strided view
+            package = run_padded
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                return package(x)
+        return package(x)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return run_on_one_thread(x) if len(x) <= SINGLE_THREAD_MAX_BATCH else run_any(x)
 
     return run
 

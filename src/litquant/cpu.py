@@ -5,6 +5,11 @@ pairs of products to 16 bits; an AVX-512 CPU with VNNI has exact int8 dot produc
 run bf16 natively. litquant reads the CPU once and picks the training precision and the int8 range (full
 8 bits, or 7 bits where the int8 kernels would saturate) from it.
 
+What counts is what the kernels may use, not only what the CPU has: ``ONEDNN_MAX_CPU_ISA`` (oneDNN's int8 and
+bf16 kernels) and ``ATEN_CPU_CAPABILITY`` (torch's own kernels, read back from torch) cap the kind, so that
+``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`` makes an AMX machine take the AVX2 path end to end
+(fp32 training, 7-bit int8). ``python -m litquant.cpu`` prints the CPU and the choices in one line.
+
 Example::
 
     from litquant.cpu import choose_precision, cpu_info
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import platform
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,7 +33,7 @@ from typing import Any, Literal
 import torch
 
 __all__ = ["CpuInfo", "PrecisionChoice", "RangeChoice", "ReduceRange", "check_reduce_range", "choose_precision",
-           "choose_reduce_range", "cpu_info", "cpu_info_from_flags", "int8_reduce_range"]
+           "choose_reduce_range", "cpu_info", "cpu_info_from_flags", "int8_reduce_range", "onednn_isa_cap", "summary"]
 
 #: How the int8 range is chosen: ``"auto"`` (from the CPU), or ``True``/``False`` (7 bits / full 8 bits).
 ReduceRange = Literal["auto"] | bool
@@ -35,6 +41,21 @@ ReduceRange = Literal["auto"] | bool
 #: The ``/proc/cpuinfo`` flags litquant's choices read.
 FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
          "amx_bf16")
+
+#: What oneDNN may use under each ``ONEDNN_MAX_CPU_ISA`` value: (AVX2, AVX-512, VNNI, bf16, AMX). A value not
+#: listed (``ALL``, ``DEFAULT``, the AMX ones, a typo that oneDNN ignores too) caps nothing.
+ONEDNN_CAPS: dict[str, tuple[bool, bool, bool, bool, bool]] = {
+    "SSE41": (False, False, False, False, False),
+    "AVX": (False, False, False, False, False),
+    "AVX2": (True, False, False, False, False),
+    "AVX2_VNNI": (True, False, True, False, False),
+    "AVX2_VNNI_2": (True, False, True, False, False),
+    "AVX512_CORE": (True, True, False, False, False),
+    "AVX512_CORE_VNNI": (True, True, True, False, False),
+    "AVX512_CORE_BF16": (True, True, True, True, False),
+    "AVX512_CORE_FP16": (True, True, True, True, False),
+    "AVX10_1_512": (True, True, True, True, False),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,22 +84,36 @@ class CpuInfo:
         return {**dataclasses.asdict(self), "flags": list(self.flags)}
 
 
-def cpu_info_from_flags(flags: Iterable[str], name: str = "unknown", torch_capability: str = "") -> CpuInfo:
-    """A :class:`CpuInfo` from ``/proc/cpuinfo``-style flags (and torch's capability string, which counts when
-    the flags are unknown, e.g. off Linux)."""
+def onednn_isa_cap(value: str | None = None) -> tuple[bool, bool, bool, bool, bool] | None:
+    """What oneDNN's kernels may use under ``ONEDNN_MAX_CPU_ISA`` (default: this process's environment, or the
+    older ``DNNL_MAX_CPU_ISA``): (AVX2, AVX-512, VNNI, bf16, AMX), or ``None`` when nothing is capped."""
+    if value is None:
+        value = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
+    return ONEDNN_CAPS.get(value.strip().upper())
+
+
+def cpu_info_from_flags(flags: Iterable[str], name: str = "unknown", torch_capability: str = "",
+                        onednn_cap: tuple[bool, bool, bool, bool, bool] | None = None) -> CpuInfo:
+    """A :class:`CpuInfo` from ``/proc/cpuinfo``-style flags, torch's capability string (which counts when the
+    flags are unknown, e.g. off Linux, and caps the kind when torch was told to use less, as with
+    ``ATEN_CPU_CAPABILITY=avx2``) and oneDNN's cap (:func:`onednn_isa_cap`)."""
     flags = set(flags)
     capability = torch_capability.upper()
-    has_amx = bool({"amx_tile", "amx_int8"} & flags)
-    has_vnni = bool({"avx512_vnni", "avx_vnni"} & flags) or has_amx or capability in ("AVX512_VNNI", "AMX")
-    has_avx512 = "avx512f" in flags or capability.startswith("AVX512") or capability == "AMX"
-    has_bf16 = bool({"avx512_bf16", "amx_bf16"} & flags)
+    avx2_ok, avx512_ok, vnni_ok, bf16_ok, amx_ok = onednn_cap or (True,) * 5
+    aten_below_avx512 = capability in ("AVX2", "DEFAULT") and bool(flags)  # torch runs AVX2 or scalar kernels
+    has_amx = bool({"amx_tile", "amx_int8"} & flags) and amx_ok
+    has_vnni = (bool({"avx512_vnni", "avx_vnni"} & flags) or has_amx or capability in ("AVX512_VNNI", "AMX")) \
+        and vnni_ok
+    has_avx512 = ("avx512f" in flags or capability.startswith("AVX512") or capability == "AMX") and avx512_ok \
+        and not aten_below_avx512
+    has_bf16 = bool({"avx512_bf16", "amx_bf16"} & flags) and bf16_ok and not aten_below_avx512
     if has_amx:
         isa = "amx"
     elif has_avx512 and has_vnni:
         isa = "avx512-vnni"
     elif has_avx512:
         isa = "avx512"
-    elif "avx2" in flags or capability == "AVX2":
+    elif ("avx2" in flags or capability == "AVX2") and avx2_ok and capability != "DEFAULT":
         isa = "avx2"
     else:
         isa = "other"
@@ -97,7 +132,8 @@ def cpu_info() -> CpuInfo:
     except OSError:
         pass
     name = fields.get("model name") or platform.processor() or "unknown"
-    return cpu_info_from_flags(fields.get("flags", "").split(), name, torch.backends.cpu.get_cpu_capability())
+    return cpu_info_from_flags(fields.get("flags", "").split(), name, torch.backends.cpu.get_cpu_capability(),
+                               onednn_isa_cap())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +167,10 @@ def choose_precision(info: CpuInfo | None = None, *, accelerator: str = "auto",
     if info.has_bf16:
         native = "AMX" if info.has_amx else "AVX512_BF16"
         return PrecisionChoice("bf16-mixed", True, f"CPU {info.name} has native bf16 ({native})")
+    if {"avx512_bf16", "amx_bf16"} & set(info.flags):  # the CPU has it, but the kernels may not use it
+        return PrecisionChoice("32-true", False, f"CPU {info.name} ({info.isa}) may not use its native bf16 here "
+                                                 "(ONEDNN_MAX_CPU_ISA or ATEN_CPU_CAPABILITY caps the kernels below "
+                                                 "it), where bf16 would be emulated and slower")
     return PrecisionChoice("32-true", False, f"CPU {info.name} ({info.isa}) has no native bf16 (AVX512_BF16 or AMX), "
                                              "where bf16 would be emulated and slower")
 
@@ -186,3 +226,18 @@ def int8_reduce_range(info: CpuInfo | None = None) -> bool:
     """Whether int8 kernels need a 7-bit operand on ``info`` (default: this CPU): only without VNNI, where the
     ``uint8 × int8`` instruction (``vpmaddubsw``) saturates pairs of products to 16 bits."""
     return choose_reduce_range("auto", info).reduce_range
+
+
+def summary(info: CpuInfo | None = None) -> str:
+    """One line naming the CPU and what litquant chose on it: kind, torch's kernels, precision, int8 range."""
+    info = info or cpu_info()
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    capped = f", ONEDNN_MAX_CPU_ISA={onednn}" if onednn else ""
+    precision = choose_precision(info, cuda_bf16_device=None)
+    bits = "7-bit" if choose_reduce_range("auto", info).reduce_range else "full 8-bit"
+    return (f"CPU {info.name}: litquant uses the {info.isa} kind (torch kernels {info.torch_capability or '?'}"
+            f"{capped}); training precision on it {precision.precision}, int8 range {bits}")
+
+
+if __name__ == "__main__":
+    print(summary())
