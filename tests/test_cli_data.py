@@ -91,6 +91,31 @@ def test_a_saved_data_dir_that_is_gone_is_one_line(tmp_path: Path, mnist_dir: Pa
     assert re.search(r"--data\.data_dir, --data\.test_size from the command line", out)
 
 
+@pytest.mark.parametrize("command", [["test", "--ckpt_path={ckpt}"], ["validate", "--ckpt_path={ckpt}"],
+                                     ["predict", "--ckpt_path={ckpt}"], ["evaluate", "{ckpt}"],
+                                     ["quantize", "--ckpt_path={ckpt}", "--method=ptq", "--out={out}"]])
+def test_a_checkpoints_data_dir_is_read_never_written(command: list[str], tmp_path: Path, trained: Path,
+                                                      run) -> None:
+    """A checkpoint chooses which data to read, never where to write: its saved data_dir, empty or missing,
+    gets no download and no folder, and one line says what to pass instead."""
+    import torch
+
+    checkpoint = torch.load(trained, weights_only=True)
+    for target in (tmp_path / "empty", tmp_path / "missing" / "data"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        checkpoint["datamodule_hyper_parameters"]["data_dir"] = str(target)
+        crafted = tmp_path / "crafted.ckpt"
+        torch.save(checkpoint, crafted)
+        args = [arg.format(ckpt=crafted, out=tmp_path / "out") for arg in command]
+        code, out, err = run(*args, cwd=tmp_path)
+        assert not list((tmp_path / "empty").iterdir()) and not (tmp_path / "missing").exists()
+        assert "downloading" not in err  # no mirror contacted
+        assert code == 2, err
+        lines = [line for line in err.splitlines() if line.startswith("litquant: error")]
+        assert len(lines) == 1 and str(target) in lines[0] and "--data.data_dir DIR" in lines[0], err
+        assert "never downloaded into" in lines[0]
+
+
 def test_a_corrupt_data_file_exits_2_with_one_line(tmp_path: Path, mnist_dir: Path, run) -> None:
     data = tmp_path / "data"
     raw = data / "MNIST" / "raw"

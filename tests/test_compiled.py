@@ -6,12 +6,13 @@ import hashlib
 import json
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_litquant, run_python
+from helpers import command_env, run_litquant, run_python
 from quantization_helpers import small_datamodule
 
 from litquant.artifacts import load_artifact, read_description, save_pt2
@@ -212,6 +213,7 @@ def aot_loaded(int8_pt2: Path, tmp_path_factory) -> tuple[Path, object]:
 def test_load_artifact_aot_predicts_as_the_exported_graph(aot_loaded, int8_pt2: Path, mnist_dir: Path) -> None:
     cache, model = aot_loaded
     assert [p.name for p in (cache / "aot").glob("*/*.pt2")] == ["batch4.pt2"]
+    assert any((cache / "inductor").rglob("*.cpp"))  # inductor's own cache built in the private one too
     program = _exported(int8_pt2)
     batches = [images for images, _ in small_datamodule(mnist_dir).normalized_batches("test", 4, limit=3)]
     for batch in [*batches, batches[0][:3], torch.cat(batches)[:9]]:  # exact, padded up, chunked
@@ -306,3 +308,37 @@ def test_cache_folder_that_is_a_file_is_one_line_saying_what_to_do(int8_pt2: Pat
     (tmp_path / "cache").write_text("not a folder")
     with pytest.raises(OSError, match=r"cannot create the AOTInductor cache folder .*set LITQUANT_CACHE to a folder"):
         aot_runner_for_file(int8_pt2, (2,), tmp_path / "cache" / "aot", eager=True)
+
+
+def test_compile_runner_builds_in_the_private_cache_and_refuses_a_foreign_one(int8_pt2: Path,
+                                                                              tmp_path: Path) -> None:
+    """The default runner's native code is compiled into, and loaded from, ``$LITQUANT_CACHE/inductor``, never
+    inductor's default ``$TMPDIR/torchinductor_$USER`` (which another local user can create first); a cache folder
+    someone else owns, or anyone may write, is refused in one line (exit 2) before anything is built there."""
+    import numpy as np
+    from PIL import Image
+
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
+    cache, tmp = tmp_path / "cache", tmp_path / "tmp"
+    tmp.mkdir()
+    env = command_env(tmp_path, LITQUANT_CACHE=str(cache), TMPDIR=str(tmp))
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    predict = ("predict", "--model", str(int8_pt2), "--runner", "compile", str(image))
+    run_litquant(*predict, env=env)
+    # torch's import creates the default folder, empty (its path is fixed then); nothing is built or read there
+    assert not [path for path in tmp.rglob("*") if not path.is_dir()]
+    assert any((cache / "inductor").rglob("*.so")) and any((cache / "inductor").rglob("*.cpp"))
+    assert stat.S_IMODE((cache / "inductor").stat().st_mode) == 0o700
+
+    def refusal() -> str:
+        result = run_litquant(*predict, env=env, check=False)
+        lines = [line for line in result.stderr.splitlines() if line.startswith("litquant: error")]
+        assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+        return lines[0]
+
+    os.chown(cache / "inductor", 65534, 65534)
+    assert f"{cache / 'inductor'}: not owned by this user (uid 65534); refusing to build or load" in refusal()
+    os.chown(cache / "inductor", os.getuid(), os.getgid())
+    os.chmod(cache / "inductor", 0o777)
+    assert f"{cache / 'inductor'}: writable by others" in refusal()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
+import os
 import shutil
 import threading
 from collections import Counter
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_python
 
 from litquant.data import DATASETS, DataError, read_idx
 from litquant.data.sources import (
@@ -339,6 +342,75 @@ def test_a_folder_in_place_of_a_data_file_is_an_error(copied: Path, unreachable_
     with pytest.raises(DataError) as error:
         locate_dataset(MNIST, copied, mirrors=[unreachable_mirror])  # no silent fallback
     assert one_line(error).startswith(f"{path} is a folder, not the data file")
+
+
+@pytest.mark.parametrize("kind", ["symlink to /dev/zero", "named pipe"])
+def test_a_device_or_pipe_in_place_of_a_data_file_is_named(kind: str, copied: Path, unreachable_mirror: str) -> None:
+    """Named for what it is, and never opened (a pipe would block, /dev/zero never ends)."""
+    path = copied / "t10k-images-idx3-ubyte.gz"
+    path.unlink()
+    if kind == "named pipe":
+        os.mkfifo(path)
+        expected = f"{path} is a named pipe, not the data file"
+    else:
+        path.symlink_to("/dev/zero")
+        expected = f"{path} is a symlink to the character device /dev/zero, not the data file"
+    with pytest.raises(DataError) as error:
+        locate_dataset(MNIST, copied, mirrors=[unreachable_mirror])
+    assert one_line(error).startswith(expected)
+    with pytest.raises(DataError) as error:  # and read_idx, given the path directly, refuses it too
+        read_idx(path)
+    assert one_line(error).startswith(f"{path} is a ") and "not a data file" in one_line(error)
+
+
+def test_a_device_given_to_read_idx_is_named() -> None:
+    with pytest.raises(DataError) as error:
+        read_idx(Path("/dev/zero"))
+    assert one_line(error).startswith("/dev/zero is a character device, not a data file")
+
+
+#: The child's peak memory reading a gzip bomb: what was resident before and the peak after, in MB.
+BOMB_READER = """
+import sys
+from pathlib import Path
+from litquant.bench import _peak_rss_mb
+from litquant.data.formats import DATASETS, DataError, load_idx_file, read_idx
+path = Path(sys.argv[1])
+before = _peak_rss_mb()
+for read in (lambda: load_idx_file(DATASETS["mnist"], "train-images-idx3-ubyte", path), lambda: read_idx(path)):
+    try:
+        read()
+        print("loaded")
+    except DataError as error:
+        print(f"refused: {error}")
+print(f"peak growth MB: {_peak_rss_mb() - before:.1f}")
+"""
+
+
+def test_gzip_bomb_is_refused_in_a_stream_with_little_memory(tmp_path: Path) -> None:
+    """2 MB on disk that inflates to 2 GiB, behind a valid header for MNIST's training images: refused by the
+    size cap while streaming. The bound: the largest IDX file litquant knows (47 MB of training images, the
+    most a file may hold) plus 32 MB for buffers; reading the whole stream first would need over 2 GiB."""
+    largest = 16 + math.prod(MNIST.files["train-images-idx3-ubyte"].shape)  # header and pixels
+    header = b"\x00\x00\x08\x03" + b"".join(n.to_bytes(4, "big") for n in (60000, 28, 28))
+    member = gzip.compress(bytes(1 << 20), compresslevel=9)  # 1 MiB of zeros in about 1 KB
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    bomb.write_bytes(gzip.compress(header + bytes((1 << 20) - len(header))) + member * 2047)
+    assert bomb.stat().st_size < 3 << 20
+    result = run_python("-c", BOMB_READER, str(bomb), cwd=tmp_path)
+    lines = result.stdout.splitlines()
+    growth = float(lines[-1].rsplit(" ", 1)[1])
+    assert growth < largest / 2**20 + 32, lines
+    assert len(lines) == 3 and all(line.startswith(f"refused: {bomb}: holds more than") for line in lines[:2]), lines
+
+
+def test_a_file_larger_than_any_copy_is_refused_before_reading(copied: Path) -> None:
+    path = copied / "t10k-labels-idx1-ubyte.gz"
+    with open(path, "r+b") as handle:  # sparse: no disk used
+        handle.truncate(1 << 30)
+    with pytest.raises(DataError) as error:
+        read_idx(path)
+    assert one_line(error).startswith(f"{path}: 1,073,741,824 bytes, more than any copy of this file")
 
 
 # -- download size cap ----------------------------------------------------------------------------

@@ -670,7 +670,7 @@ def _inductor_backend(program: torch.export.ExportedProgram | None, name: str,
     from torch._inductor.compile_fx import compile_fx
     from torch._inductor.graph import GraphLowering
 
-    from litquant.compiled import Int8FallbackError, check_int8_kernels, quiet_build
+    from litquant.compiled import Int8FallbackError, check_int8_kernels, inductor_build
 
     def backend(graph: torch.fx.GraphModule, example_inputs: list[torch.Tensor]) -> Callable[..., Any]:
         if torch.is_grad_enabled() or not torch._inductor.config.freezing:
@@ -679,7 +679,7 @@ def _inductor_backend(program: torch.export.ExportedProgram | None, name: str,
             raise Int8FallbackError(f"{name}: compiling with gradients enabled or inductor's freezing off (the "
                                     "int8 model would run fp32 kernels); call it under torch.inference_mode()")
         sources: list[str] = []
-        with quiet_build(), mock.patch.object(GraphLowering, "save_output_code", sources.append):
+        with inductor_build(), mock.patch.object(GraphLowering, "save_output_code", sources.append):
             compiled = compile_fx(graph, example_inputs)
         compilations.append(check_int8_kernels(program, "\n".join(sources)) if program is not None else None)
         return compiled
@@ -695,9 +695,11 @@ def _compiled_runner(module: nn.Module, progress: bool, name: str,
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
 
     from litquant.compiled import Int8FallbackError
+    from litquant.private_cache import private_inductor_cache
 
     compilations: list[dict[str, int] | None] = []
-    compiled = torch.compile(module, backend=_inductor_backend(program, name, compilations), dynamic=False)
+    with private_inductor_cache():  # torch.compile itself reads inductor's cache folder (its bisector's state)
+        compiled = torch.compile(module, backend=_inductor_backend(program, name, compilations), dynamic=False)
     seen: set[int] = set()
     sizes = sorted(set(batch_sizes))
 
@@ -707,15 +709,16 @@ def _compiled_runner(module: nn.Module, progress: bool, name: str,
             size = next(b for b in sizes if b >= len(chunk))
             padded = chunk if size == len(chunk) else \
                 torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
-            if size not in seen and progress:
+            first = size not in seen
+            if first and progress:
                 print(f"compiling {name} with inductor for batch {size} (takes a few seconds)...",
                       file=sys.stderr, flush=True)
             seen.add(size)
-            try:
-                with _freezing():  # any call may (re)compile, e.g. on a new thread count: always frozen
+            try:  # a first call traces (dynamo reads inductor's cache folder too), any call may recompile
+                with _freezing(), private_inductor_cache() if first else contextlib.nullcontext():
                     outputs.append(compiled(padded)[: len(chunk)])
-            except torch._dynamo.exc.BackendCompilerFailed as err:  # our check's own error, not dynamo's wrapper
-                if isinstance(err.inner_exception, Int8FallbackError):
+            except torch._dynamo.exc.BackendCompilerFailed as err:  # our checks' own errors, not dynamo's wrapper
+                if isinstance(err.inner_exception, Int8FallbackError | OSError):  # OSError: an untrusted cache
                     raise err.inner_exception from None
                 raise
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)

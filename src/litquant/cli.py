@@ -371,7 +371,8 @@ def _datamodule(config) -> MNISTDataModule:
 
 
 #: The data settings a checkpoint passes on to the commands that load it: which data, not how to fetch it
-#: (``num_workers``, ``download``, ``mirrors``, ``allow_fallback`` stay this machine's).
+#: (``num_workers``, ``mirrors``, ``allow_fallback`` stay this machine's, and a saved ``data_dir`` is only read:
+#: never downloaded into, never created).
 CHECKPOINT_DATA_KEYS = ("dataset", "data_dir", "val_size", "train_size", "test_size", "seed", "batch_size",
                         "augment_shift")
 
@@ -386,20 +387,28 @@ def given_options(parser: LightningArgumentParser, args):
 def use_checkpoint_data(parser: LightningArgumentParser, config, ckpt_path: str, given, prefix: str | None = None,
                         announce: bool = True):
     """``config`` with the ``--data.*`` options ``given`` leaves out taken from the checkpoint's saved data
-    settings (:func:`~litquant.data.data_settings_from_checkpoint`), checked by ``parser``; with ``announce``,
-    one line says which data the command uses, and a saved ``data_dir`` that is gone is an error naming it."""
-    from litquant.data import data_settings_from_checkpoint
+    settings (:func:`~litquant.data.data_settings_from_checkpoint`), checked by ``parser``. A saved ``data_dir``
+    chooses which data to read, never where to write: with it, downloading is off. With ``announce``, one line
+    says which data the command uses, and a saved ``data_dir`` that does not hold the data is an error naming
+    it."""
+    from litquant.data import DATASETS, data_settings_from_checkpoint
+    from litquant.data.sources import find_local
 
     saved = data_settings_from_checkpoint(ckpt_path)
     taken = {key: saved[key] for key in CHECKPOINT_DATA_KEYS if key in saved and key not in given}
+    if taken.get("data_dir"):
+        taken["download"] = False
     if taken:
         config = parser.parse_object({prefix: {"data": taken}} if prefix else {"data": taken}, config)
     if announce:
         data = (config[prefix] if prefix else config).data
-        if taken.get("data_dir") and not Path(taken["data_dir"]).expanduser().is_dir():
-            raise UserError(f"{ckpt_path} was trained on {data.dataset} from {taken['data_dir']}, which is not a "
-                            f"folder here any more: pass --data.data_dir DIR, the folder that holds the "
-                            f"{data.dataset} files now")
+        folder = Path(taken["data_dir"]).expanduser() if taken.get("data_dir") else None
+        spec = DATASETS.get(data.dataset)
+        if folder is not None and spec is not None and (not folder.is_dir() or find_local(spec, folder) is None):
+            what = f"does not hold the {spec.name} files" if folder.is_dir() else "is not a folder"
+            raise UserError(f"{ckpt_path} was trained on {spec.name} from {taken['data_dir']}, which {what} here "
+                            "(a checkpoint's data folder is only read, never downloaded into): pass --data.data_dir "
+                            "DIR, the folder that holds them now or one to download them into")
         overridden = [f"--data.{key}" for key in CHECKPOINT_DATA_KEYS if key in saved and key in given]
         origin = ("as saved in the checkpoint" + (f", {', '.join(overridden)} from the command line"
                                                    if overridden else "")

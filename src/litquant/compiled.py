@@ -17,7 +17,9 @@ file or folder of the cache writable by others or owned by someone else is refus
 (``batch<N>.json`` beside it) holds the sha256 of the package's bytes when it was built, and the model's sha256
 and batch size; a package whose bytes do not match (edited, truncated, or left without a record by a crash) is
 rebuilt, with a warning, never loaded, and one recorded for another model or batch size is refused. The bytes
-checked are the bytes loaded. The ``.pt2`` stays the shipped file.
+checked are the bytes loaded. The ``.pt2`` stays the shipped file. Inductor's own cache (the kernels it
+compiles and loads, for these packages and for the ``torch.compile`` runner) lives in the same private cache,
+checked the same way: see :mod:`litquant.private_cache`.
 
 Example::
 
@@ -39,7 +41,6 @@ import io
 import json
 import os
 import re
-import stat
 import sys
 import warnings
 import zipfile
@@ -52,10 +53,11 @@ from torch.export import ExportedProgram
 
 from litquant.cpu import cpu_info
 from litquant.files import atomic_path, write_json
+from litquant.private_cache import cache_base, check_private, private_dir, private_inductor_cache
 
 __all__ = ["CompiledMismatchError", "Int8FallbackError", "aot_runner", "aot_runner_for_file", "cache_root",
-           "check_int8_kernels", "check_kernel_counts", "direct_call", "int8_kernel_counts", "package_path",
-           "quiet_build"]
+           "check_int8_kernels", "check_kernel_counts", "direct_call", "inductor_build", "int8_kernel_counts",
+           "package_path"]
 
 #: Calls of fp32 convolution / matmul kernels in inductor's generated code (AOTInductor's C++ wrapper or
 #: ``torch.compile``'s Python wrapper): an int8 graph that contains one fell back to fp32 for that layer.
@@ -90,8 +92,7 @@ class CompiledMismatchError(RuntimeError):
 
 def cache_root() -> Path:
     """``$LITQUANT_CACHE/aot``, else ``~/.cache/litquant/aot``."""
-    base = os.environ.get("LITQUANT_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "litquant") / "aot"
+    return cache_base() / "aot"
 
 
 def package_path(cache_dir: Path, sha256: str, batch_size: int) -> Path:
@@ -100,34 +101,13 @@ def package_path(cache_dir: Path, sha256: str, batch_size: int) -> Path:
     return cache_dir / key / f"batch{batch_size}.pt2"
 
 
-def _private_dir(path: Path) -> Path:
-    try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as err:
-        raise OSError(f"cannot create the AOTInductor cache folder {path} ({err.strerror or err}); "
-                      "set LITQUANT_CACHE to a folder you can write to") from None
-    return path
-
-
-def _check_ownership(path: Path) -> None:
-    """Refuse a cached package that someone else could have written, or whose folders they could swap."""
-    for item in (path, path.parent, path.parent.parent):
-        info = item.stat()
-        if hasattr(os, "getuid") and info.st_uid != os.getuid():
-            raise PermissionError(f"{item}: not owned by this user; refusing to load native code from it "
-                                  "(delete the folder to rebuild)")
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise PermissionError(f"{item}: writable by others; refusing to load native code from it "
-                                  "(delete the folder to rebuild)")
-
-
 def _verified_package(target: Path, program_sha256: str, batch_size: int) -> bytes | None:
     """The cached package's bytes if they match the sha256 its record holds; ``None`` (with a warning if a package
     is there) when it must be built: missing, without a record, or changed since it was built. A record of another
     model or batch size (a package moved under this name) is an error."""
     if not target.is_file():
         return None
-    _check_ownership(target)
+    check_private([target, target.parent, target.parent.parent])  # the package and the folders above it
     data = target.read_bytes()
     try:
         record = json.loads(target.with_suffix(".json").read_text())
@@ -227,14 +207,16 @@ BUILD_NOISE = (r"To copy construct from a tensor", r"TypedStorage is deprecated"
 
 
 @contextlib.contextmanager
-def quiet_build() -> Iterator[None]:
-    """No autotuning tables on stderr (unless asked for with inductor's environment variables) and no
-    :data:`BUILD_NOISE` warnings while inductor compiles: an AOTInductor package, or ``torch.compile``'s graph."""
+def inductor_build() -> Iterator[None]:
+    """What every inductor compilation of litquant runs in (an AOTInductor package, or ``torch.compile``'s graph):
+    inductor's cache in litquant's private, checked folder (:func:`~litquant.private_cache.private_inductor_cache`),
+    no autotuning tables on stderr (unless asked for with inductor's environment variables) and no
+    :data:`BUILD_NOISE` warnings."""
     quiet = {name: value for name, variable, value in (
         ("autotune_num_choices_displayed", "TORCHINDUCTOR_AUTOTUNE_NUM_CHOICES_DISPLAYED", 0),
         ("max_autotune_report_choices_stats", "TORCHINDUCTOR_MAX_AUTOTUNE_REPORT_CHOICES_STATS", False))
         if variable not in os.environ}
-    with warnings.catch_warnings(), torch._inductor.config.patch(quiet):
+    with private_inductor_cache(), warnings.catch_warnings(), torch._inductor.config.patch(quiet):
         for message in BUILD_NOISE:
             warnings.filterwarnings("ignore", message, UserWarning)
         yield
@@ -247,8 +229,8 @@ def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune
 
     example = (torch.randn(batch_size, 1, 28, 28),)
     static = torch.export.export(program.module(), example)  # no dynamic shapes: one batch size
-    _private_dir(target.parent)
-    with atomic_path(target) as tmp, torch.no_grad(), quiet_build(), \
+    private_dir(target.parent, "AOTInductor cache folder")
+    with atomic_path(target) as tmp, torch.no_grad(), inductor_build(), \
             torch._inductor.config.patch(freezing=True, max_autotune=max_autotune):
         built = Path(torch._inductor.aoti_compile_and_package(static, package_path=str(tmp.with_suffix(".pt2"))))
         data = built.read_bytes()

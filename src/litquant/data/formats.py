@@ -5,6 +5,11 @@ uncompressed one) must have the expected header and sizes and, where known, the 
 that another tool re-compressed, or unpacked, is accepted, while a truncated, corrupt or foreign one is not.
 The bytes that are checked are the bytes that are returned: every file is read once.
 
+A file is read as a stream capped at the size its IDX content can have (known from the dataset, else the
+largest file litquant knows): a gzip file that inflates further, or a file larger than any encoding of that
+content, is refused once the cap is passed, before more than the cap is held in memory. Only regular files are
+read: a folder, a device or a pipe (or a symlink to one) in a data file's place is named as such.
+
 Example::
 
     from litquant.data.formats import DATASETS, load_idx_file
@@ -16,6 +21,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
+import os
+import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +36,10 @@ __all__ = [
     "DataError",
     "DatasetSpec",
     "IdxFile",
+    "idx_size",
     "load_idx_file",
     "md5sum",
+    "not_a_file",
     "parse_idx",
     "read_idx",
 ]
@@ -140,18 +150,67 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _idx_bytes(path: Path) -> bytes:
-    """The IDX bytes of ``path``: gunzipped if it is a gzip file (by its magic, not its name), else as is."""
+def idx_size(shape: tuple[int, ...]) -> int:
+    """The bytes of an uncompressed ``uint8`` IDX file holding an array of ``shape``: header and data."""
+    return 4 + 4 * len(shape) + math.prod(shape)
+
+
+#: The largest IDX file of any known dataset: the cap on a file read without a dataset to say its size.
+LARGEST_IDX = max(idx_size(file.shape) for spec in DATASETS.values() for file in spec.files.values())
+
+
+def _encoded_size_cap(content_cap: int) -> int:
+    """The most bytes on disk any gzip (or plain) encoding of ``content_cap`` IDX bytes needs: stored deflate
+    blocks add 5 bytes per 64 KiB, each gzip member a header and trailer; 1% and 64 KiB cover any tool."""
+    return content_cap + content_cap // 100 + (64 << 10)
+
+
+_KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+          (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"))
+
+
+def not_a_file(path: Path) -> str | None:
+    """``None`` for a regular file (or a symlink to one) or a missing path, else what ``path`` is instead:
+    ``"a folder"``, ``"a character device"``, ``"a symlink to the character device /dev/zero"``, ..."""
     try:
-        data = Path(path).read_bytes()
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), "special file")
+    return f"a symlink to the {kind} {os.path.realpath(path)}" if Path(path).is_symlink() else f"a {kind}"
+
+
+def _idx_bytes(path: Path, cap: int) -> bytes:
+    """The IDX bytes of ``path``, gunzipped if it is a gzip file (by its magic, not its name), else as is; read
+    as a stream and refused as soon as the content passes ``cap`` bytes (a gzip bomb, an endless device) or the
+    file is larger than any encoding of ``cap`` bytes, so that at most ``cap`` bytes are ever held."""
+    if kind := not_a_file(path):  # never open a device: opening one may block, or act
+        raise DataError(f"{path} is {kind}, not a data file; {_FIX}")
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as err:
         raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
-    if not data.startswith(_GZIP_MAGIC):
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: not a readable gzip file ({err}); {_FIX}") from None
+    with open(descriptor, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):  # swapped since the check above
+            raise DataError(f"{path} is not a regular file; {_FIX}")
+        if info.st_size > _encoded_size_cap(cap):
+            raise DataError(f"{path}: {info.st_size:,} bytes, more than any copy of this file ({cap:,} bytes "
+                            f"of IDX data, gzipped or not); {_FIX}")
+        if handle.peek(2)[:2] != _GZIP_MAGIC:
+            data = handle.read(cap + 1)
+        else:
+            try:
+                with gzip.GzipFile(fileobj=handle, mode="rb") as stream:
+                    data = stream.read(cap + 1)
+            except (OSError, EOFError, zlib.error) as err:
+                raise DataError(f"{path}: not a readable gzip file ({err}); {_FIX}") from None
+    if len(data) > cap:
+        raise DataError(f"{path}: holds more than the {cap:,} bytes of IDX data expected (another file, or a "
+                        f"corrupt or hostile one), refused before reading further; {_FIX}")
+    return data
 
 
 def parse_idx(raw: bytes, path: Path) -> np.ndarray:
@@ -171,15 +230,16 @@ def parse_idx(raw: bytes, path: Path) -> np.ndarray:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file, gzipped or not, into a ``uint8`` array (format checks only)."""
-    return parse_idx(_idx_bytes(path), path)
+    """Read one IDX file, gzipped or not, into a ``uint8`` array (format checks only; at most the size of the
+    largest known dataset file)."""
+    return parse_idx(_idx_bytes(path, LARGEST_IDX), path)
 
 
 def load_idx_file(spec: DatasetSpec, name: str, path: Path) -> np.ndarray:
     """Read ``path`` as ``spec``'s IDX file ``name`` and check its content: shape, and SHA-256 where known."""
-    raw = _idx_bytes(path)
-    array = parse_idx(raw, path)
     expected = spec.files[name]
+    raw = _idx_bytes(path, idx_size(expected.shape))
+    array = parse_idx(raw, path)
     if array.shape != expected.shape:
         raise DataError(f"{path}: holds an array of shape {list(array.shape)}, {spec.name}'s {name} has "
                         f"{list(expected.shape)} (a different file?); {_FIX}")

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from litquant import __version__
-from litquant.data.formats import SPLIT_FILES, DataError, DatasetSpec, load_idx_file, md5sum
+from litquant.data.formats import SPLIT_FILES, DataError, DatasetSpec, load_idx_file, md5sum, not_a_file
 from litquant.files import atomic_path
 
 __all__ = [
@@ -82,10 +82,11 @@ def _candidates(folder: Path, name: str) -> tuple[Path, Path]:
 
 
 def _existing(folder: Path, name: str) -> Path | None:
-    """``<name>.gz`` or ``<name>`` in ``folder`` (the gzipped one first); a folder in their place is an error."""
+    """``<name>.gz`` or ``<name>`` in ``folder`` (the gzipped one first); a folder, a device or a pipe (or a
+    symlink to one) in their place is an error that names it."""
     for path in _candidates(folder, name):
-        if path.exists() and not path.is_file():
-            raise DataError(f"{path} is a folder, not the data file {path.name}: move it away or point "
+        if kind := not_a_file(path):
+            raise DataError(f"{path} is {kind}, not the data file {path.name}: move it away or point "
                             "--data.data_dir elsewhere")
         if path.is_file():
             return path
