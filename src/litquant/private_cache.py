@@ -11,6 +11,12 @@ A ``$TORCHINDUCTOR_CACHE_DIR`` the user set is respected, after the same check o
 ``0700`` if missing): a folder owned by someone else or writable by others is refused with one line. Its value
 equal to inductor's default counts as not set (inductor writes that value itself on first use).
 
+Importing Lightning (through ``torch._dynamo``) already creates the default folder, empty, and fixes in it the
+path of dynamo's precompile cache, which is read only with ``TORCH_CACHING_PRECOMPILE=1``: whoever turns that on sets
+``$TORCHINDUCTOR_CACHE_DIR`` before starting Python. Everything else inductor and dynamo read or write there is
+moved: the ``torch.compile`` call, each first call per batch size, and every compilation run inside
+:func:`private_inductor_cache`.
+
 Example::
 
     from litquant.private_cache import private_inductor_cache
