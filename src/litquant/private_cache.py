@@ -3,7 +3,7 @@ inductor's own cache (compiled kernels, generated wrappers, precompiled headers)
 
 The folder is ``$LITQUANT_CACHE``, else ``~/.cache/litquant``. Folders are created ``0700`` and, before native
 code is built into or loaded from them, checked: owned by this user and writable by no one else. Inductor's
-default cache, ``/tmp/torchinductor_$USER``, is one another local user can create first and fill; so every
+default cache, ``$TMPDIR/torchinductor_$USER``, is one another local user can create first and fill; so every
 inductor build of litquant runs with inductor's cache in ``<cache>/inductor``, its precompiled headers
 included (which torch otherwise keeps in the default folder whatever ``$TORCHINDUCTOR_CACHE_DIR`` says).
 
