@@ -114,6 +114,9 @@ def test_a_checkpoints_data_dir_is_read_never_written(command: list[str], tmp_pa
         lines = [line for line in err.splitlines() if line.startswith("litquant: error")]
         assert len(lines) == 1 and str(target) in lines[0] and "--data.data_dir DIR" in lines[0], err
         assert "never downloaded into" in lines[0]
+    # the same folder given as --data.data_dir is the user's choice: downloaded into (the test's mirror is closed)
+    code, out, err = run(*args, f"--data.data_dir={tmp_path / 'empty'}", cwd=tmp_path)
+    assert code == 2 and "downloading" in err and (tmp_path / "empty" / "MNIST" / "raw").is_dir()
 
 
 def test_a_corrupt_data_file_exits_2_with_one_line(tmp_path: Path, mnist_dir: Path, run) -> None:

@@ -326,7 +326,7 @@ def test_compile_runner_builds_in_the_private_cache_and_refuses_a_foreign_one(in
     env.pop("TORCHINDUCTOR_CACHE_DIR", None)
     predict = ("predict", "--model", str(int8_pt2), "--runner", "compile", str(image))
     run_litquant(*predict, env=env)
-    # torch's import creates the default folder, empty (its path is fixed then); nothing is built or read there
+    # importing Lightning (torch._dynamo) creates the default folder, empty; nothing is built or read there
     assert not [path for path in tmp.rglob("*") if not path.is_dir()]
     assert any((cache / "inductor").rglob("*.so")) and any((cache / "inductor").rglob("*.cpp"))
     assert stat.S_IMODE((cache / "inductor").stat().st_mode) == 0o700

@@ -7,6 +7,7 @@ import hashlib
 import math
 import os
 import shutil
+import stat
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -344,7 +345,7 @@ def test_a_folder_in_place_of_a_data_file_is_an_error(copied: Path, unreachable_
     assert one_line(error).startswith(f"{path} is a folder, not the data file")
 
 
-@pytest.mark.parametrize("kind", ["symlink to /dev/zero", "named pipe"])
+@pytest.mark.parametrize("kind", ["symlink to /dev/zero", "character device", "named pipe"])
 def test_a_device_or_pipe_in_place_of_a_data_file_is_named(kind: str, copied: Path, unreachable_mirror: str) -> None:
     """Named for what it is, and never opened (a pipe would block, /dev/zero never ends)."""
     path = copied / "t10k-images-idx3-ubyte.gz"
@@ -352,6 +353,12 @@ def test_a_device_or_pipe_in_place_of_a_data_file_is_named(kind: str, copied: Pa
     if kind == "named pipe":
         os.mkfifo(path)
         expected = f"{path} is a named pipe, not the data file"
+    elif kind == "character device":
+        try:  # a copy of /dev/zero's device node: tests run as root
+            os.mknod(path, 0o600 | stat.S_IFCHR, os.stat("/dev/zero").st_rdev)
+        except PermissionError:
+            pytest.skip("creating a device node needs root")
+        expected = f"{path} is a character device, not the data file"
     else:
         path.symlink_to("/dev/zero")
         expected = f"{path} is a symlink to the character device /dev/zero, not the data file"

@@ -3,13 +3,19 @@ inductor's own cache (compiled kernels, generated wrappers, precompiled headers)
 
 The folder is ``$LITQUANT_CACHE``, else ``~/.cache/litquant``. Folders are created ``0700`` and, before native
 code is built into or loaded from them, checked: owned by this user and writable by no one else. Inductor's
-default cache, ``/tmp/torchinductor_$USER``, is one another local user can create first and fill; so every
+default cache, ``$TMPDIR/torchinductor_$USER``, is one another local user can create first and fill; so every
 inductor build of litquant runs with inductor's cache in ``<cache>/inductor``, its precompiled headers
 included (which torch otherwise keeps in the default folder whatever ``$TORCHINDUCTOR_CACHE_DIR`` says).
 
 A ``$TORCHINDUCTOR_CACHE_DIR`` the user set is respected, after the same check of the folder it names (created
 ``0700`` if missing): a folder owned by someone else or writable by others is refused with one line. Its value
 equal to inductor's default counts as not set (inductor writes that value itself on first use).
+
+Importing Lightning (through ``torch._dynamo``) already creates the default folder, empty, and fixes in it the
+path of dynamo's precompile cache, which is read only with ``TORCH_CACHING_PRECOMPILE=1``: whoever turns that on sets
+``$TORCHINDUCTOR_CACHE_DIR`` before starting Python. Everything else inductor and dynamo read or write there is
+moved: the ``torch.compile`` call, each first call per batch size, and every compilation run inside
+:func:`private_inductor_cache`.
 
 Example::
 
