@@ -71,7 +71,8 @@ OPERATOR_NAMESPACES = frozenset({"aten", "quantized_decomposed", "onednn"})
 #: Python operators an export writes for symbolic sizes and for picking one output of a multi-output operator.
 PYTHON_OPERATORS = frozenset({"_operator.getitem", "_operator.add", "_operator.sub", "_operator.mul",
                               "_operator.floordiv"})
-#: Operator parameters that may take a string, and the words they may hold (ATen's enumerations as strings).
+#: Operator parameters that may take a string: ATen's enumerations spelled as short words (``approximate="tanh"``,
+#: ``rounding_mode="floor"``, an ``einsum`` equation); any other parameter given a string is refused.
 STRING_ARGUMENTS = frozenset({"approximate", "rounding_mode", "padding", "mode", "padding_mode", "reduce",
                               "reduction", "side", "indexing", "interpolation", "equation"})
 MAX_EXPRESSION = 2_000
@@ -83,8 +84,8 @@ _MODULE_PATH = re.compile(r"[A-Za-z0-9_.@\[\]']{0,400}")
 
 # -- symbolic shapes ----------------------------------------------------------------------------------------
 _EXPRESSION_TOKEN = re.compile(r"\s*(?:([A-Za-z]+)|(-?\d{1,19})|('[a-z]+\d+')|([(),=]))")
-_FUNCTIONS = {"Add": (2, 64), "Mul": (2, 64), "FloorDiv": (2, 2), "Min": (2, 64), "Max": (2, 64),
-              "Integer": (1, 1)}
+#: The functions of a shape expression and how many terms each takes (``Symbol`` and ``Integer`` are its leaves).
+_FUNCTIONS = {"Add": (2, 64), "Mul": (2, 64), "FloorDiv": (2, 2), "Min": (2, 64), "Max": (2, 64)}
 _ASSUMPTIONS = ("positive", "negative", "nonnegative", "nonpositive", "integer", "real", "finite")
 
 
