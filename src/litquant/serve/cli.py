@@ -44,6 +44,9 @@ def parser() -> argparse.ArgumentParser:
                         "(default: 0, never: requests that arrive while the model runs form the next batch)")
     parser.add_argument("--workers", type=int, default=0, help="0: the models run in the HTTP process (default); "
                         "N: in N LitServe worker processes, which split the CPU threads")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads of each model call (default: "
+                        "all cores but one in the HTTP process, which reads and decodes the requests on the one "
+                        "left; the cores split between the workers with --workers)")
     parser.add_argument("--runner", choices=RUNNERS, default="compile",
                         help=".pt2 models: compile (torch.compile in each worker, default), aot (AOTInductor "
                              "packages, built once and cached under $LITQUANT_CACHE, else ~/.cache/litquant: "
@@ -83,11 +86,13 @@ def main(argv: Sequence[str]) -> None:
     """Parse ``argv``, load the models, serve until SIGINT/SIGTERM. Bad input raises ``ValueError``."""
     config = parser().parse_args(list(argv))
     if config.host not in HOSTS:
-        raise ValueError(f"--host {config.host}: LitServe binds one of {', '.join(HOSTS)}")
+        raise ValueError(f"--host {config.host}: choose one of {', '.join(HOSTS)}")
     if not 1024 <= config.port <= 65535:
         raise ValueError(f"--port {config.port}: choose a port from 1024 to 65535")
-    if config.max_batch_size < 1 or config.workers < 0 or config.batch_timeout < 0:
-        raise ValueError("--max_batch_size must be at least 1, --workers and --batch_timeout at least 0")
+    threads_valid = config.threads is None or config.threads >= 1
+    if config.max_batch_size < 1 or config.workers < 0 or config.batch_timeout < 0 or not threads_valid:
+        raise ValueError("--max_batch_size and --threads must be at least 1, --workers and --batch_timeout at "
+                         "least 0")
     from litquant.serve.app import served_models
 
     models = served_models(config.models)
@@ -114,7 +119,8 @@ def serve_in_process(config: argparse.Namespace, models: list) -> None:
     from litquant.serve.app import build_app
     from litquant.serve.models import load_models
 
-    loaded = load_models({m.name: str(m.path) for m in models}, config.runner, config.max_batch_size)
+    threads = config.threads or max(1, (os.cpu_count() or 1) - 1)
+    loaded = load_models({m.name: str(m.path) for m in models}, config.runner, config.max_batch_size, threads)
     app = build_app(models, loaded, config.max_batch_size, config.batch_timeout)
     uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
                                   access_log=False)).run()
@@ -135,6 +141,7 @@ def serve_with_workers(config: argparse.Namespace, models: list) -> None:
             with torch.inference_mode():
                 for size in sizes:
                     loaded(torch.zeros(size, 1, 28, 28))
-    server = build_server(models, config.max_batch_size, config.batch_timeout, config.workers, config.runner)
+    server = build_server(models, config.max_batch_size, config.batch_timeout, config.workers, config.runner,
+                          threads=config.threads)
     server.run(host=config.host, port=config.port, num_api_servers=1, log_level="warning",
                generate_client_file=False)

@@ -57,11 +57,13 @@ class DigitSpec(LitSpec):
 
 
 def build_server(models: list[ServedModel], max_batch_size: int = 64, batch_timeout: float = 0.0,
-                 workers: int = 1, runner: str = "compile", fast_queue: bool = True) -> ls.LitServer:
+                 workers: int = 1, runner: str = "compile", fast_queue: bool = True,
+                 threads: int | None = None) -> ls.LitServer:
     """A LitServer for ``models`` with ``workers`` inference processes (not started: call ``run``); the first
-    model is the default; ``.pt2`` models run by ``runner`` (see :data:`litquant.artifacts.Runner`); with
-    batching, ``batch_timeout`` is at least :data:`LITSERVE_MIN_BATCH_TIMEOUT`."""
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    model is the default; ``.pt2`` models run by ``runner`` (see :data:`litquant.artifacts.Runner`) with
+    ``threads`` CPU threads per worker (default: the cores split between the workers); with batching,
+    ``batch_timeout`` is at least :data:`LITSERVE_MIN_BATCH_TIMEOUT`."""
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     if max_batch_size > 1:
         batch_timeout = max(batch_timeout, LITSERVE_MIN_BATCH_TIMEOUT)
     api = DigitAPI({model.name: str(model.path) for model in models}, threads=threads, runner=runner,

@@ -20,10 +20,11 @@ from litquant.data import normalize
 Model = Callable[[torch.Tensor], Any]
 
 
-def load_model(path: str, runner: str = "compile", batch_sizes: list[int] | None = None) -> Model:
+def load_model(path: str, runner: str = "compile", batch_sizes: list[int] | None = None,
+               threads: int | None = None) -> Model:
     """A callable on normalised ``[N, 1, 28, 28]`` floats returning logits: a ``.ckpt`` through the safe
     checkpoint loader, a ``.pt2``/``.onnx`` through :func:`litquant.artifacts.load_artifact` (a ``.pt2`` run by
-    ``runner``, compiled for ``batch_sizes``)."""
+    ``runner``, compiled for ``batch_sizes``; an ``.onnx`` with ``threads`` intra-op threads)."""
     if path.endswith(".ckpt"):
         from litquant.checkpoints import load_classifier
 
@@ -31,7 +32,7 @@ def load_model(path: str, runner: str = "compile", batch_sizes: list[int] | None
     from litquant.artifacts import COMPILED_BATCH_SIZES, load_artifact
 
     return load_artifact(path, runner=runner, progress=runner != "eager",
-                         batch_sizes=batch_sizes or COMPILED_BATCH_SIZES)
+                         batch_sizes=batch_sizes or COMPILED_BATCH_SIZES, threads=threads)
 
 
 def warmup_sizes(max_batch_size: int) -> list[int]:
@@ -43,14 +44,18 @@ def warmup_sizes(max_batch_size: int) -> list[int]:
                          COMPILED_BATCH_SIZES[-1])]
 
 
-def load_models(paths: dict[str, str], runner: str, max_batch_size: int) -> dict[str, Model]:
+def load_models(paths: dict[str, str], runner: str, max_batch_size: int,
+                threads: int | None = None) -> dict[str, Model]:
     """Every model of ``paths`` (name → file), loaded and run once at every batch size it will meet, so that
-    compiling happens before the server says it is ready, not on a user's first request."""
+    compiling happens before the server says it is ready, not on a user's first request. ``threads``: the CPU
+    threads of a model call (PyTorch's for this process, ONNX Runtime's per model; ``None``: their defaults)."""
+    if threads:
+        torch.set_num_threads(threads)
     models = {}
     sizes = warmup_sizes(max_batch_size)
     for name, path in paths.items():
         print(f"litquant serve: loading {name} ({path})", file=sys.stderr, flush=True)
-        model = load_model(path, runner, sizes)
+        model = load_model(path, runner, sizes, threads)
         with torch.inference_mode():
             for size in sizes:
                 model(torch.zeros(size, 1, 28, 28))

@@ -8,7 +8,6 @@ from typing import Any
 
 import litserve as ls
 import numpy as np
-import torch
 
 from litquant.serve.models import load_models, run_batch
 
@@ -31,9 +30,7 @@ class DigitAPI(ls.LitAPI):
         quiet_library_logs()  # a worker is a process of its own: as quiet as the command that started it
         ignore_library_internal_warnings()
         warnings.filterwarnings("ignore", category=Int8RangeWarning)  # the command warned once, before the workers
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        self.models = load_models(self.model_paths, self.runner, self.max_batch_size)
+        self.models = load_models(self.model_paths, self.runner, self.max_batch_size, self.threads)
 
     def decode_request(self, request: dict[str, Any]) -> tuple[np.ndarray, list[str]]:
         return np.asarray(request["pixels"], dtype=np.uint8).reshape(28, 28), request["models"]
