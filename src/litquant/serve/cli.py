@@ -48,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
                         "all cores but one in the HTTP process, which reads and decodes the requests on the one "
                         "left; the cores split between the workers with --workers)")
     parser.add_argument("--runner", choices=RUNNERS, default="compile",
-                        help=".pt2 models: compile (torch.compile in each worker, default), aot (AOTInductor "
+                        help=".pt2 models: compile (torch.compile where the models run, default), aot (AOTInductor "
                              "packages, built once and cached under $LITQUANT_CACHE, else ~/.cache/litquant: "
                              "later starts are fast), eager (the exported graph as is)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
