@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -53,15 +54,21 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(models, tmp_path_factory):
-    """``litquant serve`` as a real process; yields its base URL, the process and its output file."""
+    """``litquant serve`` as a real process, the models in its HTTP process (the default); yields its base URL,
+    the process and its output file."""
     checkpoint, artifact = models
+    yield from serve(tmp_path_factory.mktemp("serve-log"), str(artifact), f"fp32={checkpoint}", "--max_batch_size",
+                     "8")
+
+
+def serve(folder: Path, *arguments: str):
+    """Start ``litquant serve ARGUMENTS`` on a free port, wait until it is ready, yield (URL, process, log), and
+    kill it if it is still running afterwards."""
     port = free_port()
-    log = tmp_path_factory.mktemp("serve-log") / "out.txt"
+    log = folder / "out.txt"
     with open(log, "w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "litquant.cli", "serve", str(artifact), f"fp32={checkpoint}", "--port", str(port),
-             "--max_batch_size", "8"], stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-            env=command_env())
+        process = subprocess.Popen([sys.executable, "-m", "litquant.cli", "serve", *arguments, "--port", str(port)],
+                                   stdout=output, stderr=subprocess.STDOUT, start_new_session=True, env=command_env())
     try:
         deadline = time.monotonic() + 600
         while "ready at" not in log.read_text():
@@ -208,6 +215,68 @@ def test_bad_inputs_get_a_one_line_4xx_and_the_server_keeps_answering(server, mn
     assert "litquant_batch_inputs_total" in metrics
 
 
+def malformed_requests(png_data: bytes) -> list[tuple[str, bytes, str, int, str]]:
+    """Requests no exception of the server may answer with a 500 or plain text: (what, body, type, status, words
+    the one-line error must hold)."""
+    pixels = np.zeros((28, 28), dtype=int).tolist()
+    huge_number = [[int("9" * 4000)] * 28] + pixels[1:]  # parses as JSON; no float holds it
+    as_json = "application/json"
+    return [
+        ("deeply nested JSON", b"[" * 100_000 + b"]" * 100_000, as_json, 400, "JSON"),
+        ("a data: URL without a comma", json.dumps({"image": "data:image/png;base64"}).encode(), as_json, 400,
+         "data: URL"),
+        ("a 4,000-digit integer in pixels", json.dumps({"pixels": huge_number}).encode(), as_json, 400, "28 rows"),
+        ("booleans as pixels", json.dumps({"pixels": [[True] * 28] * 28}).encode(), as_json, 400, "28 rows"),
+        ("NaN in pixels", json.dumps({"pixels": [[float("nan")] * 28] * 28}).encode(), as_json, 400, "28 rows"),
+        ("a number as the model name", json.dumps({"pixels": pixels, "model": 7}).encode(), as_json, 400, "model"),
+        ("a JSON list", b"[1, 2]", as_json, 400, "object"),
+        ("an image that is not base64", json.dumps({"image": "%%%"}).encode(), as_json, 400, "base64"),
+        ("a multipart body without its boundary", b"--x\r\n", "multipart/form-data", 400, ""),
+        ("a multipart body cut short", multipart(png_data)[0][:60], multipart(png_data)[1], 400, ""),
+        ("a multipart body without a file",
+         b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nptq\r\n--b--\r\n',
+         "multipart/form-data; boundary=b", 400, "file"),
+    ]
+
+
+def test_every_malformed_request_gets_a_one_line_json_4xx(server, mnist_pngs) -> None:
+    url, process, _ = server
+    for what, body, kind, status, needle in malformed_requests(mnist_pngs[0][0]):
+        got, answer = request(url + "predict", body, kind)
+        assert isinstance(answer, dict), (what, got, answer)
+        assert got == status and needle in answer["error"] and "\n" not in answer["error"], (what, got, answer)
+    got, answer = request(url + "predict?input=maybe", *multipart(mnist_pngs[0][0]))
+    assert got == 422 and "\n" not in answer["error"], answer
+    got, answer = request(url + "predict?input=true", *multipart(mnist_pngs[0][0]))
+    assert got == 200 and answer["input"].startswith("data:image/png;base64,")
+    assert process.poll() is None
+
+
+def big_png() -> bytes:
+    """A 16-megapixel PNG of a "1" (the largest image the server takes): small on the wire, a second to decode."""
+    picture = Image.new("L", (4000, 4000), 255)
+    ImageDraw.Draw(picture).line([(2000, 600), (2000, 3400)], fill=0, width=280)
+    return png(picture)
+
+
+def test_a_large_image_being_decoded_does_not_hold_up_small_requests(server, mnist_pngs) -> None:
+    url, _, _ = server
+    big = multipart(big_png())
+    answers: list = []
+    upload = threading.Thread(target=lambda: answers.append(request(url + "predict", *big)))
+    upload.start()
+    time.sleep(0.05)  # the large upload is read and its decoding has begun
+    start = time.perf_counter()
+    status, answer = request(url + "predict", *multipart(mnist_pngs[0][0]))
+    elapsed = time.perf_counter() - start
+    still_decoding = upload.is_alive()
+    upload.join(timeout=60)
+    assert status == 200 and answer["label"] == mnist_pngs[0][1]
+    assert answers and answers[0][0] == 200 and answers[0][1]["label"] == 1, answers
+    assert elapsed < 0.2, f"a small request took {elapsed * 1000:.0f} ms while a large image was being decoded"
+    assert still_decoding, "the 16-megapixel image was answered before the small request: nothing was tested"
+
+
 def test_the_page_draws_a_digit_and_shows_the_label_in_chromium(server, tmp_path: Path) -> None:
     if CHROMIUM is None:
         pytest.skip("no chromium on this machine: install Debian's `chromium` package (.ci/run does) to run "
@@ -253,3 +322,29 @@ def test_sigterm_shuts_the_server_down_cleanly(server) -> None:
     assert "litquant serve: stopped" in log.read_text()
     with pytest.raises(OSError):
         urllib.request.urlopen(url + "health", timeout=5)
+
+
+def test_litserve_workers_serve_the_same_api(models, mnist_pngs, tmp_path: Path) -> None:
+    """``--workers 1``: the models in a LitServe worker process, the same answers, errors and shutdown."""
+    checkpoint, _ = models
+    running = serve(tmp_path, f"fp32={checkpoint}", "--workers", "1", "--max_batch_size", "4")
+    url, process, log = next(running)
+    try:
+        assert "1 worker process" in log.read_text()
+        status, body = request(url + "models")
+        assert status == 200 and body["workers"] == 1 and body["batch_timeout"] > 0  # LitServe never polls at 0
+        correct = 0
+        for data, label in mnist_pngs:
+            status, answer = request(url + "predict", *multipart(data))
+            assert status == 200 and answer["model"] == "fp32", answer
+            correct += answer["label"] == label
+        assert correct >= 17
+        status, answer = request(url + "compare", drawn_one(), "image/png")
+        assert status == 200 and answer["results"]["fp32"]["label"] == 1
+        what, body, kind, expected, needle = malformed_requests(mnist_pngs[0][0])[0]
+        status, answer = request(url + "predict", body, kind)
+        assert status == expected and needle in answer["error"], (what, answer)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0 and "litquant serve: stopped" in log.read_text()
+    finally:
+        running.close()

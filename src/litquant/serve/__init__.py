@@ -1,4 +1,5 @@
-"""``litquant serve``: checkpoints and int8 artifacts behind an HTTP endpoint, on LitServe, with a drawing page.
+"""``litquant serve``: checkpoints and int8 artifacts behind an HTTP endpoint, with dynamic batching and a drawing
+page. The models run in the HTTP process (the default), or in LitServe worker processes (``--workers N``).
 
 One or more models (``.pt2``, ``.onnx``, ``.ckpt``) are served under their names (``ptq.pt2`` → ``ptq``):
 
@@ -15,6 +16,7 @@ Example::
     curl -F file=@digit.png 'http://127.0.0.1:8000/predict?model=ptq'
 """
 
-from litquant.serve.app import ServedModel, build_server, served_models
+from litquant.serve.app import ServedModel, build_app, served_models
+from litquant.serve.litserve_server import build_server
 
-__all__ = ["ServedModel", "build_server", "served_models"]
+__all__ = ["ServedModel", "build_app", "build_server", "served_models"]

@@ -18,12 +18,16 @@ from litquant.artifacts import RUNNERS
 
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")
 
-DESCRIPTION = """Serve checkpoints and int8 artifacts over HTTP (LitServe, dynamic batching), with a page to
-draw digits on at http://HOST:PORT/ and the API docs at /docs.
+DESCRIPTION = """Serve checkpoints and int8 artifacts over HTTP (dynamic batching), with a page to draw digits
+on at http://HOST:PORT/ and the API docs at /docs.
 
 Each model is served under its file name (demo/ptq.pt2 -> ptq) or NAME=PATH; the first is the default.
   litquant serve demo/ptq.pt2 demo/fp32.pt2
-  curl -F file=@digit.png 'http://127.0.0.1:8000/predict?model=fp32'"""
+  curl -F file=@digit.png 'http://127.0.0.1:8000/predict?model=fp32'
+
+By default the models run in the HTTP process (a model call of a few ms or less: nothing is faster);
+--workers N runs them in N LitServe worker processes instead (models slow enough to be worth a process
+each, on a machine with the cores for them)."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,11 +40,15 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="port, 1024-65535 (default: 8000)")
     parser.add_argument("--max_batch_size", type=int, default=64, help="largest dynamic batch (1: no batching; "
                         "default: 64)")
-    parser.add_argument("--batch_timeout", type=float, default=0.005, help="seconds to wait to fill a batch "
-                        "(default: 0.005)")
-    parser.add_argument("--workers", type=int, default=1, help="inference worker processes (default: 1)")
+    parser.add_argument("--batch_timeout", type=float, default=0.0, help="seconds a batch waits for more requests "
+                        "(default: 0, never: requests that arrive while the model runs form the next batch)")
+    parser.add_argument("--workers", type=int, default=0, help="0: the models run in the HTTP process (default); "
+                        "N: in N LitServe worker processes, which split the CPU threads")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads of each model call (default: "
+                        "all cores but one in the HTTP process, which reads and decodes the requests on the one "
+                        "left; the cores split between the workers with --workers)")
     parser.add_argument("--runner", choices=RUNNERS, default="compile",
-                        help=".pt2 models: compile (torch.compile in each worker, default), aot (AOTInductor "
+                        help=".pt2 models: compile (torch.compile where the models run, default), aot (AOTInductor "
                              "packages, built once and cached under $LITQUANT_CACHE, else ~/.cache/litquant: "
                              "later starts are fast), eager (the exported graph as is)")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
@@ -78,15 +86,52 @@ def main(argv: Sequence[str]) -> None:
     """Parse ``argv``, load the models, serve until SIGINT/SIGTERM. Bad input raises ``ValueError``."""
     config = parser().parse_args(list(argv))
     if config.host not in HOSTS:
-        raise ValueError(f"--host {config.host}: LitServe binds one of {', '.join(HOSTS)}")
+        raise ValueError(f"--host {config.host}: choose one of {', '.join(HOSTS)}")
     if not 1024 <= config.port <= 65535:
         raise ValueError(f"--port {config.port}: choose a port from 1024 to 65535")
-    if config.max_batch_size < 1 or config.workers < 1 or config.batch_timeout < 0:
-        raise ValueError("--max_batch_size and --workers must be at least 1, --batch_timeout at least 0")
-    from litquant.serve.app import build_server, served_models
-    from litquant.serve.worker import load_model, warmup_sizes
+    threads_valid = config.threads is None or config.threads >= 1
+    if config.max_batch_size < 1 or config.workers < 0 or config.batch_timeout < 0 or not threads_valid:
+        raise ValueError("--max_batch_size and --threads must be at least 1, --workers and --batch_timeout at "
+                         "least 0")
+    from litquant.serve.app import served_models
 
     models = served_models(config.models)
+    host = "127.0.0.1" if config.host == "0.0.0.0" else "[::1]" if config.host == "::" else config.host
+    url = f"http://{host}:{config.port}/"
+    print(f"litquant serve: loading and compiling {', '.join(m.name for m in models)} "
+          f"(max_batch_size {config.max_batch_size}, "
+          f"{f'{config.workers} worker process(es)' if config.workers else 'in the HTTP process'})...",
+          file=sys.stderr, flush=True)
+    threading.Thread(target=announce_when_ready, args=(url, [m.name for m in models]), daemon=True).start()
+    signal.signal(signal.SIGTERM, _stop)
+    with contextlib.suppress(KeyboardInterrupt):
+        if config.workers:
+            serve_with_workers(config, models)
+        else:
+            serve_in_process(config, models)
+    print("litquant serve: stopped", file=sys.stderr, flush=True)
+
+
+def serve_in_process(config: argparse.Namespace, models: list) -> None:
+    """The models loaded and compiled here, then one uvicorn server running them between requests."""
+    import uvicorn
+
+    from litquant.serve.app import build_app
+    from litquant.serve.models import load_models
+
+    threads = config.threads or max(1, (os.cpu_count() or 1) - 1)
+    loaded = load_models({m.name: str(m.path) for m in models}, config.runner, config.max_batch_size, threads)
+    app = build_app(models, loaded, config.max_batch_size, config.batch_timeout)
+    uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
+                                  access_log=False)).run()
+
+
+def serve_with_workers(config: argparse.Namespace, models: list) -> None:
+    """Every model checked here (one line on a bad file, not a traceback in a worker), then LitServe's HTTP
+    process and ``--workers`` worker processes."""
+    from litquant.serve.litserve_server import build_server
+    from litquant.serve.models import load_model, warmup_sizes
+
     for model in models:  # fail here with one line, not later in a worker process
         load_model(str(model.path), runner="eager")
     if config.runner == "aot":  # build the packages once here; the workers then load them from the cache
@@ -96,14 +141,7 @@ def main(argv: Sequence[str]) -> None:
             with torch.inference_mode():
                 for size in sizes:
                     loaded(torch.zeros(size, 1, 28, 28))
-    server = build_server(models, config.max_batch_size, config.batch_timeout, config.workers, config.runner)
-    host = "127.0.0.1" if config.host == "0.0.0.0" else "[::1]" if config.host == "::" else config.host
-    url = f"http://{host}:{config.port}/"
-    print(f"litquant serve: loading and compiling {', '.join(m.name for m in models)} "
-          f"(max_batch_size {config.max_batch_size}, {config.workers} worker(s))...", file=sys.stderr, flush=True)
-    threading.Thread(target=announce_when_ready, args=(url, [m.name for m in models]), daemon=True).start()
-    signal.signal(signal.SIGTERM, _stop)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run(host=config.host, port=config.port, num_api_servers=1, log_level="warning",
-                   generate_client_file=False)
-    print("litquant serve: stopped", file=sys.stderr, flush=True)
+    server = build_server(models, config.max_batch_size, config.batch_timeout, config.workers, config.runner,
+                          threads=config.threads)
+    server.run(host=config.host, port=config.port, num_api_servers=1, log_level="warning",
+               generate_client_file=False)

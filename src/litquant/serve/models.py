@@ -1,0 +1,83 @@
+"""The served models themselves: loaded, compiled for the batch sizes they will meet, and run on one batch.
+
+One piece of code for both places a model can run: the HTTP process (:mod:`litquant.serve.batcher`) and
+LitServe worker processes (:mod:`litquant.serve.worker`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from litquant.data import normalize
+
+#: A loaded model: normalised ``[N, 1, 28, 28]`` floats to logits.
+Model = Callable[[torch.Tensor], Any]
+
+
+def load_model(path: str, runner: str = "compile", batch_sizes: list[int] | None = None,
+               threads: int | None = None) -> Model:
+    """A callable on normalised ``[N, 1, 28, 28]`` floats returning logits: a ``.ckpt`` through the safe
+    checkpoint loader, a ``.pt2``/``.onnx`` through :func:`litquant.artifacts.load_artifact` (a ``.pt2`` run by
+    ``runner``, compiled for ``batch_sizes``; an ``.onnx`` with ``threads`` intra-op threads)."""
+    if path.endswith(".ckpt"):
+        from litquant.checkpoints import load_classifier
+
+        return load_classifier(path).eval()
+    from litquant.artifacts import COMPILED_BATCH_SIZES, load_artifact
+
+    return load_artifact(path, runner=runner, progress=runner != "eager",
+                         batch_sizes=batch_sizes or COMPILED_BATCH_SIZES, threads=threads)
+
+
+def warmup_sizes(max_batch_size: int) -> list[int]:
+    """Batch sizes a compiled model sees for batches of up to ``max_batch_size`` (it pads to these)."""
+    from litquant.artifacts import COMPILED_BATCH_SIZES
+
+    sizes = [size for size in COMPILED_BATCH_SIZES if size < max_batch_size]
+    return sizes + [next((size for size in COMPILED_BATCH_SIZES if size >= max_batch_size),
+                         COMPILED_BATCH_SIZES[-1])]
+
+
+def load_models(paths: dict[str, str], runner: str, max_batch_size: int,
+                threads: int | None = None) -> dict[str, Model]:
+    """Every model of ``paths`` (name → file), loaded and run once at every batch size it will meet, so that
+    compiling happens before the server says it is ready, not on a user's first request. ``threads``: the CPU
+    threads of a model call (PyTorch's for this process, ONNX Runtime's per model; ``None``: their defaults)."""
+    if threads:
+        torch.set_num_threads(threads)
+    models = {}
+    sizes = warmup_sizes(max_batch_size)
+    for name, path in paths.items():
+        print(f"litquant serve: loading {name} ({path})", file=sys.stderr, flush=True)
+        model = load_model(path, runner, sizes, threads)
+        with torch.inference_mode():
+            for size in sizes:
+                model(torch.zeros(size, 1, 28, 28))
+        models[name] = model
+    return models
+
+
+def run_batch(models: dict[str, Model], images: Sequence[np.ndarray],
+              wanted: Sequence[Sequence[str]]) -> list[dict[str, dict[str, Any]]]:
+    """``uint8`` 28×28 ``images``, each through the models named in its ``wanted``: one batch per model, with
+    the rows that ask for it. Per image: model name → probabilities, the model call's time and batch size."""
+    batch = normalize(torch.from_numpy(np.stack(images)).unsqueeze(1))
+    results: list[dict[str, dict[str, Any]]] = [{} for _ in images]
+    for name, model in models.items():
+        rows = [index for index, names in enumerate(wanted) if name in names]
+        if not rows:
+            continue
+        start = time.perf_counter()
+        with torch.inference_mode():
+            probabilities = torch.as_tensor(model(batch if len(rows) == len(images) else batch[rows]))
+            probabilities = probabilities.float().softmax(dim=1).tolist()
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        for row, probs in zip(rows, probabilities, strict=True):
+            results[row][name] = {"probabilities": probs, "inference_ms": elapsed_ms, "batch_size": len(rows)}
+    return results
