@@ -23,17 +23,24 @@ demo: $(STAMP)
 	@echo
 	@echo "Done: the report is demo/report.md. litquant is installed in $(VENV); to type litquant commands:"
 	@echo "  source $(VENV)/bin/activate     (or: make shell)"
+ifneq ($(DATA_ARG),)
+	@echo "The demo read MNIST from $(SHARED_DATA): its checkpoints and models remember that folder; for"
+	@echo "every other command, set it once in your shell (make shell does):"
+	@echo "  export LITQUANT_DATA=$(SHARED_DATA)"
+endif
 	@echo "Then try:"
 	@echo "  litquant --help"
 	@echo "  litquant evaluate demo/ptq.pt2"
-	@echo "  litquant predict --model demo/ptq.pt2 digit.png"
+	@echo "  litquant predict --model demo/ptq.pt2 demo/samples"
 	@echo "  litquant fit --trainer.max_epochs 3"
 	@echo "The README's Tour and docs/index.md walk through the rest."
 
-# A shell with .venv on PATH (litquant, python, pytest); leave it with exit.
+# A shell with .venv on PATH (litquant, python, pytest), and $LITQUANT_DATA at the data make demo used;
+# leave it with exit.
 shell: $(STAMP)
 	@echo "litquant is on PATH in this shell; type exit to leave it."
-	@VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" $${SHELL:-bash}
+	@VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" \
+		$(if $(DATA_ARG),LITQUANT_DATA="$${LITQUANT_DATA:-$(SHARED_DATA)}") $${SHELL:-bash}
 
 test: $(STAMP)
 	LITQUANT_TEST_DATA=$(SHARED_DATA) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

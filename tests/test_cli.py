@@ -87,6 +87,19 @@ def test_resuming_a_finished_one_cycle_fit_with_more_epochs_says_what_to_do(fitt
     assert "Traceback" not in result.stderr
 
 
+def test_resuming_a_complete_fit_says_so_in_one_line_and_writes_nothing(fitted: Path, mnist_dir: Path) -> None:
+    before = sorted(p.relative_to(fitted) for p in (fitted / "runs").rglob("*"))
+    result = run_litquant("fit", "--ckpt_path=last", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
+    assert result.returncode == 0
+    last = RUN0 / "checkpoints" / "last.ckpt"
+    assert result.stdout.splitlines() == [
+        f"litquant: {last} is a complete fit (2 epochs, --trainer.max_epochs 2): nothing to train; its one-cycle "
+        "schedule has ended, so for a longer training start a new fit with a larger length "
+        "(`litquant fit --trainer.max_epochs 3`)"]
+    assert "error" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.relative_to(fitted) for p in (fitted / "runs").rglob("*")) == before
+
+
 # Messages a user cannot act on, which a plain fit or a failing one must not print.
 LIBRARY_NOISE = ["(ckpt_path=None)` was called without a model", "is set, but there is no last checkpoint",
                  "weights_only", "litlogger", "LightningCLI's args parameter", "site-packages",

@@ -195,3 +195,37 @@ def resume_checkpoint(runs_dir: str | os.PathLike) -> Path | None:
             return max(candidates, key=lambda candidate: candidate.stat().st_mtime_ns)
     return None
 
+
+
+def trained_epochs(checkpoint: dict[str, Any]) -> int:
+    """The epochs a fit's checkpoint has finished: its ``epoch``, plus one when it was saved at the end of that
+    epoch (its last training batch done), as ``last.ckpt`` is; an ``interrupted.ckpt`` saved mid-epoch does not
+    count the epoch it stopped in."""
+    epoch = int(checkpoint.get("epoch") or 0)
+    loops = checkpoint.get("loops") or {}
+    progress = (loops.get("fit_loop") or {}).get("epoch_loop.batch_progress") or {}
+    return epoch + 1 if progress.get("is_last_batch") else epoch
+
+
+def finished_fit(path: str | os.PathLike, max_epochs: int | None, max_steps: int | None) -> str | None:
+    """When resuming ``path`` with ``--trainer.max_epochs max_epochs`` / ``--trainer.max_steps max_steps``
+    would train nothing (the fit already reached that length): one line saying so and how to train longer;
+    else ``None``."""
+    checkpoint = load_checkpoint(path)
+    steps = int(checkpoint.get("global_step") or 0)
+    epochs = trained_epochs(checkpoint)
+    if max_steps not in (None, -1) and steps >= max_steps:
+        reached = f"{steps} steps, --trainer.max_steps {max_steps}"
+        larger = f"--trainer.max_steps {steps + 1}"
+    elif max_epochs is not None and max_epochs >= 0 and epochs >= max_epochs:
+        reached = f"{epochs} epochs, --trainer.max_epochs {max_epochs}"
+        larger = f"--trainer.max_epochs {epochs + 1}"
+    else:
+        return None
+    scheduler = (checkpoint.get("hyper_parameters") or {}).get("scheduler", "onecycle")
+    if scheduler == "onecycle":
+        how = (f"its one-cycle schedule has ended, so for a longer training start a new fit with a larger "
+               f"length (`litquant fit {larger}`)")
+    else:
+        how = f"to continue it, resume with a larger length (`litquant fit {larger} --ckpt_path {path}`)"
+    return f"{path} is a complete fit ({reached}): nothing to train; {how}"

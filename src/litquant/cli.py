@@ -11,6 +11,7 @@ The other commands use the same ``--data.*`` flags:
   ``--method auto --max_drop 0.1`` the fastest one within 0.1 points of fp32 validation accuracy (exit 1 if none).
   Beside the artifact, ``<artifact stem>.quantize_config.yaml``: the configuration it ran with (``--config`` takes it).
 - ``litquant evaluate ARTIFACT_OR_CKPT`` prints its test accuracy (plain PyTorch, no Trainer).
+- ``litquant describe ARTIFACT`` prints the description it carries (:mod:`litquant.describe_artifact`).
 - ``litquant inspect ARTIFACT --ckpt_path CKPT --out DIR`` compares each int8 layer with fp32 (SQNR, scales).
 - ``litquant info callbacks|loggers`` lists what Lightning ships.
 - ``litquant demo --out DIR`` runs the whole workflow: fit, test, quantize four ways, report.
@@ -42,7 +43,7 @@ from litquant.data import DataError, MNISTDataModule
 from litquant.model import MNISTClassifier
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-OWN_COMMANDS = ("demo", "quantize", "evaluate", "inspect", "bench", "serve", "info")
+OWN_COMMANDS = ("demo", "quantize", "evaluate", "describe", "inspect", "bench", "serve", "info")
 DEFAULT_ROOT_DIR = "runs"
 #: ``litquant fit``'s length when ``--trainer.max_epochs`` is not given: the shortest one-cycle fit of the default
 #: recipe that reaches 99.0% test accuracy (``benchmarks/recipe_search.py``; Lightning's own default, 1000 epochs,
@@ -223,12 +224,17 @@ class LitquantCLI(LightningCLI):
             _log_under_root(logger, _root_dir(config))
             if self.subcommand not in (None, "fit") and logger.init_args.get("name") == FIT_LOG_NAME:
                 logger.init_args.name = self.subcommand  # not to be taken for a training run
+        if self.subcommand in ("fit", None):
+            _default_length(config.trainer)
+        if self.subcommand == "fit" and config.get("ckpt_path"):  # before any run folder is made
+            from litquant.checkpoints import finished_fit
+
+            if message := finished_fit(config.ckpt_path, config.trainer.max_epochs, config.trainer.max_steps):
+                raise FitComplete(message)
         if self.subcommand in ("fit", None) and config.trainer.precision is None:
             self._choose_precision(config)
         elif self.subcommand in ("fit", None) and "bf16" in str(config.trainer.precision):
             self._note_emulated_bf16(config)
-        if self.subcommand in ("fit", None):
-            _default_length(config.trainer)
 
     def instantiate_classes(self) -> None:
         """A logger whose package is missing: one line with the install command, exit 2."""
@@ -283,7 +289,8 @@ class LitquantCLI(LightningCLI):
         if not self.trainer.is_global_zero:
             return
         for callback in self.trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+            score = getattr(callback, "best_model_score", None)
+            if isinstance(callback, ModelCheckpoint) and callback.best_model_path and score is not None:
                 print(f"best {callback.monitor}: {callback.best_model_path} ({float(callback.best_model_score):.4f})")
 
     def after_predict(self) -> None:
@@ -354,6 +361,10 @@ class UserError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
+class FitComplete(Exception):
+    """A resumed fit that has nothing left to train: its message is printed, exit code 0, nothing written."""
+
+
 #: Errors in what the user gave (options, files, data): one line and exit code 2; anything else exits 1.
 USER_ERRORS = (UserError, ValueError, OSError, DataError)
 
@@ -370,12 +381,6 @@ def _datamodule(config) -> MNISTDataModule:
     return MNISTDataModule(**config.data.as_dict())
 
 
-#: The data settings a checkpoint passes on to the commands that load it: which data, not how to fetch it
-#: (``num_workers``, ``download``, ``mirrors``, ``allow_fallback`` stay this machine's).
-CHECKPOINT_DATA_KEYS = ("dataset", "data_dir", "val_size", "train_size", "test_size", "seed", "batch_size",
-                        "augment_shift")
-
-
 def given_options(parser: LightningArgumentParser, args):
     """Only the options ``args`` gives (on the command line or in a ``--config`` file), without defaults."""
     if isinstance(args, dict | Namespace):
@@ -385,25 +390,28 @@ def given_options(parser: LightningArgumentParser, args):
 
 def use_checkpoint_data(parser: LightningArgumentParser, config, ckpt_path: str, given, prefix: str | None = None,
                         announce: bool = True):
-    """``config`` with the ``--data.*`` options ``given`` leaves out taken from the checkpoint's saved data
-    settings (:func:`~litquant.data.data_settings_from_checkpoint`), checked by ``parser``; with ``announce``,
-    one line says which data the command uses, and a saved ``data_dir`` that is gone is an error naming it."""
-    from litquant.data import data_settings_from_checkpoint
+    """``config`` with the ``--data.*`` options ``given`` leaves out taken from the data settings saved in the
+    checkpoint or artifact ``ckpt_path`` (:func:`~litquant.saved_data.saved_data_settings`), checked by
+    ``parser``; with ``announce``, one line says which data the command uses, and a saved ``data_dir`` that is
+    gone is an error naming it."""
+    from litquant.data.settings import SAVED_DATA_KEYS
+    from litquant.saved_data import model_kind, saved_data_settings
 
-    saved = data_settings_from_checkpoint(ckpt_path)
-    taken = {key: saved[key] for key in CHECKPOINT_DATA_KEYS if key in saved and key not in given}
+    saved = saved_data_settings(ckpt_path)
+    kind = model_kind(ckpt_path)
+    taken = {key: saved[key] for key in SAVED_DATA_KEYS if key in saved and key not in given}
     if taken:
         config = parser.parse_object({prefix: {"data": taken}} if prefix else {"data": taken}, config)
     if announce:
         data = (config[prefix] if prefix else config).data
         if taken.get("data_dir") and not Path(taken["data_dir"]).expanduser().is_dir():
-            raise UserError(f"{ckpt_path} was trained on {data.dataset} from {taken['data_dir']}, which is not a "
+            raise UserError(f"{ckpt_path} was made from {data.dataset} in {taken['data_dir']}, which is not a "
                             f"folder here any more: pass --data.data_dir DIR, the folder that holds the "
                             f"{data.dataset} files now")
-        overridden = [f"--data.{key}" for key in CHECKPOINT_DATA_KEYS if key in saved and key in given]
-        origin = ("as saved in the checkpoint" + (f", {', '.join(overridden)} from the command line"
-                                                   if overridden else "")
-                  if saved else "from the --data options (the checkpoint saved no data settings)")
+        overridden = [f"--data.{key}" for key in SAVED_DATA_KEYS if key in saved and key in given]
+        origin = (f"as saved in the {kind}" + (f", {', '.join(overridden)} from the command line"
+                                                if overridden else "")
+                  if saved else f"from the --data options (the {kind} saved no data settings)")
         print(f"data: {describe_data(data)}, {origin}", flush=True)
     return config
 
@@ -425,11 +433,13 @@ def describe_data(data) -> str:
 
 def _parse_data_command(parser: LightningArgumentParser, argv: list[str], ckpt_key: str = "ckpt_path",
                         announce: bool = True):
-    """``parser.parse_args(argv)``, the ``--data.*`` options the user left out taken from the checkpoint named
-    by option ``ckpt_key`` (when it names a ``.ckpt`` file): see :func:`use_checkpoint_data`."""
+    """``parser.parse_args(argv)``, the ``--data.*`` options the user left out taken from the checkpoint or
+    artifact named by option ``ckpt_key``: see :func:`use_checkpoint_data`."""
+    from litquant.saved_data import carries_data_settings
+
     config = parser.parse_args(argv)
     ckpt_path = config.get(ckpt_key)
-    if ckpt_path and str(ckpt_path).endswith(".ckpt") and Path(ckpt_path).is_file():
+    if carries_data_settings(ckpt_path):
         given = given_options(parser, argv).get("data") or {}
         config = use_checkpoint_data(parser, config, ckpt_path, given, announce=announce)
     return config
@@ -567,6 +577,9 @@ def cmd_quantize(argv: list[str]) -> None:
         return _quantize_auto(parser, config, settings)
     # says "<method>: wrote <artifact> (<size>) in <time>" itself
     artifact = quantize(config.method, config.ckpt_path, _datamodule(config), config.out, config=settings)
+    from litquant.describe_artifact import quantized_summary
+
+    print(quantized_summary(artifact))
     print(f"configuration: {write_run_config(parser, config, artifact)}")
 
 
@@ -621,6 +634,9 @@ def _quantize_auto(parser: LightningArgumentParser, config, settings) -> None:
     print(format_table(result.log))
     print(f"auto: {summary(result.log)}")
     print(f"wrote {result.path}, {result.files['markdown']}, {result.files['json']}")
+    from litquant.describe_artifact import quantized_summary
+
+    print(quantized_summary(result.path))
     print(f"configuration: {write_run_config(parser, config, result.path)}")  # also when nothing met the budget
     if not result.met:
         print(f"litquant: error: no candidate is within --max_drop {config.max_drop:g} points of fp32 "
@@ -741,16 +757,22 @@ def cmd_bench(argv: list[str]) -> None:
     bench(argv)
 
 
+def cmd_describe(argv: list[str]) -> None:
+    from litquant.describe_artifact import main as describe
+
+    describe(argv)
+
+
 def cmd_serve(argv: list[str]) -> None:
     from litquant.serve.cli import main as serve
 
     serve(argv)
 
 
-COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "inspect": cmd_inspect,
-            "bench": cmd_bench, "serve": cmd_serve, "info": cmd_info}
+COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "describe": cmd_describe,
+            "inspect": cmd_inspect, "bench": cmd_bench, "serve": cmd_serve, "info": cmd_info}
 
-USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,inspect,bench,serve,info} [options]
+USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,describe,inspect,bench,serve,info} ...
 
 Lightning on MNIST end to end, and fast int8 models from it.
 
@@ -762,6 +784,7 @@ Lightning on MNIST end to end, and fast int8 models from it.
   quantize   int8 artifact from a checkpoint                   litquant quantize --ckpt_path CKPT --method ptq
              (--method auto --max_drop 0.1: the fastest within 0.1 points of fp32 validation accuracy)
   evaluate   test accuracy of an artifact or checkpoint        litquant evaluate quantized/ptq.pt2
+  describe   what an artifact says about itself                litquant describe quantized/ptq.pt2
   inspect    per-layer int8 error against fp32                 litquant inspect quantized/ptq.pt2 --ckpt_path CKPT
   bench      latency, cold start, memory of models             litquant bench quantized/ptq.pt2 --threads 1 2
   info       list Lightning's callbacks or loggers             litquant info callbacks
@@ -874,6 +897,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             LitquantCLI(args=[command, *rest])
         else:
             raise UserError(f"unknown command {command!r}: run `litquant --help` for the list")
+    except FitComplete as complete:
+        print(f"litquant: {complete}")
     except KeyboardInterrupt:
         print(f"litquant: interrupted{resume_hint}", file=sys.stderr)
         return 128 + signal.SIGINT

@@ -251,7 +251,9 @@ def build_report(
     if fresh_process_check:
         existing = [p for p in paths if p is not None and p.is_file()]
         _note(progress, f"report: reloading {len(existing)} artifacts in a fresh process ...")
-        checks = iter(check_all_in_fresh_process(existing, datamodule.data_dir, dataset=datamodule.spec.name))
+        # the folder only when one was given: the default one may fall back to the offline sample, as here
+        data_dir = datamodule.data_dir if datamodule.data_dir_given else None
+        checks = iter(check_all_in_fresh_process(existing, data_dir, dataset=datamodule.spec.name))
         for row, path in zip(rows, paths, strict=True):
             if path is not None and path.is_file():
                 check = next(checks)
