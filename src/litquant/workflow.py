@@ -55,8 +55,9 @@ def precision_label(precision: str | int | None) -> str:
 def training_summary(trainer: L.Trainer, datamodule: MNISTDataModule) -> str:
     """``2 epochs on 10,000 training images (--data.train_size), bf16-mixed``: what the demo's fit trains."""
     images = f"{datamodule.train_size:,}" if datamodule.train_size else "all"
-    length = (f"{trainer.max_epochs} epochs" if trainer.max_epochs not in (None, -1)
-              else f"{trainer.max_steps} steps")
+    count, unit = ((trainer.max_epochs, "epoch") if trainer.max_epochs not in (None, -1)
+                   else (trainer.max_steps, "step"))
+    length = f"{count} {unit}{'' if count == 1 else 's'}"
     return f"{length} on {images} training images (--data.train_size), {precision_label(trainer.precision)}"
 
 
@@ -71,7 +72,7 @@ def write_samples(datamodule: MNISTDataModule, folder: Path, per_class: int = 1)
     for label in range(len(datamodule.spec.classes)):
         for index in (test.labels == label).nonzero().flatten()[:per_class].tolist():
             path = folder / f"{label}_test{index:05d}.png"
-            Image.fromarray(test.images[index, 0].numpy(), mode="L").save(path)
+            Image.fromarray(test.images[index].reshape(test.images.shape[-2:]).numpy(), mode="L").save(path)
             written.append(path)
     return written
 
