@@ -9,6 +9,12 @@ SHARED_DATA ?= $(abspath ../shared/data)
 # Test processes running side by side (pytest-xdist); each uses one thread.
 TEST_WORKERS ?= 2
 DATA_ARG := $(if $(wildcard $(SHARED_DATA)/MNIST/raw/*.gz),--data.data_dir $(SHARED_DATA),)
+# What make demo says after using that folder: how every other command finds it too.
+ifneq ($(DATA_ARG),)
+DATA_HINT = echo "The demo read MNIST from $(SHARED_DATA); its checkpoints and models remember that folder."; \
+	echo "For every other command, set it once in your shell (make shell does so):"; \
+	echo "  export LITQUANT_DATA=$(SHARED_DATA)"
+endif
 
 .PHONY: demo shell test lint bench bench-reproduce clean
 
@@ -23,11 +29,7 @@ demo: $(STAMP)
 	@echo
 	@echo "Done: the report is demo/report.md. litquant is installed in $(VENV); to type litquant commands:"
 	@echo "  source $(VENV)/bin/activate     (or: make shell)"
-ifneq ($(DATA_ARG),)
-	@echo "The demo read MNIST from $(SHARED_DATA): its checkpoints and models remember that folder; for"
-	@echo "every other command, set it once in your shell (make shell does):"
-	@echo "  export LITQUANT_DATA=$(SHARED_DATA)"
-endif
+	@$(DATA_HINT)
 	@echo "Then try:"
 	@echo "  litquant --help"
 	@echo "  litquant evaluate demo/ptq.pt2"
