@@ -161,3 +161,18 @@ def test_checkpoint_of_another_model(checkpoint: Path, tmp_path: Path) -> None:
     message = one_line(error)
     assert "does not fit MNISTClassifier" in message
     assert "tensor model.fc2.weight has shape [5, 128] in the checkpoint but the model expects [10, 128]" in message
+
+
+def test_ckpt_path_last_is_the_newest_runs_last_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the tutorial's chapters 7 and 8 pass: the checkpoint of the reader's own newest fit, whatever its N."""
+    from litquant.checkpoints import CheckpointError, checkpoint_argument
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match="run `litquant fit` first"):
+        checkpoint_argument("last")
+    for version in (0, 1, 10):
+        folder = tmp_path / "runs" / "mnist" / f"version_{version}" / "checkpoints"
+        folder.mkdir(parents=True)
+        (folder / "last.ckpt").write_bytes(b"")
+    assert checkpoint_argument("last") == str(Path("runs/mnist/version_10/checkpoints/last.ckpt"))
+    assert checkpoint_argument("other.ckpt") == "other.ckpt"

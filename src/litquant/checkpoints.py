@@ -229,3 +229,20 @@ def finished_fit(path: str | os.PathLike, max_epochs: int | None, max_steps: int
     else:
         how = f"to continue it, resume with a larger length (`litquant fit {larger} --ckpt_path {path}`)"
     return f"{path} is a complete fit ({reached}): nothing to train; {how}"
+
+
+#: The folder of ``litquant fit``'s runs with the default options, where ``--ckpt_path last`` looks.
+FIT_RUNS_DIR = Path("runs") / "mnist"
+
+
+def checkpoint_argument(value: str, runs_dir: str | os.PathLike = FIT_RUNS_DIR) -> str:
+    """A ``--ckpt_path`` value as a file path: ``last`` is the newest fit run's ``last.ckpt`` (or its newer
+    ``interrupted.ckpt``) under ``runs_dir``, as for ``litquant test --ckpt_path last``; any other value is kept.
+    Usable as an ``argparse`` ``type``."""
+    if value != "last":
+        return value
+    found = resume_checkpoint(runs_dir)
+    if found is None:
+        raise CheckpointError(f"--ckpt_path last: no last.ckpt or interrupted.ckpt in {Path(runs_dir)}/version_*/"
+                              "checkpoints; run `litquant fit` first, or pass a checkpoint's path")
+    return str(found)

@@ -38,18 +38,19 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litquant import __version__, ignore_library_internal_warnings, quiet_library_logs
 from litquant.callbacks import InterruptedCheckpoint, MetricsReport
-from litquant.checkpoints import register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
+from litquant.checkpoints import FIT_RUNS_DIR, register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
 from litquant.data import DataError, MNISTDataModule
 from litquant.model import MNISTClassifier
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 OWN_COMMANDS = ("demo", "quantize", "evaluate", "describe", "inspect", "bench", "serve", "info")
-DEFAULT_ROOT_DIR = "runs"
+DEFAULT_ROOT_DIR = str(FIT_RUNS_DIR.parent)
 #: ``litquant fit``'s length when ``--trainer.max_epochs`` is not given: the shortest one-cycle fit of the default
 #: recipe that reaches 99.0% test accuracy (``benchmarks/recipe_search.py``; Lightning's own default, 1000 epochs,
 #: would stretch the one-cycle schedule over a fit nobody waits for).
 DEFAULT_MAX_EPOCHS = 2
-FIT_LOG_NAME = "mnist"  # runs of `litquant fit` are <root>/mnist/version_N; other commands log to <root>/<command>
+#: runs of `litquant fit` are <root>/mnist/version_N; other commands log to <root>/<command>
+FIT_LOG_NAME = FIT_RUNS_DIR.name
 
 CHECKPOINT_DEFAULTS = {
     "checkpoint_val_loss": {
@@ -434,10 +435,14 @@ def describe_data(data) -> str:
 def _parse_data_command(parser: LightningArgumentParser, argv: list[str], ckpt_key: str = "ckpt_path",
                         announce: bool = True):
     """``parser.parse_args(argv)``, the ``--data.*`` options the user left out taken from the checkpoint or
-    artifact named by option ``ckpt_key``: see :func:`use_checkpoint_data`."""
+    artifact named by option ``ckpt_key``: see :func:`use_checkpoint_data`. ``--ckpt_path last`` is the newest
+    fit run's ``last.ckpt`` (:func:`~litquant.checkpoints.checkpoint_argument`)."""
+    from litquant.checkpoints import checkpoint_argument
     from litquant.saved_data import carries_data_settings
 
     config = parser.parse_args(argv)
+    if ckpt_key == "ckpt_path" and config.get(ckpt_key) == "last":
+        config[ckpt_key] = checkpoint_argument("last")
     ckpt_path = config.get(ckpt_key)
     if carries_data_settings(ckpt_path):
         given = given_options(parser, argv).get("data") or {}
@@ -561,7 +566,8 @@ def cmd_quantize(argv: list[str]) -> None:
     from litquant.quantization import quantize
 
     parser = _data_parser("litquant quantize", "Quantize a trained checkpoint to an int8 artifact.")
-    parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint to quantize")
+    parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint to quantize: a .ckpt "
+                        "PATH, or `last` (the newest fit run's last.ckpt)")
     parser.add_argument("--method", type=method_choices(auto=True), required=True,
                         help="the quantization method; auto: the fastest candidate within --max_drop points of fp32 "
                              "validation accuracy")
@@ -653,7 +659,8 @@ def cmd_inspect(argv: list[str]) -> None:
                           "share; layers below --threshold are flagged with their likely cause. Writes "
                           "inspect.md, inspect.json and layer_sqnr.png into --out.")
     parser.add_argument("artifact", help="the int8 .pt2 artifact (ptq, qat or lightning-qat)")
-    parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint it was made from")
+    parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint it was made from (a .ckpt "
+                        "PATH, or `last`: the newest fit run's last.ckpt)")
     parser.add_argument("--out", default="inspect", help="output folder (default: inspect)")
     parser.add_argument("--batches", type=int, default=4, help="validation batches of 256 compared")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD_DB,
