@@ -18,6 +18,7 @@ import lightning.pytorch as L
 import torch
 from lightning.pytorch.loggers import CSVLogger
 
+from litquant import quiet_libraries
 from litquant.callbacks import MetricsReport
 from litquant.data import MNISTDataModule
 from litquant.files import atomic_path
@@ -72,4 +73,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

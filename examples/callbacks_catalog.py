@@ -15,6 +15,7 @@ import lightning.pytorch as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from litquant import quiet_libraries
 from litquant.callbacks import MetricsReport
 from litquant.catalog import callback_catalog, format_catalog
 from litquant.data import MNISTDataModule
@@ -73,4 +74,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

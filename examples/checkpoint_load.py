@@ -12,6 +12,7 @@ import argparse
 
 import lightning.pytorch as L
 
+from litquant import quiet_libraries
 from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 
@@ -45,4 +46,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

@@ -15,6 +15,7 @@ import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from litquant import quiet_libraries
 from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     data = MNISTDataModule(data_dir=args.data_dir, train_size=args.train_size, val_size=args.val_size,
                            batch_size=args.batch_size, seed=args.seed)
     trainer.fit(MNISTClassifier(), datamodule=data)
-    trainer.save_checkpoint(dirpath / "final.ckpt")  # only the state at the end of training
+    trainer.save_checkpoint(dirpath / "final.ckpt", weights_only=False)  # the state at the end of training
 
     for callback in (best_loss, best_acc):
         print(f"best {callback.monitor}: {Path(callback.best_model_path).name} ({callback.best_model_score:.4f})")
@@ -58,4 +59,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

@@ -14,6 +14,7 @@ from pathlib import Path
 import lightning.pytorch as L
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+from litquant import quiet_libraries
 from litquant.callbacks import MetricsReport
 from litquant.catalog import format_catalog, logger_catalog
 from litquant.data import MNISTDataModule
@@ -59,4 +60,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

@@ -15,6 +15,7 @@ from pathlib import Path
 import lightning.pytorch as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from litquant import quiet_libraries
 from litquant.artifacts import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.checkpoints import checkpoint_argument
@@ -62,4 +63,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

@@ -15,6 +15,7 @@ import lightning.pytorch as L
 import torch
 from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
+from litquant import quiet_libraries
 from litquant.artifacts import load_artifact
 from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
@@ -60,4 +61,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

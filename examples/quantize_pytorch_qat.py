@@ -14,6 +14,7 @@ from pathlib import Path
 import lightning.pytorch as L
 import torch
 
+from litquant import quiet_libraries
 from litquant.artifacts import load_artifact
 from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
@@ -71,4 +72,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

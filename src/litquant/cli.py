@@ -36,7 +36,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from litquant import __version__, ignore_library_internal_warnings, quiet_library_logs
+from litquant import __version__, quiet_libraries
 from litquant.callbacks import InterruptedCheckpoint, MetricsReport
 from litquant.checkpoints import FIT_RUNS_DIR, register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
 from litquant.data import DataError, MNISTDataModule
@@ -852,17 +852,11 @@ class _Interrupted:
 def _quiet_libraries() -> None:
     """Keep messages a user cannot act on out of normal output (``--debug`` shows them all): library-internal
     warnings and log lines, LightningCLI's note on ``args``, and warnings' source paths inside libraries."""
-    ignore_library_internal_warnings()
-    quiet_library_logs()
+    quiet_libraries()
     warnings.filterwarnings("ignore", r"LightningCLI's args parameter is intended", UserWarning)
     # validate/test/predict leave the fit's ModelCheckpoint callbacks out on purpose (they would write nothing)
     warnings.filterwarnings("ignore", r"Be aware that when using `ckpt_path`, callbacks used to create the "
                             "checkpoint need to be provided", UserWarning)
-
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"litquant: warning: {category.__name__}: {message}", file=file or sys.stderr)
-
-    warnings.showwarning = show
 
 
 def _one_line(error: BaseException) -> str:
