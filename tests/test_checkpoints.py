@@ -133,11 +133,15 @@ def test_missing_empty_and_non_checkpoint_files(tmp_path: Path) -> None:
         tmp_path: "is a folder",
         tmp_path / "empty.ckpt": "is not a PyTorch checkpoint",
         tmp_path / "notes.txt": "is not a PyTorch checkpoint",
+        tmp_path / "digit.ckpt": "is not a PyTorch checkpoint (it does not begin as a file torch.save writes)",
         save(tmp_path / "tensor.pt", torch.zeros(3)): "is not a Lightning checkpoint (no 'state_dict' entry)",
         save(tmp_path / "weights.pt", nn.Linear(2, 2).state_dict()): "no 'state_dict' entry",
     }
     (tmp_path / "empty.ckpt").touch()
     (tmp_path / "notes.txt").write_text("hello, not a checkpoint\n")
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(tmp_path / "digit.ckpt", format="PNG")  # a picture renamed .ckpt
     for path, expected in cases.items():
         with pytest.raises(CheckpointError) as error:
             load_classifier(path)

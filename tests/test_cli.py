@@ -146,6 +146,10 @@ def test_test_and_predict_log_apart_from_training_runs(fitted: Path, tmp_path: P
     with open(predictions) as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 256 and {int(row["label"]) for row in rows} <= set(range(10))
+    from litquant.data import MNISTDataModule
+
+    truth = MNISTDataModule(data_dir=str(mnist_dir), test_size=256).split("test").labels.tolist()
+    assert [int(row["true_label"]) for row in rows] == truth
     code, stderr = in_process("test", f"--ckpt_path={best_ckpt}", *data, cwd=tmp_path)
     assert code == 0 and "test_acc" in in_process.stdout
     assert (tmp_path / "runs" / "test" / "version_0" / "metrics.csv").is_file()

@@ -1,28 +1,14 @@
 """Every line a command prints is something its user can act on: each everyday ``litquant`` command runs as a
 real process on tiny real data, with Python's warnings shown as a user's terminal shows them, and fails on any
 line that looks like a library's warning, hint or advertisement unless it is listed here as actionable.
-(``tests/test_examples.py`` checks the examples' output the same way, with :func:`unlisted_noise`.)"""
+(``tests/test_examples.py`` checks the examples' output the same way, with ``helpers.unlisted_noise``.)"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from helpers import TINY, run_litquant
-
-#: What a line of library noise looks like: warnings (with or without a file path), tips, kernels that did not
-#: load, notes on hardware that is not there.
-NOISE = re.compile(r"[Ww]arning|💡|\bTip\b|Failed to load|site-packages|available: False|No complete tensor|"
-                   r"not supported by|weights_only|deprecated|Skipping")
-#: Lines that match :data:`NOISE` and are still for the user (none so far).
-ACTIONABLE: tuple[re.Pattern[str], ...] = ()
-
-
-def unlisted_noise(output: str) -> list[str]:
-    """The lines of ``output`` that look like library noise and are not listed as actionable."""
-    return [line for line in output.splitlines()
-            if NOISE.search(line) and not any(pattern.search(line) for pattern in ACTIONABLE)]
+from helpers import TINY, run_litquant, unlisted_noise
 
 
 def test_the_noise_pattern_catches_what_users_reported() -> None:

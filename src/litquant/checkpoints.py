@@ -80,9 +80,26 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def unsafe_checkpoint_error(path: str | os.PathLike, error: pickle.UnpicklingError) -> UnsafeCheckpointError:
+#: How a file ``torch.save`` wrote begins: a zip archive (the format since PyTorch 1.6), or a legacy pickle.
+CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _looks_like_torch_file(path: str | os.PathLike) -> bool:
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4)
+    except OSError:
+        return True  # let the loader's own error speak
+    return head.startswith(CHECKPOINT_MAGIC)
+
+
+def unsafe_checkpoint_error(path: str | os.PathLike, error: pickle.UnpicklingError) -> CheckpointError:
     """The one-line refusal for ``torch.load(path, weights_only=True)`` failing with ``error``: the file holds
-    code (or objects outside the allow-list), so it was refused; nothing from it ran."""
+    code (or objects outside the allow-list), so it was refused; nothing from it ran. A file that does not even
+    begin as one ``torch.save`` writes (an image renamed ``.ckpt``) is said to be no checkpoint."""
+    if not _looks_like_torch_file(path):
+        return CheckpointError(f"{path} is not a PyTorch checkpoint (it does not begin as a file torch.save "
+                               "writes): pass a .ckpt file written by `litquant fit`")
     message = str(error)
     if found := re.search(r"Unsupported global: GLOBAL (\S+)", message):
         return UnsafeCheckpointError(

@@ -295,7 +295,8 @@ class LitquantCLI(LightningCLI):
                 print(f"best {callback.monitor}: {callback.best_model_path} ({float(callback.best_model_score):.4f})")
 
     def after_predict(self) -> None:
-        """Write the test-set predictions to ``<log_dir>/predictions.csv`` and say where they went."""
+        """Write the test-set predictions, beside each image's true label, to ``<log_dir>/predictions.csv`` and say
+        where they went."""
         batches = self.trainer.predict_loop.predictions
         if not self.trainer.is_global_zero or not batches:
             return
@@ -307,11 +308,13 @@ class LitquantCLI(LightningCLI):
 
         probabilities = torch.cat([torch.as_tensor(batch) for batch in batches])
         confidence, labels = probabilities.max(dim=1)
+        truth = self.datamodule.split("test").labels.tolist()  # what predict_dataloader served, in order
         table = io.StringIO()
         writer = csv.writer(table, lineterminator="\n")
-        writer.writerow(["index", "label", "confidence"])
-        writer.writerows((index, label, f"{value:.6f}")
-                         for index, (label, value) in enumerate(zip(labels.tolist(), confidence.tolist(), strict=True)))
+        writer.writerow(["index", "label", "confidence", "true_label"])
+        writer.writerows((index, label, f"{value:.6f}", true)
+                         for index, (label, value, true) in enumerate(zip(labels.tolist(), confidence.tolist(), truth,
+                                                                          strict=True)))
         target = write_text(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions.csv",
                             table.getvalue())
         print(f"predicted {len(labels)} test images: {target}")
