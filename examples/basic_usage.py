@@ -11,6 +11,8 @@ Reload the saved weights and only test (the original tutorial's ``--load_model M
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
@@ -18,7 +20,6 @@ import lightning.pytorch as L
 import torch
 from lightning.pytorch.loggers import CSVLogger
 
-from litquant import quiet_libraries
 from litquant.callbacks import MetricsReport
 from litquant.data import MNISTDataModule
 from litquant.files import atomic_path
@@ -73,5 +74,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

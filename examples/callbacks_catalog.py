@@ -8,6 +8,8 @@ loop, so behaviour is added to a Trainer without touching the model::
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
@@ -15,7 +17,6 @@ import lightning.pytorch as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from litquant import quiet_libraries
 from litquant.callbacks import MetricsReport
 from litquant.catalog import callback_catalog, format_catalog
 from litquant.data import MNISTDataModule
@@ -74,5 +75,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

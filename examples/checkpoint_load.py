@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 
 import lightning.pytorch as L
 
-from litquant import quiet_libraries
 from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 
@@ -46,5 +47,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

@@ -8,6 +8,8 @@ One callback keeps the 3 lowest ``val_loss``, one the 3 highest ``val_acc``, one
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
@@ -15,7 +17,6 @@ import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from litquant import quiet_libraries
 from litquant.data import MNISTDataModule
 from litquant.model import MNISTClassifier
 
@@ -59,5 +60,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

@@ -8,13 +8,14 @@ A logger is given to the Trainer like a callback (``Trainer(logger=...)``, or a 
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
 import lightning.pytorch as L
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from litquant import quiet_libraries
 from litquant.callbacks import MetricsReport
 from litquant.catalog import format_catalog, logger_catalog
 from litquant.data import MNISTDataModule
@@ -60,5 +61,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

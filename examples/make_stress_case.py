@@ -6,11 +6,11 @@ Usage::
     python examples/make_stress_case.py last runs/stress.ckpt      # last: the newest fit run's last.ckpt
 """
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import sys
 
-from litquant import quiet_libraries
 from litquant.quantization.stress import main
 
 if __name__ == "__main__":
-    quiet_libraries()  # library messages a user cannot act on stay out of the output
     sys.exit(main())

@@ -9,13 +9,14 @@ The callback fake-quantizes the LightningModule while the Trainer fine-tunes it,
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
 import lightning.pytorch as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from litquant import quiet_libraries
 from litquant.artifacts import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.checkpoints import checkpoint_argument
@@ -63,5 +64,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

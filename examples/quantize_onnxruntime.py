@@ -9,12 +9,13 @@ the ``.onnx`` file with plain PyTorch tensors and with a Trainer::
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
 import lightning.pytorch as L
 
-from litquant import quiet_libraries
 from litquant.artifacts import describe, load_artifact, save_onnx, sidecar_path
 from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
@@ -57,5 +58,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

@@ -8,6 +8,8 @@ few training batches through it (calibration), convert to int8, then save, reloa
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
@@ -15,7 +17,6 @@ import lightning.pytorch as L
 import torch
 from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
-from litquant import quiet_libraries
 from litquant.artifacts import load_artifact
 from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
@@ -61,5 +62,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

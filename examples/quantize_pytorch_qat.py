@@ -8,13 +8,14 @@ adapt to int8 rounding, convert to int8, then save, reload and run it::
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
 import lightning.pytorch as L
 import torch
 
-from litquant import quiet_libraries
 from litquant.artifacts import load_artifact
 from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
@@ -72,5 +73,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    quiet_libraries()  # library messages a user cannot act on stay out of the output
     main()

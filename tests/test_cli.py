@@ -79,12 +79,21 @@ def test_load_from_checkpoint_needs_no_constructor_arguments_in_a_fresh_process(
 
 
 def test_resuming_a_finished_one_cycle_fit_with_more_epochs_says_what_to_do(fitted: Path, mnist_dir: Path) -> None:
+    before = sorted(p.relative_to(fitted) for p in (fitted / "runs").rglob("*"))
     result = run_litquant("fit", "--trainer.max_epochs=3", "--ckpt_path=last", f"--data.data_dir={mnist_dir}", *TINY,
                       cwd=fitted, check=False)
     assert result.returncode == 2
     assert "resume with the --trainer.max_epochs and data size it was started with" in result.stderr
     assert "(--trainer.max_epochs 2 with this data)" in result.stderr  # the default length, said as a number
     assert "Traceback" not in result.stderr
+    assert sorted(p.relative_to(fitted) for p in (fitted / "runs").rglob("*")) == before  # no empty run folder
+
+
+def test_a_fit_that_fails_before_training_leaves_no_run_folder(tmp_path: Path, in_process) -> None:
+    (tmp_path / "empty").mkdir()
+    code, stderr = in_process("fit", "--data.data_dir=empty", "--data.download=false", *TINY, cwd=tmp_path)
+    assert code == 2 and "downloading is off" in stderr
+    assert not list((tmp_path / "runs").rglob("version_*"))
 
 
 def test_resuming_a_complete_fit_says_so_in_one_line_and_writes_nothing(fitted: Path, mnist_dir: Path) -> None:

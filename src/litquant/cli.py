@@ -279,11 +279,17 @@ class LitquantCLI(LightningCLI):
         return trainer
 
     def _run_subcommand(self, subcommand: str) -> None:
+        """Run it; a run that fails before writing any file (bad data, a refused resume) leaves no empty
+        ``version_N`` folder behind."""
         try:
             super()._run_subcommand(subcommand)
         except pickle.UnpicklingError as error:  # Lightning's own weights-only load of --ckpt_path
+            _remove_if_empty(self.trainer.log_dir)
             ckpt_path = self.config[subcommand].get("ckpt_path")
             raise unsafe_checkpoint_error(ckpt_path, error) from None
+        except BaseException:
+            _remove_if_empty(self.trainer.log_dir)
+            raise
 
     def after_fit(self) -> None:
         """Say where the best checkpoints are: ``litquant test --ckpt_path <best>`` evaluates one."""
@@ -318,6 +324,21 @@ class LitquantCLI(LightningCLI):
         target = write_text(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions.csv",
                             table.getvalue())
         print(f"predicted {len(labels)} test images: {target}")
+
+
+#: Files a run writes before it starts, which alone make no result worth keeping.
+RUN_SETTINGS_FILES = ("config.yaml", "hparams.yaml")
+
+
+def _remove_if_empty(folder: str | os.PathLike | None) -> None:
+    """Remove the run folder ``folder`` when nothing but :data:`RUN_SETTINGS_FILES` lies under it (what a run
+    that failed before training or testing anything leaves: no metrics, no checkpoint)."""
+    import shutil
+
+    if not folder or not Path(folder).is_dir():
+        return
+    if not any(path.is_file() and path.name not in RUN_SETTINGS_FILES for path in Path(folder).rglob("*")):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _root_dir(config) -> Path:
