@@ -386,3 +386,16 @@ def test_user_error_of_another_module_exits_2_under_python_m(tmp_path: Path) -> 
     result = run_litquant("bench", str(tmp_path / "missing.pt2"), "--no_cold_start", cwd=tmp_path, check=False)
     assert result.returncode == 2, result.stderr
     assert "litquant: error: not found:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_shows_plain_backticks_and_a_misspelt_option_gets_a_suggestion(tmp_path: Path, in_process) -> None:
+    for command in ("fit", "quantize", "demo"):
+        assert in_process(command, "--help", cwd=tmp_path)[0] == 0
+        assert "``" not in in_process.stdout and "`" in in_process.stdout, command
+    code, stderr = in_process("quantize", "--ckpt_path=x.ckpt", "--method=ptq", "--quant.observr=minmax", cwd=tmp_path)
+    assert code == 2
+    assert stderr.splitlines() == ["litquant quantize: error: unknown option --quant.observr: did you mean "
+                                   "--quant.observer?", "(run `litquant quantize --help` for the options)"]
+    code, stderr = in_process("fit", "--trainer.max_epochz=3", cwd=tmp_path)
+    assert code == 2 and "did you mean --trainer.max_epochs?" in stderr
+    assert not (tmp_path / "runs").exists()

@@ -103,13 +103,33 @@ def _missing_logger_error(message: str) -> str | None:
 
 
 class HelpFormatter(DefaultHelpFormatter):
-    """jsonargparse's help, with descriptions kept as written and each default in its own ``(default: X)``."""
+    """jsonargparse's help, with descriptions kept as written and each default in its own ``(default: X)``;
+    the docstrings' reStructuredText literals (double backticks) shown as single backticks."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        return "".join(indent + line for line in text.splitlines(keepends=True))
+        return "".join(indent + line for line in text.replace("``", "`").splitlines(keepends=True))
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(heading.replace("``", "`") if heading else heading)
 
     def _get_help_string(self, action) -> str:
-        return super()._get_help_string(action).replace(", default: %(default)s)", ") (default: %(default)s)")
+        return (super()._get_help_string(action).replace(", default: %(default)s)", ") (default: %(default)s)")
+                .replace("``", "`"))
+
+
+def _did_you_mean(parser, message: str) -> str | None:
+    """``unrecognized arguments: --quant.observr minmax`` as ``unknown option --quant.observr: did you mean
+    --quant.observer?`` when an option of ``parser`` is close to it; ``None`` otherwise."""
+    import difflib
+    import re
+
+    found = re.search(r"nrecognized arguments: (--[\w.-]+)", message)
+    if not found:
+        return None
+    given = found.group(1).split("=", 1)[0]
+    options = [option for option in parser._option_string_actions if option.startswith("--")]
+    close = difflib.get_close_matches(given, options, n=1, cutoff=0.75)
+    return f"unknown option {given}: did you mean {close[0]}?" if close else None
 
 
 class ShortErrorParser(LightningArgumentParser):
@@ -124,6 +144,9 @@ class ShortErrorParser(LightningArgumentParser):
         prog = parser.prog.replace(" [options]", "")
         if missing := _missing_logger_error(str(message)):
             sys.stderr.write(f"{prog}: error: {missing}\n")
+            raise SystemExit(2)
+        if suggestion := _did_you_mean(parser, str(message)):
+            sys.stderr.write(f"{prog}: error: {suggestion}\n(run `{prog} --help` for the options)\n")
             raise SystemExit(2)
         lines = [_choice_error(str(message)) or line for line in str(message).strip().splitlines() if line.strip()]
         lines = lines[:1] if _choice_error(str(message)) else lines
