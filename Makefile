@@ -9,6 +9,12 @@ SHARED_DATA ?= $(abspath ../shared/data)
 # Test processes running side by side (pytest-xdist); each uses one thread.
 TEST_WORKERS ?= 2
 DATA_ARG := $(if $(wildcard $(SHARED_DATA)/MNIST/raw/*.gz),--data.data_dir $(SHARED_DATA),)
+# What make demo says after using that folder: how every other command finds it too.
+ifneq ($(DATA_ARG),)
+DATA_HINT = echo "The demo read MNIST from $(SHARED_DATA); its checkpoints and models remember that folder."; \
+	echo "For every other command, set it once in your shell (make shell does so):"; \
+	echo "  export LITQUANT_DATA=$(SHARED_DATA)"
+endif
 
 .PHONY: demo shell test lint bench bench-reproduce clean
 
@@ -23,17 +29,20 @@ demo: $(STAMP)
 	@echo
 	@echo "Done: the report is demo/report.md. litquant is installed in $(VENV); to type litquant commands:"
 	@echo "  source $(VENV)/bin/activate     (or: make shell)"
+	@$(DATA_HINT)
 	@echo "Then try:"
 	@echo "  litquant --help"
 	@echo "  litquant evaluate demo/ptq.pt2"
-	@echo "  litquant predict --model demo/ptq.pt2 digit.png"
+	@echo "  litquant predict --model demo/ptq.pt2 demo/samples"
 	@echo "  litquant fit --trainer.max_epochs 3"
 	@echo "The README's Tour and docs/index.md walk through the rest."
 
-# A shell with .venv on PATH (litquant, python, pytest); leave it with exit.
+# A shell with .venv on PATH (litquant, python, pytest), and $LITQUANT_DATA at the data make demo used;
+# leave it with exit.
 shell: $(STAMP)
 	@echo "litquant is on PATH in this shell; type exit to leave it."
-	@VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" $${SHELL:-bash}
+	@VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" \
+		$(if $(DATA_ARG),LITQUANT_DATA="$${LITQUANT_DATA:-$(SHARED_DATA)}") $${SHELL:-bash}
 
 test: $(STAMP)
 	LITQUANT_TEST_DATA=$(SHARED_DATA) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

@@ -11,6 +11,8 @@ Reload the saved weights and only test (the original tutorial's ``--load_model M
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 

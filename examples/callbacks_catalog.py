@@ -8,6 +8,8 @@ loop, so behaviour is added to a Trainer without touching the model::
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 

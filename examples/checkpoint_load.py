@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 
 import lightning.pytorch as L

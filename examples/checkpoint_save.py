@@ -8,6 +8,8 @@ One callback keeps the 3 lowest ``val_loss``, one the 3 highest ``val_acc``, one
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     data = MNISTDataModule(data_dir=args.data_dir, train_size=args.train_size, val_size=args.val_size,
                            batch_size=args.batch_size, seed=args.seed)
     trainer.fit(MNISTClassifier(), datamodule=data)
-    trainer.save_checkpoint(dirpath / "final.ckpt")  # only the state at the end of training
+    trainer.save_checkpoint(dirpath / "final.ckpt", weights_only=False)  # the state at the end of training
 
     for callback in (best_loss, best_acc):
         print(f"best {callback.monitor}: {Path(callback.best_model_path).name} ({callback.best_model_score:.4f})")

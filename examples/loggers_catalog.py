@@ -8,6 +8,8 @@ A logger is given to the Trainer like a callback (``Trainer(logger=...)``, or a 
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 

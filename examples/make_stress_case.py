@@ -3,8 +3,10 @@ conv2 reading them 300 times weaker. The fp32 model computes the same function; 
 
 Usage::
 
-    python examples/make_stress_case.py runs/mnist/version_0/checkpoints/last.ckpt runs/stress.ckpt
+    python examples/make_stress_case.py last runs/stress.ckpt      # last: the newest fit run's last.ckpt
 """
+
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
 
 import sys
 

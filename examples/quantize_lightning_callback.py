@@ -9,6 +9,8 @@ The callback fake-quantizes the LightningModule while the Trainer fine-tunes it,
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from litquant.artifacts import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
+from litquant.checkpoints import checkpoint_argument
 from litquant.data import MNISTDataModule
 from litquant.evaluation import ArtifactModule, evaluate
 from litquant.model import MNISTClassifier
@@ -24,7 +27,8 @@ from litquant.model import MNISTClassifier
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt_path", required=True, help="the trained fp32 checkpoint (.ckpt)")
+    parser.add_argument("--ckpt_path", required=True, type=checkpoint_argument,
+                        help="the trained fp32 checkpoint: a .ckpt path, or `last` (the newest run's last.ckpt)")
     parser.add_argument("--data_dir", default=None, help="folder with the MNIST .gz files (default: the cache)")
     parser.add_argument("--train_size", type=int, default=None, help="cap on training samples (default: all)")
     parser.add_argument("--val_size", type=int, default=5000, help="training samples held out for validation")

@@ -9,13 +9,15 @@ the ``.onnx`` file with plain PyTorch tensors and with a Trainer::
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
 import lightning.pytorch as L
 
 from litquant.artifacts import describe, load_artifact, save_onnx, sidecar_path
-from litquant.checkpoints import load_classifier
+from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
 from litquant.evaluation import ArtifactModule, evaluate
 from litquant.quantization.onnx_runtime import export_onnx, quantize_onnxruntime
@@ -23,7 +25,8 @@ from litquant.quantization.onnx_runtime import export_onnx, quantize_onnxruntime
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt_path", required=True, help="the trained fp32 checkpoint (.ckpt)")
+    parser.add_argument("--ckpt_path", required=True, type=checkpoint_argument,
+                        help="the trained fp32 checkpoint: a .ckpt path, or `last` (the newest run's last.ckpt)")
     parser.add_argument("--data_dir", default=None, help="folder with the MNIST .gz files (default: the cache)")
     parser.add_argument("--train_size", type=int, default=None, help="cap on training samples (default: all)")
     parser.add_argument("--test_size", type=int, default=None, help="cap on test samples (default: all 10,000)")

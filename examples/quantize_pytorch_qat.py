@@ -8,6 +8,8 @@ adapt to int8 rounding, convert to int8, then save, reload and run it::
 
 from __future__ import annotations
 
+import litquant.quiet  # noqa: F401  first: library messages a user cannot act on stay out of the output
+
 import argparse
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import lightning.pytorch as L
 import torch
 
 from litquant.artifacts import load_artifact
-from litquant.checkpoints import load_classifier
+from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
 from litquant.evaluation import ArtifactModule, evaluate
 from litquant.quantization.pt2e import (
@@ -30,7 +32,8 @@ from litquant.quantization.pt2e import (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ckpt_path", required=True, help="the trained fp32 checkpoint (.ckpt)")
+    parser.add_argument("--ckpt_path", required=True, type=checkpoint_argument,
+                        help="the trained fp32 checkpoint: a .ckpt path, or `last` (the newest run's last.ckpt)")
     parser.add_argument("--data_dir", default=None, help="folder with the MNIST .gz files (default: the cache)")
     parser.add_argument("--train_size", type=int, default=None, help="cap on training samples (default: all)")
     parser.add_argument("--test_size", type=int, default=None, help="cap on test samples (default: all 10,000)")

@@ -5,6 +5,7 @@ warnings off unless asked for)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,3 +76,17 @@ def start_litquant(*args: str, cwd: Path | None = None, env: Mapping[str, str] |
     but ``stderr=subprocess.PIPE`` keeps stderr (text); other options as for :func:`run_python`."""
     return subprocess.Popen([sys.executable, "-m", "litquant.cli", *args], stdout=subprocess.DEVNULL, stderr=stderr,
                             text=True, **_child_options(cwd, env, default_sigint, env_options))
+
+
+#: What a line of library noise looks like: warnings (with or without a file path), tips, kernels that did not
+#: load, notes on hardware that is not there.
+NOISE = re.compile(r"[Ww]arning|💡|\bTip\b|Failed to load|site-packages|available: False|No complete tensor|"
+                   r"not supported by|weights_only|deprecated|Skipping")
+#: Lines that match :data:`NOISE` and are still for the user (none so far).
+ACTIONABLE: tuple[re.Pattern[str], ...] = ()
+
+
+def unlisted_noise(output: str) -> list[str]:
+    """The lines of ``output`` that look like library noise and are not listed as actionable."""
+    return [line for line in output.splitlines()
+            if NOISE.search(line) and not any(pattern.search(line) for pattern in ACTIONABLE)]

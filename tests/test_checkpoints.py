@@ -133,11 +133,15 @@ def test_missing_empty_and_non_checkpoint_files(tmp_path: Path) -> None:
         tmp_path: "is a folder",
         tmp_path / "empty.ckpt": "is not a PyTorch checkpoint",
         tmp_path / "notes.txt": "is not a PyTorch checkpoint",
+        tmp_path / "digit.ckpt": "is not a PyTorch checkpoint (it does not begin as a file torch.save writes)",
         save(tmp_path / "tensor.pt", torch.zeros(3)): "is not a Lightning checkpoint (no 'state_dict' entry)",
         save(tmp_path / "weights.pt", nn.Linear(2, 2).state_dict()): "no 'state_dict' entry",
     }
     (tmp_path / "empty.ckpt").touch()
     (tmp_path / "notes.txt").write_text("hello, not a checkpoint\n")
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(tmp_path / "digit.ckpt", format="PNG")  # a picture renamed .ckpt
     for path, expected in cases.items():
         with pytest.raises(CheckpointError) as error:
             load_classifier(path)
@@ -161,3 +165,18 @@ def test_checkpoint_of_another_model(checkpoint: Path, tmp_path: Path) -> None:
     message = one_line(error)
     assert "does not fit MNISTClassifier" in message
     assert "tensor model.fc2.weight has shape [5, 128] in the checkpoint but the model expects [10, 128]" in message
+
+
+def test_ckpt_path_last_is_the_newest_runs_last_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the tutorial's chapters 7 and 8 pass: the checkpoint of the reader's own newest fit, whatever its N."""
+    from litquant.checkpoints import CheckpointError, checkpoint_argument
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match="run `litquant fit` first"):
+        checkpoint_argument("last")
+    for version in (0, 1, 10):
+        folder = tmp_path / "runs" / "mnist" / f"version_{version}" / "checkpoints"
+        folder.mkdir(parents=True)
+        (folder / "last.ckpt").write_bytes(b"")
+    assert checkpoint_argument("last") == str(Path("runs/mnist/version_10/checkpoints/last.ckpt"))
+    assert checkpoint_argument("other.ckpt") == "other.ckpt"

@@ -79,12 +79,34 @@ def test_load_from_checkpoint_needs_no_constructor_arguments_in_a_fresh_process(
 
 
 def test_resuming_a_finished_one_cycle_fit_with_more_epochs_says_what_to_do(fitted: Path, mnist_dir: Path) -> None:
+    before = sorted(p.relative_to(fitted) for p in (fitted / "runs").rglob("*"))
     result = run_litquant("fit", "--trainer.max_epochs=3", "--ckpt_path=last", f"--data.data_dir={mnist_dir}", *TINY,
                       cwd=fitted, check=False)
     assert result.returncode == 2
     assert "resume with the --trainer.max_epochs and data size it was started with" in result.stderr
     assert "(--trainer.max_epochs 2 with this data)" in result.stderr  # the default length, said as a number
     assert "Traceback" not in result.stderr
+    assert sorted(p.relative_to(fitted) for p in (fitted / "runs").rglob("*")) == before  # no empty run folder
+
+
+def test_a_fit_that_fails_before_training_leaves_no_run_folder(tmp_path: Path, in_process) -> None:
+    (tmp_path / "empty").mkdir()
+    code, stderr = in_process("fit", "--data.data_dir=empty", "--data.download=false", *TINY, cwd=tmp_path)
+    assert code == 2 and "downloading is off" in stderr
+    assert not list((tmp_path / "runs").rglob("version_*"))
+
+
+def test_resuming_a_complete_fit_says_so_in_one_line_and_writes_nothing(fitted: Path, mnist_dir: Path) -> None:
+    before = sorted(p.relative_to(fitted) for p in (fitted / "runs").rglob("*"))
+    result = run_litquant("fit", "--ckpt_path=last", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
+    assert result.returncode == 0
+    last = RUN0 / "checkpoints" / "last.ckpt"
+    assert result.stdout.splitlines() == [
+        f"litquant: {last} is a complete fit (2 epochs, --trainer.max_epochs 2): nothing to train; its one-cycle "
+        "schedule has ended, so for a longer training start a new fit with a larger length "
+        "(`litquant fit --trainer.max_epochs 3`)"]
+    assert "error" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.relative_to(fitted) for p in (fitted / "runs").rglob("*")) == before
 
 
 # Messages a user cannot act on, which a plain fit or a failing one must not print.
@@ -133,6 +155,10 @@ def test_test_and_predict_log_apart_from_training_runs(fitted: Path, tmp_path: P
     with open(predictions) as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 256 and {int(row["label"]) for row in rows} <= set(range(10))
+    from litquant.data import MNISTDataModule
+
+    truth = MNISTDataModule(data_dir=str(mnist_dir), test_size=256).split("test").labels.tolist()
+    assert [int(row["true_label"]) for row in rows] == truth
     code, stderr = in_process("test", f"--ckpt_path={best_ckpt}", *data, cwd=tmp_path)
     assert code == 0 and "test_acc" in in_process.stdout
     assert (tmp_path / "runs" / "test" / "version_0" / "metrics.csv").is_file()
@@ -360,3 +386,16 @@ def test_user_error_of_another_module_exits_2_under_python_m(tmp_path: Path) -> 
     result = run_litquant("bench", str(tmp_path / "missing.pt2"), "--no_cold_start", cwd=tmp_path, check=False)
     assert result.returncode == 2, result.stderr
     assert "litquant: error: not found:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_shows_plain_backticks_and_a_misspelt_option_gets_a_suggestion(tmp_path: Path, in_process) -> None:
+    for command in ("fit", "quantize", "demo"):
+        assert in_process(command, "--help", cwd=tmp_path)[0] == 0
+        assert "``" not in in_process.stdout and "`" in in_process.stdout, command
+    code, stderr = in_process("quantize", "--ckpt_path=x.ckpt", "--method=ptq", "--quant.observr=minmax", cwd=tmp_path)
+    assert code == 2
+    assert stderr.splitlines() == ["litquant quantize: error: unknown option --quant.observr: did you mean "
+                                   "--quant.observer?", "(run `litquant quantize --help` for the options)"]
+    code, stderr = in_process("fit", "--trainer.max_epochz=3", cwd=tmp_path)
+    assert code == 2 and "did you mean --trainer.max_epochs?" in stderr
+    assert not (tmp_path / "runs").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_python, tiny
+from helpers import run_python, tiny, unlisted_noise
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def run_examples(commands: dict[str, list[str]], cwd: Path, workers: int = 2) ->
 
     def run(argv: list[str]) -> subprocess.CompletedProcess:
         return run_python(str(EXAMPLES / argv[0]), *argv[1:], cwd=cwd, timeout=900, OMP_NUM_THREADS="1",
-                          COLUMNS="100")
+                          COLUMNS="100", warnings="")  # Python's warnings shown, as a user sees them
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return dict(zip(commands, pool.map(run, commands.values()), strict=True))
@@ -152,3 +152,9 @@ def test_examples_write_nothing_outside_their_output_folders(first, second, work
     # Only the folders named with --out on the command lines above, and out/ (ignored by git) for the defaults.
     assert sorted(p.name for p in workdir.iterdir()) == ["basic", "ckpt", "lightning-qat", "onnx", "out", "ptq", "qat"]
     assert sorted(p.name for p in (workdir / "out").iterdir()) == ["examples"]
+
+
+def test_no_example_prints_what_its_user_cannot_act_on(first: dict[str, subprocess.CompletedProcess],
+                                                        second: dict[str, subprocess.CompletedProcess]) -> None:
+    noise = {name: unlisted_noise(run.stdout + run.stderr) for name, run in {**first, **second}.items()}
+    assert {name: lines for name, lines in noise.items() if lines} == {}

@@ -29,3 +29,20 @@ def test_every_artifact_reloads_in_a_fresh_process(made: dict[str, Path], mnist_
         assert result["samples"] == 128
         assert result["accuracy"] == pytest.approx(evaluate(load_artifact(path, compile=False), datamodule))
     assert not failed["ok"] and "not a .pt2 archive" in failed["error"]  # reported, the others still ran
+
+
+def test_a_model_made_on_the_offline_fallback_reloads_on_it_too(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """No data folder given, an empty cache and no network (the conftest's): the fresh process is not handed the
+    cache folder, where it could not fall back, and so checks the model on the same fallback data."""
+    from litquant.data import MNISTDataModule
+    from litquant.fresh_process import check_in_fresh_process, data_dir_for_child
+    from litquant.quantization import export_fp32
+
+    datamodule = MNISTDataModule(test_size=256)
+    datamodule.setup("test")
+    assert datamodule.source.startswith("offline fallback")
+    path = export_fp32(tiny_checkpoint, tmp_path, datamodule=datamodule, onnx=False, progress=False)
+    assert data_dir_for_child(datamodule) is None
+    assert check_in_fresh_process(path, data_dir_for_child(datamodule), batches=1)["ok"]
+    assert not check_in_fresh_process(path, datamodule.data_dir, batches=1)["ok"]  # a given folder never falls back
+    assert data_dir_for_child(small_datamodule(tmp_path)) == str(tmp_path)

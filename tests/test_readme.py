@@ -164,3 +164,18 @@ def test_results_of_each_cpu_kind_get_their_own_section(tmp_path: Path) -> None:
     assert "| ptq int8 | 1.23 |" in vnni_section and "| ptq int8 | 1.23 |" not in avx2
     assert "inference.avx512-vnni.json" in vnni_section and ".avx2." not in vnni_section
     assert "**Training speed**" in avx2 and "**Training speed**" not in vnni_section  # never borrowed
+
+
+def test_make_demo_says_how_every_command_finds_the_data_it_used(mnist_dir: Path, tmp_path: Path) -> None:
+    """With the data beside the checkout, ``make demo`` ends with the ``export LITQUANT_DATA=...`` that points every
+    other command at it, and ``make shell`` sets it; without it, neither says a word about it."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+
+    def dry_run(target: str, data: Path) -> str:
+        return subprocess.run(["make", "-n", target, f"SHARED_DATA={data}"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout
+
+    assert f"export LITQUANT_DATA={mnist_dir}" in dry_run("demo", mnist_dir)
+    assert f'LITQUANT_DATA="${{LITQUANT_DATA:-{mnist_dir}}}"' in dry_run("shell", mnist_dir)
+    assert "LITQUANT_DATA" not in dry_run("demo", tmp_path) + dry_run("shell", tmp_path)

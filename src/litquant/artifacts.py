@@ -220,7 +220,8 @@ class ArtifactDescription:
     """Everything an artifact says about itself; embedded in the file, copied to the JSON beside it.
 
     ``extra`` holds what a method adds (calibration, fine-tuning, the ONNX Runtime weight-format check...); in the
-    dict form its keys sit at the top level, beside the fixed ones.
+    dict form its keys sit at the top level, beside the fixed ones. ``data``: the data settings of the model's
+    data module (:mod:`litquant.data.settings`), used by the commands that load the artifact as a checkpoint's.
     """
 
     method: str
@@ -235,9 +236,10 @@ class ArtifactDescription:
     created: str = dataclasses.field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc)
                                      .isoformat(timespec="seconds"))
     format: str = ARTIFACT_FORMAT
+    data: dict[str, Any] | None = None
 
     _FIXED = ("format", "method", "precision", "created", "checkpoint", "checkpoint_sha256", "versions", "input",
-              "output", "accuracy")
+              "output", "accuracy", "data")
 
     def __post_init__(self) -> None:
         classes = self.input.classes
@@ -248,7 +250,8 @@ class ArtifactDescription:
         return {"format": self.format, "method": self.method, "precision": self.precision, "created": self.created,
                 "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
                 "versions": dict(self.versions), "input": self.input.to_dict(), "output": self.output.to_dict(),
-                "accuracy": self.accuracy, **self.extra}
+                "accuracy": self.accuracy, **({"data": dict(self.data)} if self.data is not None else {}),
+                **self.extra}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -279,7 +282,7 @@ class ArtifactDescription:
                    OutputSpec.from_dict(data.get("output")), None if checkpoint is None else str(checkpoint), sha,
                    None if accuracy is None else dict(accuracy),
                    {k: v for k, v in data.items() if k not in cls._FIXED}, dict(found), data["created"],
-                   data["format"])
+                   data["format"], _data_settings(data.get("data")))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ArtifactDescription:
@@ -288,6 +291,16 @@ class ArtifactDescription:
         except (ValueError, UnicodeDecodeError) as err:
             raise _invalid(f"not JSON ({err})") from None
         return cls.from_dict(data)
+
+
+def _data_settings(raw: Any) -> dict[str, Any] | None:
+    from litquant.data import DataError
+    from litquant.data.settings import parse_data_settings
+
+    try:
+        return None if raw is None else parse_data_settings(raw)
+    except DataError as err:
+        raise _invalid(f"'data': {err}") from None
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -304,9 +317,10 @@ def describe(method: str, precision: str, *, datamodule: Any = None, checkpoint:
              input_shape: Iterable[str | int] = ("batch", 1, 28, 28), output_shape: Iterable[str | int] | None = None,
              accuracy: dict[str, Any] | None = None, **extra: Any) -> ArtifactDescription:
     """A description for a model of ``datamodule``'s dataset (default MNIST): normalisation and classes from its
-    spec; an ``output_shape`` other than ``["batch", classes]`` drops the class names. ``checkpoint_sha256``
-    defaults to the hash of ``checkpoint``'s bytes now."""
+    spec, and its data settings; an ``output_shape`` other than ``["batch", classes]`` drops the class names.
+    ``checkpoint_sha256`` defaults to the hash of ``checkpoint``'s bytes now."""
     from litquant.data import DATASETS
+    from litquant.data.settings import data_settings
 
     spec = datamodule.spec if datamodule is not None else DATASETS["mnist"]
     if checkpoint is not None and checkpoint_sha256 is None:
@@ -318,7 +332,8 @@ def describe(method: str, precision: str, *, datamodule: Any = None, checkpoint:
                   {"formula": "(pixel / 255 - mean) / std", "mean": spec.mean, "std": spec.std}, spec.name,
                   tuple(spec.classes) if output[1:] == (len(spec.classes),) else None),
         OutputSpec("logits", output),
-        None if checkpoint is None else str(checkpoint), checkpoint_sha256, accuracy, dict(extra))
+        None if checkpoint is None else str(checkpoint), checkpoint_sha256, accuracy, dict(extra),
+        data=data_settings(datamodule) if getattr(datamodule, "hparams", None) else None)
 
 
 def sidecar_path(artifact: str | os.PathLike) -> Path:

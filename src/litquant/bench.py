@@ -204,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=".pt2 files: compile (torch.compile in this process, default), aot (AOTInductor packages "
                              "for each of --batch_sizes, built once and cached under $LITQUANT_CACHE, else "
                              "~/.cache/litquant), eager (the exported graph as is)")
-    parser.add_argument("--out", default=None, help="JSON results (default: bench.<cpu kind>.json)")
+    parser.add_argument("--out", default=None, help="JSON results (default: runs/bench/bench.<cpu kind>.json, "
+                        "beside the other commands' runs)")
     parser.add_argument("--no_cold_start", action="store_true", help="skip the fresh-process cold-start runs")
     parser.add_argument("--cold_start", action="store_true", help=argparse.SUPPRESS)  # the fresh process's side
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
@@ -237,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{max(args.batch_sizes) * BYTES_PER_IMAGE / 2**30:.0f} GB, more than the "
                         f"{available / 2**30:.0f} GB of memory available; give at most "
                         f"{available // BYTES_PER_IMAGE}")
-    out = Path(args.out or f"bench.{cpu_info().isa}.json")
+    out = Path(args.out or Path("runs") / "bench" / f"bench.{cpu_info().isa}.json")
     if out.is_dir():  # found now, not after the measurements
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'bench.json'}")
     previous_threads = torch.get_num_threads()

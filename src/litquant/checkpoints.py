@@ -80,9 +80,26 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def unsafe_checkpoint_error(path: str | os.PathLike, error: pickle.UnpicklingError) -> UnsafeCheckpointError:
+#: How a file ``torch.save`` wrote begins: a zip archive (the format since PyTorch 1.6), or a legacy pickle.
+CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _looks_like_torch_file(path: str | os.PathLike) -> bool:
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4)
+    except OSError:
+        return True  # let the loader's own error speak
+    return head.startswith(CHECKPOINT_MAGIC)
+
+
+def unsafe_checkpoint_error(path: str | os.PathLike, error: pickle.UnpicklingError) -> CheckpointError:
     """The one-line refusal for ``torch.load(path, weights_only=True)`` failing with ``error``: the file holds
-    code (or objects outside the allow-list), so it was refused; nothing from it ran."""
+    code (or objects outside the allow-list), so it was refused; nothing from it ran. A file that does not even
+    begin as one ``torch.save`` writes (an image renamed ``.ckpt``) is said to be no checkpoint."""
+    if not _looks_like_torch_file(path):
+        return CheckpointError(f"{path} is not a PyTorch checkpoint (it does not begin as a file torch.save "
+                               "writes): pass a .ckpt file written by `litquant fit`")
     message = str(error)
     if found := re.search(r"Unsupported global: GLOBAL (\S+)", message):
         return UnsafeCheckpointError(
@@ -195,3 +212,54 @@ def resume_checkpoint(runs_dir: str | os.PathLike) -> Path | None:
             return max(candidates, key=lambda candidate: candidate.stat().st_mtime_ns)
     return None
 
+
+
+def trained_epochs(checkpoint: dict[str, Any]) -> int:
+    """The epochs a fit's checkpoint has finished: its ``epoch``, plus one when it was saved at the end of that
+    epoch (its last training batch done), as ``last.ckpt`` is; an ``interrupted.ckpt`` saved mid-epoch does not
+    count the epoch it stopped in."""
+    epoch = int(checkpoint.get("epoch") or 0)
+    loops = checkpoint.get("loops") or {}
+    progress = (loops.get("fit_loop") or {}).get("epoch_loop.batch_progress") or {}
+    return epoch + 1 if progress.get("is_last_batch") else epoch
+
+
+def finished_fit(path: str | os.PathLike, max_epochs: int | None, max_steps: int | None) -> str | None:
+    """When resuming ``path`` with ``--trainer.max_epochs max_epochs`` / ``--trainer.max_steps max_steps``
+    would train nothing (the fit already reached that length): one line saying so and how to train longer;
+    else ``None``."""
+    checkpoint = load_checkpoint(path)
+    steps = int(checkpoint.get("global_step") or 0)
+    epochs = trained_epochs(checkpoint)
+    if max_steps not in (None, -1) and steps >= max_steps:
+        reached = f"{steps} steps, --trainer.max_steps {max_steps}"
+        larger = f"--trainer.max_steps {steps + 1}"
+    elif max_epochs is not None and max_epochs >= 0 and epochs >= max_epochs:
+        reached = f"{epochs} epochs, --trainer.max_epochs {max_epochs}"
+        larger = f"--trainer.max_epochs {epochs + 1}"
+    else:
+        return None
+    scheduler = (checkpoint.get("hyper_parameters") or {}).get("scheduler", "onecycle")
+    if scheduler == "onecycle":
+        how = (f"its one-cycle schedule has ended, so for a longer training start a new fit with a larger "
+               f"length (`litquant fit {larger}`)")
+    else:
+        how = f"to continue it, resume with a larger length (`litquant fit {larger} --ckpt_path {path}`)"
+    return f"{path} is a complete fit ({reached}): nothing to train; {how}"
+
+
+#: The folder of ``litquant fit``'s runs with the default options, where ``--ckpt_path last`` looks.
+FIT_RUNS_DIR = Path("runs") / "mnist"
+
+
+def checkpoint_argument(value: str, runs_dir: str | os.PathLike = FIT_RUNS_DIR) -> str:
+    """A ``--ckpt_path`` value as a file path: ``last`` is the newest fit run's ``last.ckpt`` (or its newer
+    ``interrupted.ckpt``) under ``runs_dir``, as for ``litquant test --ckpt_path last``; any other value is kept.
+    Usable as an ``argparse`` ``type``."""
+    if value != "last":
+        return value
+    found = resume_checkpoint(runs_dir)
+    if found is None:
+        raise CheckpointError(f"--ckpt_path last: no last.ckpt or interrupted.ckpt in {Path(runs_dir)}/version_*/"
+                              "checkpoints; run `litquant fit` first, or pass a checkpoint's path")
+    return str(found)

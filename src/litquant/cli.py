@@ -11,6 +11,7 @@ The other commands use the same ``--data.*`` flags:
   ``--method auto --max_drop 0.1`` the fastest one within 0.1 points of fp32 validation accuracy (exit 1 if none).
   Beside the artifact, ``<artifact stem>.quantize_config.yaml``: the configuration it ran with (``--config`` takes it).
 - ``litquant evaluate ARTIFACT_OR_CKPT`` prints its test accuracy (plain PyTorch, no Trainer).
+- ``litquant describe ARTIFACT`` prints the description it carries (:mod:`litquant.describe_artifact`).
 - ``litquant inspect ARTIFACT --ckpt_path CKPT --out DIR`` compares each int8 layer with fp32 (SQNR, scales).
 - ``litquant info callbacks|loggers`` lists what Lightning ships.
 - ``litquant demo --out DIR`` runs the whole workflow: fit, test, quantize four ways, report.
@@ -35,20 +36,21 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from litquant import __version__, ignore_library_internal_warnings, quiet_library_logs
+from litquant import __version__, quiet_libraries
 from litquant.callbacks import InterruptedCheckpoint, MetricsReport
-from litquant.checkpoints import register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
+from litquant.checkpoints import FIT_RUNS_DIR, register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
 from litquant.data import DataError, MNISTDataModule
 from litquant.model import MNISTClassifier
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-OWN_COMMANDS = ("demo", "quantize", "evaluate", "inspect", "bench", "serve", "info")
-DEFAULT_ROOT_DIR = "runs"
+OWN_COMMANDS = ("demo", "quantize", "evaluate", "describe", "inspect", "bench", "serve", "info")
+DEFAULT_ROOT_DIR = str(FIT_RUNS_DIR.parent)
 #: ``litquant fit``'s length when ``--trainer.max_epochs`` is not given: the shortest one-cycle fit of the default
 #: recipe that reaches 99.0% test accuracy (``benchmarks/recipe_search.py``; Lightning's own default, 1000 epochs,
 #: would stretch the one-cycle schedule over a fit nobody waits for).
 DEFAULT_MAX_EPOCHS = 2
-FIT_LOG_NAME = "mnist"  # runs of `litquant fit` are <root>/mnist/version_N; other commands log to <root>/<command>
+#: runs of `litquant fit` are <root>/mnist/version_N; other commands log to <root>/<command>
+FIT_LOG_NAME = FIT_RUNS_DIR.name
 
 CHECKPOINT_DEFAULTS = {
     "checkpoint_val_loss": {
@@ -101,13 +103,33 @@ def _missing_logger_error(message: str) -> str | None:
 
 
 class HelpFormatter(DefaultHelpFormatter):
-    """jsonargparse's help, with descriptions kept as written and each default in its own ``(default: X)``."""
+    """jsonargparse's help, with descriptions kept as written and each default in its own ``(default: X)``;
+    the docstrings' reStructuredText literals (double backticks) shown as single backticks."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        return "".join(indent + line for line in text.splitlines(keepends=True))
+        return "".join(indent + line for line in text.replace("``", "`").splitlines(keepends=True))
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(heading.replace("``", "`") if heading else heading)
 
     def _get_help_string(self, action) -> str:
-        return super()._get_help_string(action).replace(", default: %(default)s)", ") (default: %(default)s)")
+        return (super()._get_help_string(action).replace(", default: %(default)s)", ") (default: %(default)s)")
+                .replace("``", "`"))
+
+
+def _did_you_mean(parser, message: str) -> str | None:
+    """``unrecognized arguments: --quant.observr minmax`` as ``unknown option --quant.observr: did you mean
+    --quant.observer?`` when an option of ``parser`` is close to it; ``None`` otherwise."""
+    import difflib
+    import re
+
+    found = re.search(r"nrecognized arguments: (--[\w.-]+)", message)
+    if not found:
+        return None
+    given = found.group(1).split("=", 1)[0]
+    options = [option for option in parser._option_string_actions if option.startswith("--")]
+    close = difflib.get_close_matches(given, options, n=1, cutoff=0.75)
+    return f"unknown option {given}: did you mean {close[0]}?" if close else None
 
 
 class ShortErrorParser(LightningArgumentParser):
@@ -122,6 +144,9 @@ class ShortErrorParser(LightningArgumentParser):
         prog = parser.prog.replace(" [options]", "")
         if missing := _missing_logger_error(str(message)):
             sys.stderr.write(f"{prog}: error: {missing}\n")
+            raise SystemExit(2)
+        if suggestion := _did_you_mean(parser, str(message)):
+            sys.stderr.write(f"{prog}: error: {suggestion}\n(run `{prog} --help` for the options)\n")
             raise SystemExit(2)
         lines = [_choice_error(str(message)) or line for line in str(message).strip().splitlines() if line.strip()]
         lines = lines[:1] if _choice_error(str(message)) else lines
@@ -223,12 +248,17 @@ class LitquantCLI(LightningCLI):
             _log_under_root(logger, _root_dir(config))
             if self.subcommand not in (None, "fit") and logger.init_args.get("name") == FIT_LOG_NAME:
                 logger.init_args.name = self.subcommand  # not to be taken for a training run
+        if self.subcommand in ("fit", None):
+            _default_length(config.trainer)
+        if self.subcommand == "fit" and config.get("ckpt_path"):  # before any run folder is made
+            from litquant.checkpoints import finished_fit
+
+            if message := finished_fit(config.ckpt_path, config.trainer.max_epochs, config.trainer.max_steps):
+                raise FitComplete(message)
         if self.subcommand in ("fit", None) and config.trainer.precision is None:
             self._choose_precision(config)
         elif self.subcommand in ("fit", None) and "bf16" in str(config.trainer.precision):
             self._note_emulated_bf16(config)
-        if self.subcommand in ("fit", None):
-            _default_length(config.trainer)
 
     def instantiate_classes(self) -> None:
         """A logger whose package is missing: one line with the install command, exit 2."""
@@ -272,22 +302,30 @@ class LitquantCLI(LightningCLI):
         return trainer
 
     def _run_subcommand(self, subcommand: str) -> None:
+        """Run it; a run that fails before writing any file (bad data, a refused resume) leaves no empty
+        ``version_N`` folder behind."""
         try:
             super()._run_subcommand(subcommand)
         except pickle.UnpicklingError as error:  # Lightning's own weights-only load of --ckpt_path
+            _remove_if_empty(self.trainer.log_dir)
             ckpt_path = self.config[subcommand].get("ckpt_path")
             raise unsafe_checkpoint_error(ckpt_path, error) from None
+        except BaseException:
+            _remove_if_empty(self.trainer.log_dir)
+            raise
 
     def after_fit(self) -> None:
         """Say where the best checkpoints are: ``litquant test --ckpt_path <best>`` evaluates one."""
         if not self.trainer.is_global_zero:
             return
         for callback in self.trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+            score = getattr(callback, "best_model_score", None)
+            if isinstance(callback, ModelCheckpoint) and callback.best_model_path and score is not None:
                 print(f"best {callback.monitor}: {callback.best_model_path} ({float(callback.best_model_score):.4f})")
 
     def after_predict(self) -> None:
-        """Write the test-set predictions to ``<log_dir>/predictions.csv`` and say where they went."""
+        """Write the test-set predictions, beside each image's true label, to ``<log_dir>/predictions.csv`` and say
+        where they went."""
         batches = self.trainer.predict_loop.predictions
         if not self.trainer.is_global_zero or not batches:
             return
@@ -299,14 +337,31 @@ class LitquantCLI(LightningCLI):
 
         probabilities = torch.cat([torch.as_tensor(batch) for batch in batches])
         confidence, labels = probabilities.max(dim=1)
+        truth = self.datamodule.split("test").labels.tolist()  # what predict_dataloader served, in order
         table = io.StringIO()
         writer = csv.writer(table, lineterminator="\n")
-        writer.writerow(["index", "label", "confidence"])
-        writer.writerows((index, label, f"{value:.6f}")
-                         for index, (label, value) in enumerate(zip(labels.tolist(), confidence.tolist(), strict=True)))
+        writer.writerow(["index", "label", "confidence", "true_label"])
+        writer.writerows((index, label, f"{value:.6f}", true)
+                         for index, (label, value, true) in enumerate(zip(labels.tolist(), confidence.tolist(), truth,
+                                                                          strict=True)))
         target = write_text(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions.csv",
                             table.getvalue())
         print(f"predicted {len(labels)} test images: {target}")
+
+
+#: Files a run writes before it starts, which alone make no result worth keeping.
+RUN_SETTINGS_FILES = ("config.yaml", "hparams.yaml")
+
+
+def _remove_if_empty(folder: str | os.PathLike | None) -> None:
+    """Remove the run folder ``folder`` when nothing but :data:`RUN_SETTINGS_FILES` lies under it (what a run
+    that failed before training or testing anything leaves: no metrics, no checkpoint)."""
+    import shutil
+
+    if not folder or not Path(folder).is_dir():
+        return
+    if not any(path.is_file() and path.name not in RUN_SETTINGS_FILES for path in Path(folder).rglob("*")):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _root_dir(config) -> Path:
@@ -354,6 +409,10 @@ class UserError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
 
+class FitComplete(Exception):
+    """A resumed fit that has nothing left to train: its message is printed, exit code 0, nothing written."""
+
+
 #: Errors in what the user gave (options, files, data): one line and exit code 2; anything else exits 1.
 USER_ERRORS = (UserError, ValueError, OSError, DataError)
 
@@ -370,13 +429,6 @@ def _datamodule(config) -> MNISTDataModule:
     return MNISTDataModule(**config.data.as_dict())
 
 
-#: The data settings a checkpoint passes on to the commands that load it: which data, not how to fetch it
-#: (``num_workers``, ``mirrors``, ``allow_fallback`` stay this machine's, and a saved ``data_dir`` is only read:
-#: never downloaded into, never created).
-CHECKPOINT_DATA_KEYS = ("dataset", "data_dir", "val_size", "train_size", "test_size", "seed", "batch_size",
-                        "augment_shift")
-
-
 def given_options(parser: LightningArgumentParser, args):
     """Only the options ``args`` gives (on the command line or in a ``--config`` file), without defaults."""
     if isinstance(args, dict | Namespace):
@@ -386,16 +438,19 @@ def given_options(parser: LightningArgumentParser, args):
 
 def use_checkpoint_data(parser: LightningArgumentParser, config, ckpt_path: str, given, prefix: str | None = None,
                         announce: bool = True):
-    """``config`` with the ``--data.*`` options ``given`` leaves out taken from the checkpoint's saved data
-    settings (:func:`~litquant.data.data_settings_from_checkpoint`), checked by ``parser``. A saved ``data_dir``
-    chooses which data to read, never where to write: with it, downloading is off. With ``announce``, one line
-    says which data the command uses, and a saved ``data_dir`` that does not hold the data is an error naming
-    it."""
-    from litquant.data import DATASETS, data_settings_from_checkpoint
+    """``config`` with the ``--data.*`` options ``given`` leaves out taken from the data settings saved in the
+    checkpoint or artifact ``ckpt_path`` (:func:`~litquant.saved_data.saved_data_settings`), checked by
+    ``parser``. A saved ``data_dir`` chooses which data to read, never where to write: with it, downloading is
+    off. With ``announce``, one line says which data the command uses, and a saved ``data_dir`` that does not
+    hold the data is an error naming it."""
+    from litquant.data import DATASETS
+    from litquant.data.settings import SAVED_DATA_KEYS
     from litquant.data.sources import find_local
+    from litquant.saved_data import model_kind, saved_data_settings
 
-    saved = data_settings_from_checkpoint(ckpt_path)
-    taken = {key: saved[key] for key in CHECKPOINT_DATA_KEYS if key in saved and key not in given}
+    saved = saved_data_settings(ckpt_path)
+    kind = model_kind(ckpt_path)
+    taken = {key: saved[key] for key in SAVED_DATA_KEYS if key in saved and key not in given}
     if taken.get("data_dir"):
         taken["download"] = False
     if taken:
@@ -406,13 +461,13 @@ def use_checkpoint_data(parser: LightningArgumentParser, config, ckpt_path: str,
         spec = DATASETS.get(data.dataset)
         if folder is not None and spec is not None and (not folder.is_dir() or find_local(spec, folder) is None):
             what = f"does not hold the {spec.name} files" if folder.is_dir() else "is not a folder"
-            raise UserError(f"{ckpt_path} was trained on {spec.name} from {taken['data_dir']}, which {what} here "
-                            "(a checkpoint's data folder is only read, never downloaded into): pass --data.data_dir "
+            raise UserError(f"{ckpt_path} was made from {spec.name} in {taken['data_dir']}, which {what} here "
+                            f"(a {kind}'s data folder is only read, never downloaded into): pass --data.data_dir "
                             "DIR, the folder that holds them now or one to download them into")
-        overridden = [f"--data.{key}" for key in CHECKPOINT_DATA_KEYS if key in saved and key in given]
-        origin = ("as saved in the checkpoint" + (f", {', '.join(overridden)} from the command line"
-                                                   if overridden else "")
-                  if saved else "from the --data options (the checkpoint saved no data settings)")
+        overridden = [f"--data.{key}" for key in SAVED_DATA_KEYS if key in saved and key in given]
+        origin = (f"as saved in the {kind}" + (f", {', '.join(overridden)} from the command line"
+                                                if overridden else "")
+                  if saved else f"from the --data options (the {kind} saved no data settings)")
         print(f"data: {describe_data(data)}, {origin}", flush=True)
     return config
 
@@ -434,11 +489,17 @@ def describe_data(data) -> str:
 
 def _parse_data_command(parser: LightningArgumentParser, argv: list[str], ckpt_key: str = "ckpt_path",
                         announce: bool = True):
-    """``parser.parse_args(argv)``, the ``--data.*`` options the user left out taken from the checkpoint named
-    by option ``ckpt_key`` (when it names a ``.ckpt`` file): see :func:`use_checkpoint_data`."""
+    """``parser.parse_args(argv)``, the ``--data.*`` options the user left out taken from the checkpoint or
+    artifact named by option ``ckpt_key``: see :func:`use_checkpoint_data`. ``--ckpt_path last`` is the newest
+    fit run's ``last.ckpt`` (:func:`~litquant.checkpoints.checkpoint_argument`)."""
+    from litquant.checkpoints import checkpoint_argument
+    from litquant.saved_data import carries_data_settings
+
     config = parser.parse_args(argv)
+    if ckpt_key == "ckpt_path" and config.get(ckpt_key) == "last":
+        config[ckpt_key] = checkpoint_argument("last")
     ckpt_path = config.get(ckpt_key)
-    if ckpt_path and str(ckpt_path).endswith(".ckpt") and Path(ckpt_path).is_file():
+    if carries_data_settings(ckpt_path):
         given = given_options(parser, argv).get("data") or {}
         config = use_checkpoint_data(parser, config, ckpt_path, given, announce=announce)
     return config
@@ -560,7 +621,8 @@ def cmd_quantize(argv: list[str]) -> None:
     from litquant.quantization import quantize
 
     parser = _data_parser("litquant quantize", "Quantize a trained checkpoint to an int8 artifact.")
-    parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint to quantize")
+    parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint to quantize: a .ckpt "
+                        "PATH, or `last` (the newest fit run's last.ckpt)")
     parser.add_argument("--method", type=method_choices(auto=True), required=True,
                         help="the quantization method; auto: the fastest candidate within --max_drop points of fp32 "
                              "validation accuracy")
@@ -576,6 +638,9 @@ def cmd_quantize(argv: list[str]) -> None:
         return _quantize_auto(parser, config, settings)
     # says "<method>: wrote <artifact> (<size>) in <time>" itself
     artifact = quantize(config.method, config.ckpt_path, _datamodule(config), config.out, config=settings)
+    from litquant.describe_artifact import quantized_summary
+
+    print(quantized_summary(artifact))
     print(f"configuration: {write_run_config(parser, config, artifact)}")
 
 
@@ -630,6 +695,9 @@ def _quantize_auto(parser: LightningArgumentParser, config, settings) -> None:
     print(format_table(result.log))
     print(f"auto: {summary(result.log)}")
     print(f"wrote {result.path}, {result.files['markdown']}, {result.files['json']}")
+    from litquant.describe_artifact import quantized_summary
+
+    print(quantized_summary(result.path))
     print(f"configuration: {write_run_config(parser, config, result.path)}")  # also when nothing met the budget
     if not result.met:
         print(f"litquant: error: no candidate is within --max_drop {config.max_drop:g} points of fp32 "
@@ -646,7 +714,8 @@ def cmd_inspect(argv: list[str]) -> None:
                           "share; layers below --threshold are flagged with their likely cause. Writes "
                           "inspect.md, inspect.json and layer_sqnr.png into --out.")
     parser.add_argument("artifact", help="the int8 .pt2 artifact (ptq, qat or lightning-qat)")
-    parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint it was made from")
+    parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint it was made from (a .ckpt "
+                        "PATH, or `last`: the newest fit run's last.ckpt)")
     parser.add_argument("--out", default="inspect", help="output folder (default: inspect)")
     parser.add_argument("--batches", type=int, default=4, help="validation batches of 256 compared")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD_DB,
@@ -750,16 +819,22 @@ def cmd_bench(argv: list[str]) -> None:
     bench(argv)
 
 
+def cmd_describe(argv: list[str]) -> None:
+    from litquant.describe_artifact import main as describe
+
+    describe(argv)
+
+
 def cmd_serve(argv: list[str]) -> None:
     from litquant.serve.cli import main as serve
 
     serve(argv)
 
 
-COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "inspect": cmd_inspect,
-            "bench": cmd_bench, "serve": cmd_serve, "info": cmd_info}
+COMMANDS = {"demo": cmd_demo, "quantize": cmd_quantize, "evaluate": cmd_evaluate, "describe": cmd_describe,
+            "inspect": cmd_inspect, "bench": cmd_bench, "serve": cmd_serve, "info": cmd_info}
 
-USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,inspect,bench,serve,info} [options]
+USAGE = """usage: litquant {fit,validate,test,predict,demo,quantize,evaluate,describe,inspect,bench,serve,info} ...
 
 Lightning on MNIST end to end, and fast int8 models from it.
 
@@ -771,6 +846,7 @@ Lightning on MNIST end to end, and fast int8 models from it.
   quantize   int8 artifact from a checkpoint                   litquant quantize --ckpt_path CKPT --method ptq
              (--method auto --max_drop 0.1: the fastest within 0.1 points of fp32 validation accuracy)
   evaluate   test accuracy of an artifact or checkpoint        litquant evaluate quantized/ptq.pt2
+  describe   what an artifact says about itself                litquant describe quantized/ptq.pt2
   inspect    per-layer int8 error against fp32                 litquant inspect quantized/ptq.pt2 --ckpt_path CKPT
   bench      latency, cold start, memory of models             litquant bench quantized/ptq.pt2 --threads 1 2
   info       list Lightning's callbacks or loggers             litquant info callbacks
@@ -831,17 +907,11 @@ class _Interrupted:
 def _quiet_libraries() -> None:
     """Keep messages a user cannot act on out of normal output (``--debug`` shows them all): library-internal
     warnings and log lines, LightningCLI's note on ``args``, and warnings' source paths inside libraries."""
-    ignore_library_internal_warnings()
-    quiet_library_logs()
+    quiet_libraries()
     warnings.filterwarnings("ignore", r"LightningCLI's args parameter is intended", UserWarning)
     # validate/test/predict leave the fit's ModelCheckpoint callbacks out on purpose (they would write nothing)
     warnings.filterwarnings("ignore", r"Be aware that when using `ckpt_path`, callbacks used to create the "
                             "checkpoint need to be provided", UserWarning)
-
-    def show(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"litquant: warning: {category.__name__}: {message}", file=file or sys.stderr)
-
-    warnings.showwarning = show
 
 
 def _one_line(error: BaseException) -> str:
@@ -883,6 +953,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             LitquantCLI(args=[command, *rest])
         else:
             raise UserError(f"unknown command {command!r}: run `litquant --help` for the list")
+    except FitComplete as complete:
+        print(f"litquant: {complete}")
     except KeyboardInterrupt:
         print(f"litquant: interrupted{resume_hint}", file=sys.stderr)
         return 128 + signal.SIGINT

@@ -22,7 +22,14 @@ from typing import Any
 from litquant.artifacts import load_artifact
 from litquant.evaluation import evaluate
 
-__all__ = ["check_all_in_fresh_process", "check_in_fresh_process", "main"]
+__all__ = ["check_all_in_fresh_process", "check_in_fresh_process", "data_dir_for_child", "main"]
+
+
+def data_dir_for_child(datamodule: Any) -> str | None:
+    """The ``data_dir`` a fresh process checking ``datamodule``'s models is given: the folder only when one was
+    given to it; ``None`` (the default folder) otherwise, which keeps the offline fallback the parent may have
+    used when nothing is found there."""
+    return str(datamodule.data_dir) if datamodule.data_dir_given else None
 
 
 def check_in_fresh_process(path: str | os.PathLike, data_dir: str | os.PathLike | None = None, *,

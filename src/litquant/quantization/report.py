@@ -40,7 +40,7 @@ from litquant.artifacts import load_artifact, read_description
 from litquant.bench import cold_start_in_fresh_process, measure
 from litquant.evaluation import ArtifactModule, evaluate
 from litquant.files import write_json, write_text
-from litquant.fresh_process import check_all_in_fresh_process
+from litquant.fresh_process import check_all_in_fresh_process, data_dir_for_child
 from litquant.quantization import METHODS, QuantizeConfig, artifact_name, export_fp32, get_method, quantize
 
 __all__ = ["BASELINES", "REPORT_KEYS", "STABLE_SPREAD", "build_report", "label", "render_markdown"]
@@ -251,7 +251,8 @@ def build_report(
     if fresh_process_check:
         existing = [p for p in paths if p is not None and p.is_file()]
         _note(progress, f"report: reloading {len(existing)} artifacts in a fresh process ...")
-        checks = iter(check_all_in_fresh_process(existing, datamodule.data_dir, dataset=datamodule.spec.name))
+        checks = iter(check_all_in_fresh_process(existing, data_dir_for_child(datamodule),
+                                                 dataset=datamodule.spec.name))
         for row, path in zip(rows, paths, strict=True):
             if path is not None and path.is_file():
                 check = next(checks)

@@ -64,15 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     """Write the stress checkpoint; a bad argument or file is one line on stderr and exit 2."""
     parser = argparse.ArgumentParser(prog="python -m litquant.quantization.stress",
                                      description="Write the outlier-channel stress case of a trained checkpoint.")
-    parser.add_argument("checkpoint", help="a Lightning checkpoint of the MNIST classifier")
+    parser.add_argument("checkpoint", help="a Lightning checkpoint of the MNIST classifier, or `last` (the newest "
+                        "fit run's last.ckpt)")
     parser.add_argument("out", help="the stress checkpoint to write")
     parser.add_argument("--channels", type=int, default=4, help="conv1 output channels made outliers")
     parser.add_argument("--scale", type=float, default=300.0, help="how much larger they are")
     args = parser.parse_args(argv)
-    from litquant.checkpoints import register_safe_globals
+    from litquant.checkpoints import checkpoint_argument, register_safe_globals
 
     register_safe_globals()
     try:
+        args.checkpoint = checkpoint_argument(args.checkpoint)
         path = outlier_checkpoint(args.checkpoint, args.out, channels=args.channels, scale=args.scale)
     except (OSError, ValueError, KeyError) as err:
         print(f"litquant: error: {args.checkpoint}: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
