@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from litquant import quiet_library_logs
 from litquant.artifacts import read_description
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.data import MNISTDataModule
@@ -63,6 +64,10 @@ class TinyResNet(L.LightningModule):
         images, labels = batch
         return F.cross_entropy(self(images)[0], labels)
 
+    def validation_step(self, batch, batch_idx):
+        images, labels = batch
+        self.log("val_acc", (self(images)[0].argmax(1) == labels).float().mean())
+
     def test_step(self, batch, batch_idx):
         images, labels = batch
         self.log("test_acc", (self(images)[0].argmax(1) == labels).float().mean())
@@ -88,11 +93,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test_size", type=int, default=1000, help="test samples")
     parser.add_argument("--out", default="out/examples/own-model", help="folder for the .pt2")
     args = parser.parse_args(argv)
+    quiet_library_logs()  # torchao's CUDA-only libraries not loading on a CPU torch, and other notes
     L.seed_everything(0, verbose=False)
     data = MNISTDataModule(data_dir=args.data_dir, train_size=args.train_size, val_size=200,
                            test_size=args.test_size, batch_size=64)
     options = dict(logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                   limit_val_batches=0)
+                   limit_val_batches=0, num_sanity_val_steps=0)
     model = TinyResNet()
     L.Trainer(max_epochs=1, **options).fit(model, datamodule=data)
     fp32 = L.Trainer(**options).test(model, datamodule=data, verbose=False)[0]["test_acc"]

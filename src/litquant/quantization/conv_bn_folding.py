@@ -20,6 +20,8 @@ import torch
 from torch.fx import GraphModule
 from torch.nn import functional as F
 
+from litquant import library_internal_warnings_ignored
+
 __all__ = ["faster_conv_bn_folding"]
 
 _CONV_OPS = {
@@ -62,7 +64,8 @@ def faster_conv_bn_folding() -> Iterator[None]:
             return export_pattern(pattern, example_inputs, is_cuda, **kwargs)
         if key not in _PATTERNS:
             _PATTERNS[key] = export_pattern(pattern, example_inputs, is_cuda, **kwargs)
-        return copy.deepcopy(_PATTERNS[key])
+        with library_internal_warnings_ignored():  # torch's pytree pickling warns about its own internals
+            return copy.deepcopy(_PATTERNS[key])
 
     def present_kinds_only(m: GraphModule, conv_fn: Callable, example_inputs: tuple, is_cuda: bool) -> GraphModule:
         op = _CONV_OPS.get(conv_fn)
