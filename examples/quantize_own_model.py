@@ -24,7 +24,6 @@ from torch.nn import functional as F
 
 from litquant import quiet_library_logs
 from litquant.artifacts import read_description
-from litquant.callbacks import QuantizationAwareTraining
 from litquant.data import MNISTDataModule
 
 
@@ -94,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="out/examples/own-model", help="folder for the .pt2")
     args = parser.parse_args(argv)
     quiet_library_logs()  # torchao's CUDA-only libraries not loading on a CPU torch, and other notes
+    from litquant.callbacks import QuantizationAwareTraining  # imports torchao: after the logs are quieted
+
     L.seed_everything(0, verbose=False)
     data = MNISTDataModule(data_dir=args.data_dir, train_size=args.train_size, val_size=200,
                            test_size=args.test_size, batch_size=64)
