@@ -2,7 +2,7 @@
 net, a small ViT, an MLP, a model with two inputs and models with two outputs (tuple, dict).
 
 For each model: fp32 training (1 epoch on 1,024 images, 4,096 for the slow ones), then the callback with its
-defaults (8 steps, 32 for the slow ones); the int8 model is within 1.5 points of the same weights in fp32 on 512
+defaults (8 steps, 32 for MobileNetV3 and ViT); the int8 model is within 1.5 points of the same weights in fp32 on 512
 test images, deterministic, saved, reloaded in a fresh process with >= 99 % argmax agreement, and
 ``trainer.test(ckpt_path=...)`` rebuilds the same int8 model.
 
@@ -30,6 +30,7 @@ from litquant.artifacts import UnsafeArtifactError, load_artifact, read_descript
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat, quantizer_for
 from litquant.quantization.ptq import calibrate
+from litquant.signature import program_signature
 
 SLOW = {"resnet", "mobilenetv3", "vit"}
 #: The logits output of each model with several outputs, as the callback is told.
@@ -37,9 +38,10 @@ LOGITS_OUTPUT = {"tuple_outputs": 0}
 TEST_IMAGES = 512
 #: Batch-norm running statistics need more than the 16 steps of 1,024 images before evaluation means anything.
 TRAIN_IMAGES = {"resnet": 4096, "mobilenetv3": 4096, "vit": 4096}
-#: Fine-tuning steps with the callback: 8 left MobileNetV3's int8 model 1.56 points (8 of 512 images) below fp32
-#: on a CPU without VNNI (7-bit activations); half an epoch lets the weights adapt to the quantization.
-QAT_STEPS = {"resnet": 32, "mobilenetv3": 32, "vit": 32}
+#: Fine-tuning steps with the callback where 8 are not enough on a CPU without VNNI (7-bit activations): 8 left
+#: MobileNetV3's int8 model 1.56 points (8 of 512 images) below fp32. The bound is tight there: the ResNet passes
+#: after 8 steps but was measured 2.3 points below fp32 after 32.
+QAT_STEPS = {"mobilenetv3": 32, "vit": 32}
 MAX_DROP_POINTS = 1.5
 
 
@@ -124,12 +126,13 @@ json.dump(logits.argmax(1).tolist(), open(out, "w"))
 def test_saved_artifact_reloads_in_a_fresh_process(zoo_qat: dict) -> None:
     model, callback, root = zoo_qat["model"], zoo_qat["callback"], zoo_qat["root"]
     path = callback.save(root / "qat.pt2")
-    description = read_description(path)
     images, _ = _images(zoo_qat["datamodule"])
     args, kwargs = model.inputs(images)
     with torch.no_grad():
         expected = model.predict_logits(images).argmax(1)
-    signature = description.signature
+    signature = program_signature(callback.export(), LOGITS_OUTPUT.get(zoo_qat["name"]))
+    if len(signature.inputs) == 1 and signature.structure == "tensor":
+        signature = None  # described by its input and output alone
     if signature is not None:  # every input and output is described, and the class logits named
         if isinstance(model.example_input_array, dict):
             assert [s.name for s in signature.inputs] == list(model.example_input_array)
@@ -143,6 +146,7 @@ def test_saved_artifact_reloads_in_a_fresh_process(zoo_qat: dict) -> None:
     assert (predicted == expected).float().mean().item() >= 0.99
     # litquant's own loader: the same model, its class logits found from the description
     try:
+        assert read_description(path).signature == signature
         loaded = load_artifact(path, runner="eager", progress=False)
     except UnsafeArtifactError as err:
         if "is not plain arithmetic" not in str(err):
