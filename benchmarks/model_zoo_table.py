@@ -22,10 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from model_zoo import ZOO  # noqa: E402
 
-from litquant.artifacts import read_description  # noqa: E402
 from litquant.callbacks import QuantizationAwareTraining  # noqa: E402
 from litquant.data import MNISTDataModule  # noqa: E402
-from litquant.signature import flat_outputs  # noqa: E402
+from litquant.signature import flat_outputs, program_signature  # noqa: E402
 
 LOGITS_OUTPUT = {"tuple_outputs": 0}
 #: As the zoo tests: batch-norm and attention models train on 4,096 images, the others on 1,024.
@@ -53,9 +52,8 @@ def measure(name: str, data: MNISTDataModule, folder: Path) -> dict:
         again = [model.predict_logits(images) for _ in range(2)]
         fp32_accuracy = (fp32.predict_logits(images).argmax(1) == labels).float().mean().item()
         path = callback.save(folder / f"{name}.pt2")
-        signature = read_description(path).signature
         output = torch.export.load(path).module()(*args, **kwargs)
-        index = 0 if signature is None else signature.logits_index
+        index = program_signature(callback.export(), LOGITS_OUTPUT.get(name)).logits_index
         reloaded = flat_outputs(output)[index]
     return {"model": name, "params": sum(p.numel() for p in model.parameters()),
             "fp32": fp32_accuracy, "int8": (int8_logits.argmax(1) == labels).float().mean().item(),
