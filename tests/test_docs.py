@@ -25,7 +25,7 @@ DOCS = ROOT / "docs"
 JA = DOCS / "ja"
 LANGUAGES = {"en": DOCS, "ja": JA}
 CHAPTERS = ["01-model-design.md", "02-trainer-setup.md", "03-training.md", "04-checkpoints.md", "05-callbacks.md",
-            "06-loggers.md", "07-quantization.md", "08-choosing-a-quantization.md"]
+            "06-loggers.md", "07-quantization.md", "08-choosing-a-quantization.md", "09-your-own-model.md"]
 
 
 def load_generate():

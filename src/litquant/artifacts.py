@@ -73,6 +73,7 @@ from litquant.pt2_schema import (
     check_precision,
     int8_targets,
 )
+from litquant.signature import Signature, SignatureError, check_signature, flat_outputs
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -222,6 +223,9 @@ class ArtifactDescription:
     ``extra`` holds what a method adds (calibration, fine-tuning, the ONNX Runtime weight-format check...); in the
     dict form its keys sit at the top level, beside the fixed ones. ``data``: the data settings of the model's
     data module (:mod:`litquant.data.settings`), used by the commands that load the artifact as a checkpoint's.
+    ``signature`` lists every input and output of a model with several (see :mod:`litquant.signature`); ``input``
+    is then its first input and ``output`` its class logits. Without one, the model takes ``input`` and returns
+    ``output``.
     """
 
     method: str
@@ -237,9 +241,10 @@ class ArtifactDescription:
                                      .isoformat(timespec="seconds"))
     format: str = ARTIFACT_FORMAT
     data: dict[str, Any] | None = None
+    signature: Signature | None = None
 
     _FIXED = ("format", "method", "precision", "created", "checkpoint", "checkpoint_sha256", "versions", "input",
-              "output", "accuracy", "data")
+              "output", "accuracy", "data", "signature")
 
     def __post_init__(self) -> None:
         classes = self.input.classes
@@ -251,7 +256,7 @@ class ArtifactDescription:
                 "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
                 "versions": dict(self.versions), "input": self.input.to_dict(), "output": self.output.to_dict(),
                 "accuracy": self.accuracy, **({"data": dict(self.data)} if self.data is not None else {}),
-                **self.extra}
+                **({} if self.signature is None else {"signature": self.signature.to_dict()}), **self.extra}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -278,11 +283,15 @@ class ArtifactDescription:
         if accuracy is not None and not isinstance(accuracy, Mapping):
             raise _invalid("'accuracy' is not an object")
         checkpoint = data.get("checkpoint")
+        try:
+            signature = None if data.get("signature") is None else Signature.from_dict(data["signature"])
+        except SignatureError as err:
+            raise _invalid(str(err)) from None
         return cls(data["method"], data["precision"], InputSpec.from_dict(data.get("input")),
                    OutputSpec.from_dict(data.get("output")), None if checkpoint is None else str(checkpoint), sha,
                    None if accuracy is None else dict(accuracy),
                    {k: v for k, v in data.items() if k not in cls._FIXED}, dict(found), data["created"],
-                   data["format"], _data_settings(data.get("data")))
+                   data["format"], _data_settings(data.get("data")), signature)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ArtifactDescription:
@@ -315,25 +324,35 @@ def file_sha256(path: str | os.PathLike) -> str:
 def describe(method: str, precision: str, *, datamodule: Any = None, checkpoint: str | os.PathLike | None = None,
              checkpoint_sha256: str | None = None, input_names: Iterable[str] = ("x",),
              input_shape: Iterable[str | int] = ("batch", 1, 28, 28), output_shape: Iterable[str | int] | None = None,
-             accuracy: dict[str, Any] | None = None, **extra: Any) -> ArtifactDescription:
+             accuracy: dict[str, Any] | None = None, signature: Signature | None = None,
+             **extra: Any) -> ArtifactDescription:
     """A description for a model of ``datamodule``'s dataset (default MNIST): normalisation and classes from its
     spec, and its data settings; an ``output_shape`` other than ``["batch", classes]`` drops the class names.
-    ``checkpoint_sha256`` defaults to the hash of ``checkpoint``'s bytes now."""
+    ``checkpoint_sha256`` defaults to the hash of ``checkpoint``'s bytes now. A ``signature`` (a model with several
+    inputs or outputs) gives the input names, the first input's shape and the logits output's shape."""
     from litquant.data import DATASETS
     from litquant.data.settings import data_settings
 
-    spec = datamodule.spec if datamodule is not None else DATASETS["mnist"]
+    if signature is not None:
+        input_names, input_shape = [s.name for s in signature.inputs], signature.inputs[0].shape
+        output_shape = signature.outputs[signature.logits_index or 0].shape
+    spec = DATASETS["mnist"] if datamodule is None else getattr(datamodule, "spec", None)
     if checkpoint is not None and checkpoint_sha256 is None:
         checkpoint_sha256 = file_sha256(checkpoint)
-    output = ("batch", len(spec.classes)) if output_shape is None else tuple(output_shape)
-    return ArtifactDescription(
-        method, precision,
-        InputSpec(tuple(input_names), tuple(input_shape), "float32",
-                  {"formula": "(pixel / 255 - mean) / std", "mean": spec.mean, "std": spec.std}, spec.name,
-                  tuple(spec.classes) if output[1:] == (len(spec.classes),) else None),
-        OutputSpec("logits", output),
-        None if checkpoint is None else str(checkpoint), checkpoint_sha256, accuracy, dict(extra),
-        data=data_settings(datamodule) if getattr(datamodule, "hparams", None) else None)
+    if spec is None:  # a data module of the user's: nothing known about normalisation or classes
+        output = tuple(output_shape) if output_shape is not None else ("batch",)
+        image = InputSpec(tuple(input_names), tuple(input_shape), "float32", None, type(datamodule).__name__, None)
+    else:
+        output = ("batch", len(spec.classes)) if output_shape is None else tuple(output_shape)
+        image = InputSpec(tuple(input_names), tuple(input_shape), "float32",
+                          {"formula": "(pixel / 255 - mean) / std", "mean": spec.mean, "std": spec.std}, spec.name,
+                          tuple(spec.classes) if output[1:] == (len(spec.classes),) else None)
+    logits = "logits" if signature is None or signature.logits is None else signature.logits
+    return ArtifactDescription(method, precision, image, OutputSpec(logits, output),
+                               None if checkpoint is None else str(checkpoint), checkpoint_sha256, accuracy,
+                               dict(extra),
+                               data=data_settings(datamodule) if getattr(datamodule, "hparams", None) else None,
+                               signature=signature)
 
 
 def sidecar_path(artifact: str | os.PathLike) -> Path:
@@ -362,6 +381,10 @@ def _check_io(path: Path, description: ArtifactDescription, inputs: list[tuple[s
         return ArtifactError(f"{path}: the model does not match its description ({what}); make it again with "
                              "litquant")
 
+    if description.signature is not None:
+        if found := check_signature(description.signature, inputs, outputs):
+            raise mismatch(found)
+        return
     if len(inputs) != len(spec.names):
         raise mismatch(f"{len(inputs)} inputs, described {len(spec.names)}")
     name, shape, dtype = inputs[0]
@@ -630,7 +653,9 @@ def saturation_warning(path: str | os.PathLike, description: ArtifactDescription
 
 
 class LoadedModel:
-    """A loaded artifact, callable on normalised float images ``[N, 1, 28, 28]``, returning logits.
+    """A loaded artifact, callable on normalised float images ``[N, 1, 28, 28]``, returning logits; a model with
+    several inputs or outputs (its description's ``signature``) is called with its inputs (keyword ones by name)
+    and returns what the model returns (a tuple or dict); :meth:`logits` gives its class logits.
 
     Attributes:
         path: the artifact file.
@@ -639,7 +664,7 @@ class LoadedModel:
     """
 
     def __init__(self, path: Path, description: ArtifactDescription, kind: str,
-                 runner: Callable[[torch.Tensor], torch.Tensor], module: nn.Module | None = None) -> None:
+                 runner: Callable[..., Any], module: nn.Module | None = None) -> None:
         self.path = path
         self.description = description
         self.kind = kind
@@ -651,9 +676,24 @@ class LoadedModel:
         """The description as a dict (the layout of the readable JSON copy)."""
         return self.description.to_dict()
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with torch.inference_mode():
-            return self._runner(x)
+            return self._runner(*args, **kwargs)
+
+    def logits(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The class logits of the model's output for these inputs (the output its description names)."""
+        signature = self.description.signature
+        if signature is None:
+            return self(*args, **kwargs)
+        given = len(args) + len(kwargs)
+        if given != len(signature.inputs):
+            raise ArtifactError(f"{self.path.name} takes {len(signature.inputs)} inputs "
+                                f"({', '.join(s.name for s in signature.inputs)}), got {given}: give each one")
+        if signature.logits_index is None:
+            raise ArtifactError(f"{self.path.name} does not say which of its outputs "
+                                f"({', '.join(s.name for s in signature.outputs)}) is the class logits; make it "
+                                "again naming it (QuantizationAwareTraining(logits_output=...))")
+        return flat_outputs(self(*args, **kwargs))[signature.logits_index]
 
     def __repr__(self) -> str:
         return f"LoadedModel({str(self.path)!r}, kind={self.kind!r}, method={self.description.method!r})"
@@ -702,9 +742,15 @@ def _inductor_backend(program: torch.export.ExportedProgram | None, name: str,
     return backend
 
 
+def _padded(tensor: torch.Tensor, start: int, length: int, size: int) -> torch.Tensor:
+    """``length`` rows of ``tensor`` from ``start``, padded with zeros up to ``size`` rows."""
+    chunk = tensor[start:start + length]
+    return chunk if size == length else torch.cat([chunk, chunk.new_zeros(size - length, *chunk.shape[1:])])
+
+
 def _compiled_runner(module: nn.Module, progress: bool, name: str,
                      program: torch.export.ExportedProgram | None = None,
-                     batch_sizes: Sequence[int] = COMPILED_BATCH_SIZES) -> Callable[[torch.Tensor], torch.Tensor]:
+                     batch_sizes: Sequence[int] = COMPILED_BATCH_SIZES) -> Callable[..., Any]:
     """``module`` compiled with inductor (freezing), per batch size of ``batch_sizes``; with the int8
     ``program`` given, every compilation is checked to run int8 kernels (see :func:`_inductor_backend`)."""
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 lowerings
@@ -718,12 +764,13 @@ def _compiled_runner(module: nn.Module, progress: bool, name: str,
     seen: set[int] = set()
     sizes = sorted(set(batch_sizes))
 
-    def run(x: torch.Tensor) -> torch.Tensor:
+    def run(*args: torch.Tensor, **kwargs: torch.Tensor) -> Any:
+        count = len((*args, *kwargs.values())[0])
         outputs = []
-        for chunk in x.split(sizes[-1]):
-            size = next(b for b in sizes if b >= len(chunk))
-            padded = chunk if size == len(chunk) else \
-                torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
+        for start in range(0, count, sizes[-1]):
+            length = min(sizes[-1], count - start)
+            size = next(b for b in sizes if b >= length)
+
             first = size not in seen
             if first and progress:
                 print(f"compiling {name} with inductor for batch {size} (takes a few seconds)...",
@@ -731,12 +778,17 @@ def _compiled_runner(module: nn.Module, progress: bool, name: str,
             seen.add(size)
             try:  # a first call traces (dynamo reads inductor's cache folder too), any call may recompile
                 with _freezing(), private_inductor_cache() if first else contextlib.nullcontext():
-                    outputs.append(compiled(padded)[: len(chunk)])
+                    output = compiled(*(_padded(t, start, length, size) for t in args),
+                                      **{k: _padded(t, start, length, size) for k, t in kwargs.items()})
             except torch._dynamo.exc.BackendCompilerFailed as err:  # our checks' own errors, not dynamo's wrapper
                 if isinstance(err.inner_exception, Int8FallbackError | OSError):  # OSError: an untrusted cache
                     raise err.inner_exception from None
                 raise
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+            outputs.append(torch.utils._pytree.tree_map(lambda t, n=length: t[:n], output))
+        if len(outputs) == 1:
+            return outputs[0]
+        leaves, specs = zip(*map(torch.utils._pytree.tree_flatten, outputs), strict=True)
+        return torch.utils._pytree.tree_unflatten([torch.cat(parts) for parts in zip(*leaves, strict=True)], specs[0])
 
     run.compilations = compilations  # type: ignore[attr-defined]  # what each (re)compilation was checked to run
     return run
@@ -806,6 +858,10 @@ def _load_pt2(path: Path, raw: bytes, runner: Runner, progress: bool, batch_size
     int8 = description.precision == "int8"
     if runner == "aot":
         from litquant.compiled import aot_runner
+
+        if description.signature is not None and len(description.signature.inputs) > 1:
+            raise ArtifactError(f"{path}: the aot runner takes one input and this model takes "
+                                f"{len(description.signature.inputs)}; load it with runner='compile' or 'eager'")
 
         # the package is built from, and keyed by, the bytes checked and loaded here; never read from elsewhere
         run = aot_runner(program, batch_sizes, sha256=hashlib.sha256(raw).hexdigest(), check_int8=int8,

@@ -19,11 +19,17 @@ What the old callback got wrong, and what happens here:
   layout, then the callback converts again from the restored weights and ranges, so the int8 model tested
   is the one of that checkpoint.
 - **Export** (#7552): :meth:`export` gives a ``torch.export`` program of the int8 model (dynamic batch, fp32
-  weights stripped) and :meth:`save` writes it as ``.pt2``, loadable with ``torch.export.load`` alone.
+  weights stripped) and :meth:`save` writes it as ``.pt2``, loadable with ``torch.export.load`` once
+  ``litquant.ops`` (or torchao) is imported, which registers the int8 ops the graph calls.
 - **Several or keyword inputs** (#15862, #7926): the capture follows ``example_input_array``: a tensor,
   a tuple of positional inputs, or a dict of keyword inputs; every call is bound to ``forward``'s signature,
   so ``model(a, b=b)`` and ``model(a=a, b=b)`` both work. The exported program takes positional-or-keyword
-  inputs positionally and keyword-only inputs by keyword.
+  inputs positionally and keyword-only inputs by keyword. The artifact lists every input and output (a tuple or
+  a dict) and names the class logits (``logits_output``).
+- **Real architectures**: a module called twice (a shared ``ReLU``) is captured with strict export
+  (pytorch/ao#4478), dropout, batch norm and attention dropout are switched between training and evaluation, so
+  the int8 model is deterministic. The linear layers inside ``nn.MultiheadAttention`` stay fp32: it calls them
+  as ``F.linear`` on its packed ``in_proj_weight``, which torchao's x86 quantizer does not annotate.
 
 Arguments of the old callback keep their meaning where it still exists: ``qconfig`` (``"x86"``, alias
 ``"fbgemm"``, or a torchao ``QuantizationConfig``), ``observer_type``, ``input_compatible``,
@@ -95,6 +101,8 @@ class QuantizationAwareTraining(Callback):
             :func:`litquant.cpu.choose_reduce_range`). The choice made is :attr:`range_choice` once prepared.
         percentile: the percentile the ``"percentile"`` observer keeps.
         per_channel: weights with one scale per output channel (``True``) or one per tensor.
+        logits_output: for a model with several outputs, which one is the class logits (a dict key or a tuple
+            position), recorded in the saved artifact; default: the dict key ``"logits"``, or the one output.
     """
 
     def __init__(
@@ -110,6 +118,7 @@ class QuantizationAwareTraining(Callback):
         reduce_range: bool | Literal["auto"] = "auto",
         percentile: float = 99.99,
         per_channel: bool = True,
+        logits_output: str | int | None = None,
     ) -> None:
         from litquant.quantization.calibration import OBSERVERS, CalibrationConfig
 
@@ -129,6 +138,8 @@ class QuantizationAwareTraining(Callback):
         self.example_inputs = example_inputs
         self.quantizer = quantizer
         self.reduce_range = reduce_range
+        self.logits_output = logits_output
+        self._datamodule: Any = None
         observer = "moving_average" if observer_type == "average" else observer_type
         self.calibration = CalibrationConfig(observer=observer, percentile=percentile, per_channel=per_channel,
                                              reduce_range=reduce_range)  # checks reduce_range
@@ -256,20 +267,26 @@ class QuantizationAwareTraining(Callback):
         return self._quantized
 
     def save(self, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
-        """Write the int8 model as a ``.pt2`` file, its description inside (plus a readable ``.json`` copy)."""
-        from litquant.artifacts import describe, program_io
+        """Write the int8 model as a ``.pt2`` file, its description inside (plus a readable ``.json`` copy): every
+        input and output of a model with several (see :mod:`litquant.signature`), and which output is the class
+        logits (``logits_output``)."""
+        from litquant.artifacts import describe
         from litquant.quantization.pt2e import save_program
+        from litquant.signature import program_signature
 
         program = self.export()
-        names = list(self._example[1]) if self._example and self._example[1] else ["x"]
-        (_, input_shape, _), *_ = program_io(program)[0]
-        outputs = program_io(program)[1]
-        base = describe("lightning-qat", "int8", input_names=names, input_shape=("batch", *input_shape[1:]),
-                        output_shape=("batch", *outputs[0][0][1:]) if len(outputs) == 1 else None)
+        signature = program_signature(program, self.logits_output)
+        if len(signature.inputs) == 1 and signature.structure == "tensor":
+            spec = signature.inputs[0]
+            base = describe("lightning-qat", "int8", datamodule=self._datamodule, input_names=[spec.name],
+                            input_shape=spec.shape, output_shape=signature.outputs[0].shape)
+        else:
+            base = describe("lightning-qat", "int8", datamodule=self._datamodule, signature=signature)
         return save_program(program, path, {**base.to_dict(), **(meta or {})})
 
     # -- Lightning hooks ----------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._datamodule = trainer.datamodule
         if self._prepared is None:
             self.prepare(pl_module)
         else:

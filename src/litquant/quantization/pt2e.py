@@ -39,6 +39,7 @@ from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86Induct
 from litquant import ignore_library_internal_warnings
 from litquant.artifacts import ARTIFACT_FORMAT, ArtifactDescription, describe, save_pt2, sidecar_path, versions
 from litquant.cpu import ReduceRange
+from litquant.quantization.conv_bn_folding import faster_conv_bn_folding
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -49,6 +50,7 @@ __all__ = [
     "canonical_inputs",
     "capture",
     "convert_to_program",
+    "export_graph",
     "export_program",
     "normalize_example",
     "prepare_qat",
@@ -140,25 +142,57 @@ _MODE_ARGUMENT = {
     torch.ops.aten.feature_alpha_dropout.default: 2,
     torch.ops.aten.feature_alpha_dropout_.default: 2,
     torch.ops.aten.batch_norm.default: 5,
+    torch.ops.aten.rrelu.default: 3,
 }
+#: Ops whose dropout probability is an argument, and its position: captured in training mode, the module's
+#: probability is frozen into the node; evaluation sets it to 0 and training puts the captured one back.
+_DROPOUT_PROBABILITY = {
+    torch.ops.aten.scaled_dot_product_attention.default: (4, "dropout_p"),
+}
+#: Where a node keeps the dropout probability it was captured with.
+_CAPTURED_DROPOUT = "litquant_captured_dropout_p"
 #: torchao's marker of an exported graph's mode: its own switches see the graph's real mode and leave it alone.
 _EXPORTED_TRAINING_ATTR = "_exported_training"
 
 
+def _set_dropout_probability(node: torch.fx.Node, position: int, name: str, train: bool) -> bool:
+    """Set ``node``'s dropout probability for the mode (0 in evaluation); ``True`` if it changed."""
+    in_args = len(node.args) > position
+    current = node.args[position] if in_args else node.kwargs.get(name, 0.0)
+    if not isinstance(current, (int, float)):
+        return False
+    captured = node.meta.setdefault(_CAPTURED_DROPOUT, float(current))
+    wanted = captured if train else 0.0
+    if current == wanted:
+        return False
+    if in_args:
+        node.args = (*node.args[:position], wanted, *node.args[position + 1:])
+    else:
+        node.kwargs = {**node.kwargs, name: wanted}
+    return True
+
+
 def set_graph_mode(graph: GraphModule, *, train: bool) -> GraphModule:
-    """Switch the dropout and batch-norm nodes of an exported graph to training or evaluation, in place.
+    """Switch every op of an exported graph that behaves differently in training to training or evaluation, in
+    place: dropout, batch norm, and the attention dropout of ``scaled_dot_product_attention`` (which
+    ``nn.MultiheadAttention`` captured in training mode calls with its ``dropout``).
 
     ``.train()``/``.eval()`` do not reach into an exported graph. torchao's ``move_exported_model_to_train``
-    and ``_eval`` rewrite these nodes from fixed patterns and so reset every dropout to ``p=0.5`` and every
-    batch norm to ``momentum=0.1, eps=1e-5`` (pytorch/ao#2980). Here only the nodes' ``train`` flag changes;
-    their probabilities, momenta and epsilons stay the module's own. A graph already in that mode is left as
-    it is (cheap enough to call before every forward).
+    and ``_eval`` rewrite dropout and batch norm from fixed patterns and so reset every dropout to ``p=0.5`` and
+    every batch norm to ``momentum=0.1, eps=1e-5`` (pytorch/ao#2980), and leave attention dropout on. Here only
+    the nodes' ``train`` flag or dropout probability changes; probabilities, momenta and epsilons stay the
+    module's own. A graph already in that mode is left as it is (cheap enough to call before every forward).
     """
     if getattr(graph, _EXPORTED_TRAINING_ATTR, None) is train:
         return graph
     changed = False
     for node in graph.graph.nodes:
-        position = _MODE_ARGUMENT.get(node.target) if node.op == "call_function" else None
+        if node.op != "call_function":
+            continue
+        if node.target in _DROPOUT_PROBABILITY:
+            changed |= _set_dropout_probability(node, *_DROPOUT_PROBABILITY[node.target], train)
+            continue
+        position = _MODE_ARGUMENT.get(node.target)
         if position is None or len(node.args) <= position or not isinstance(node.args[position], bool):
             continue
         if node.args[position] != train:
@@ -170,14 +204,46 @@ def set_graph_mode(graph: GraphModule, *, train: bool) -> GraphModule:
     return graph
 
 
+def _shared_module_partitions(graph: GraphModule, module: torch.nn.Module) -> list[str]:
+    """The modules of ``module`` called more than once whose calls a non-strict capture merges into one source
+    partition with several outputs (a torchvision ``BasicBlock``'s one ``self.relu``), which torchao's quantizers
+    refuse. Partitions as torchao's quantizers find them (torch's ``get_source_partitions``, keyed by the
+    innermost module of a node's ``nn_module_stack``)."""
+    from torch.fx.passes.utils.source_matcher_utils import get_source_partitions
+
+    classes = {f"{type(m).__module__}.{type(m).__qualname__}": type(m) for m in module.modules()}
+    shared = get_source_partitions(graph.graph, list(set(classes.values())))
+    return sorted({next(reversed(partition.output_nodes[0].meta["nn_module_stack"].values()))[0]
+                   for partitions in shared.values() for partition in partitions if len(partition.output_nodes) > 1})
+
+
+def export_graph(module: torch.nn.Module, args: tuple, kwargs: dict | None = None) -> GraphModule:
+    """``module`` exported (dynamic batch) as a ``GraphModule`` PT2E can annotate.
+
+    Non-strict export names each call of a module by the module, so a module called twice (a shared ReLU) is
+    one source partition with two outputs, and torchao's x86 quantizer fails with "Input partition has more than
+    one output node" (pytorch/ao#4478; fixed for linear layers by pytorch/ao#4480, still open for conv patterns).
+    Strict export (TorchDynamo) names every call apart: it is the fallback for such graphs only, as it traces
+    fewer Python constructs than non-strict export.
+    """
+    kwargs = kwargs or {}
+    graph = export_program(module, args, kwargs).module()
+    if _shared_module_partitions(graph, module):
+        strict = torch.export.export(module, args, kwargs, dynamic_shapes=batch_dynamic_shapes(module, args, kwargs),
+                                     strict=True)
+        graph = strict.module()
+    return graph
+
+
 def capture(module: torch.nn.Module, args: tuple, kwargs: dict | None = None, *, train: bool = False) -> GraphModule:
-    """Capture ``module`` for PT2E quantization: exported in train mode (``train=True``, for QAT: dropout and
-    batch norm behave as in training) or eval mode, returned as a ``GraphModule`` in that mode, with the
-    module's own dropout probabilities and batch-norm settings (switch it later with :func:`set_graph_mode`)."""
+    """Capture ``module`` for PT2E quantization (:func:`export_graph`): exported in train mode (``train=True``,
+    for QAT: dropout and batch norm behave as in training) or eval mode, returned as a ``GraphModule`` in that
+    mode, with the module's own dropout probabilities and batch-norm settings (switch it later with
+    :func:`set_graph_mode`)."""
     was_training = module.training
     module.train(train)
     try:
-        graph = export_program(module, args, kwargs).module()
+        graph = export_graph(module, args, kwargs)
     finally:
         module.train(was_training)
     return set_graph_mode(graph, train=train)
@@ -256,7 +322,8 @@ def convert_to_program(prepared: GraphModule, args: tuple, kwargs: dict | None =
         ignore_library_internal_warnings()
         graph = copy.deepcopy(prepared).cpu()
     set_graph_mode(graph, train=False)
-    converted = strip_unused_attributes(convert_pt2e(graph))
+    with faster_conv_bn_folding():
+        converted = strip_unused_attributes(convert_pt2e(graph))
     cpu = [a.cpu() if isinstance(a, torch.Tensor) else a for a in args]
     cpu_kwargs = {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in (kwargs or {}).items()}
     return export_program(converted, tuple(cpu), cpu_kwargs)

@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from litquant.quantization.calibration import CalibrationConfig, quantizer_for
 from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
-from litquant.quantization.pt2e import QUANTIZER_NAME, capture, convert_to_program
+from litquant.quantization.pt2e import QUANTIZER_NAME, Example, capture, convert_to_program
 
 __all__ = ["PTQ", "calibrate", "quantize_ptq"]
 
@@ -51,15 +51,17 @@ def quantize_ptq(net: nn.Module, datamodule: Any, *, calibration_batches: int = 
 
 def calibrate(captured: GraphModule, batches: Iterable[tuple[torch.Tensor, Any]],
               calibration: CalibrationConfig | None = None, *, progress: bool = False,
-              copy_graph: bool = True) -> GraphModule:
+              copy_graph: bool = True, inputs: Callable[[torch.Tensor], Example] | None = None) -> GraphModule:
     """Observers of ``calibration`` inserted into ``captured`` (an eval-mode capture; a copy of it unless
     ``copy_graph`` is false) and fed ``batches``: the graph :func:`~litquant.quantization.pt2e.convert_to_program`
-    turns into int8. Calibrating copies of one capture tries several configurations for one export."""
+    turns into int8. Calibrating copies of one capture tries several configurations for one export. ``inputs``
+    turns a batch's images into the model's ``(args, kwargs)`` (default: the images are the one input)."""
     graph = copy.deepcopy(captured) if copy_graph else captured  # progress bar on a terminal only (tqdm: None)
     prepared = prepare_pt2e(graph, quantizer_for(calibration, is_qat=False))
     with torch.no_grad():
         for images, _ in tqdm(batches, desc="ptq: calibrating", disable=None if progress else True, leave=False):
-            prepared(images)
+            args, kwargs = ((images,), {}) if inputs is None else inputs(images)
+            prepared(*args, **kwargs)
     return prepared
 
 
