@@ -213,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cold_start:
         print(json.dumps(_cold_start(args.models[0], args.batch_sizes[0], args.threads[0], args.runner)))
         return 0
-    from litquant.cli import UserError
     from litquant.cpu import cpu_info
+    from litquant.errors import UserError
     from litquant.files import write_json
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -39,7 +39,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from litquant import __version__, quiet_libraries
 from litquant.callbacks import InterruptedCheckpoint, MetricsReport
 from litquant.checkpoints import FIT_RUNS_DIR, register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
-from litquant.data import DataError, MNISTDataModule
+from litquant.data import MNISTDataModule
+from litquant.errors import USER_ERRORS, FitComplete, UserError
 from litquant.model import MNISTClassifier
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -405,18 +406,6 @@ def _fit_runs_dir(config) -> Path:
 
 
 # -- commands outside LightningCLI ---------------------------------------------------------------------------------
-class UserError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
-
-
-class FitComplete(Exception):
-    """A resumed fit that has nothing left to train: its message is printed, exit code 0, nothing written."""
-
-
-#: Errors in what the user gave (options, files, data): one line and exit code 2; anything else exits 1.
-USER_ERRORS = (UserError, ValueError, OSError, DataError)
-
-
 def _data_parser(prog: str, description: str) -> LightningArgumentParser:
     parser = ShortErrorParser(prog=prog, description=description)
     parser.add_argument("-c", "--config", action=ActionConfigFile, help="a YAML file of these options "

@@ -75,7 +75,8 @@ def format_description(path: str | os.PathLike, description: ArtifactDescription
 
 
 def main(argv: Sequence[str]) -> None:
-    from litquant.cli import ShortErrorParser, UserError
+    from litquant.cli import ShortErrorParser
+    from litquant.errors import UserError
 
     parser = ShortErrorParser(prog="litquant describe", description="Print the description an artifact (.pt2 or "
                               ".onnx) carries inside: method, checkpoint, input, accuracy, data, versions and "

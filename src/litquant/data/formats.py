@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from litquant.errors import UserError
+
 __all__ = [
     "DATASETS",
     "SPLIT_FILES",
@@ -55,7 +57,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _FIX = "replace it with an intact copy of the original file (.gz or uncompressed IDX)"
 
 
-class DataError(RuntimeError):
+class DataError(UserError, RuntimeError):
     """A dataset file is missing, corrupt or inconsistent. The message names the file and the fix."""
 
 
