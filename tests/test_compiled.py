@@ -227,15 +227,14 @@ def test_load_artifact_aot_in_a_fresh_process_uses_the_cache(aot_loaded, int8_pt
     package = next((cache / "aot").glob("*/batch4.pt2"))
     built = package.stat().st_mtime_ns
     monkeypatch.setenv("LITQUANT_CACHE", str(cache))
-    code = ("import sys, time, torch\n"
+    # a build in the child would exit it with "compiled again": a fresh process only loads the cached package
+    code = ("import sys, torch\n"
             "torch._inductor.aoti_compile_and_package = lambda *a, **k: sys.exit('compiled again')\n"
             "from litquant.artifacts import load_artifact\n"
-            "start = time.perf_counter()\n"
             "model = load_artifact(sys.argv[1], runner='aot', batch_sizes=(4,))\n"
-            "model(torch.zeros(4, 1, 28, 28))\n"
-            "print(time.perf_counter() - start)\n")
+            "print(model(torch.zeros(4, 1, 28, 28)).shape)\n")
     result = run_python("-c", code, str(int8_pt2))
-    assert float(result.stdout.split()[-1]) < 15, "loading a cached package should take seconds, not a build"
+    assert result.stdout.split()[-1] == "10])"
     assert package.stat().st_mtime_ns == built
 
 
@@ -250,7 +249,7 @@ def test_bench_runs_the_aot_runner(aot_loaded, int8_pt2: Path, tmp_path: Path, m
     assert results["runner"] == "aot"
     assert [(r["batch_size"], r["threads"]) for r in results["results"]] == [(4, 1)]
     cold = results["cold_start"]["models"][str(int8_pt2)]
-    assert 0 < cold["load_s"] <= cold["cold_start_s"] < 15  # the fresh process loads the cached package
+    assert 0 < cold["load_s"] <= cold["cold_start_s"]
     assert [p.name for p in (cache / "aot").glob("*/*.pt2")] == ["batch4.pt2"]  # nothing new built
 
 

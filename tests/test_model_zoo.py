@@ -93,7 +93,8 @@ def test_int8_is_within_bound_of_the_same_weights_in_fp32(zoo_qat: dict) -> None
     fp32.eval()
     int8_accuracy, fp32_accuracy = _accuracy(model, images, labels), _accuracy(fp32, images, labels)
     assert fp32_accuracy > 0.3, f"{zoo_qat['name']} learnt too little for the comparison to mean anything"
-    assert abs(int8_accuracy - fp32_accuracy) * 100 <= MAX_DROP_POINTS, (int8_accuracy, fp32_accuracy)
+    # one-sided: QAT fine-tunes the weights for int8, so the int8 model may beat the same weights run in fp32
+    assert (fp32_accuracy - int8_accuracy) * 100 <= MAX_DROP_POINTS, (int8_accuracy, fp32_accuracy)
     weights = {n: t.dtype for n, t in zoo_qat["callback"].export().state_dict.items() if t.dim() > 1}
     assert torch.int8 in set(weights.values()), weights
     zoo_qat["int8_accuracy"] = int8_accuracy
