@@ -16,17 +16,12 @@ import torch
 from helpers import run_litquant, tiny
 from torch import nn
 
-from litquant.artifacts import (
-    MAX_ENTRY_BYTES,
-    ArtifactError,
-    UnsafeArtifactError,
-    describe,
-    file_sha256,
-    load_artifact,
-    read_description,
-    save_pt2,
-    sidecar_path,
-)
+from litquant.artifacts.description import describe
+from litquant.artifacts.errors import ArtifactError, UnsafeArtifactError
+from litquant.artifacts.files import file_sha256, sidecar_path
+from litquant.artifacts.loading import load_artifact, read_description
+from litquant.artifacts.pt2_file import MAX_ENTRY_BYTES
+from litquant.artifacts.saving import save_pt2
 from litquant.quantization import QuantizeConfig
 from litquant.quantization.pt2e import export_program
 

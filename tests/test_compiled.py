@@ -15,19 +15,17 @@ import torch
 from helpers import command_env, run_litquant, run_python
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import load_artifact, read_description, save_pt2
-from litquant.compiled import (
-    INT8_GEMM_KERNELS,
+from litquant.artifacts.aot import (
     CompiledMismatchError,
-    Int8FallbackError,
     _sources,
     _threads_for,
     aot_runner_for_file,
-    check_int8_kernels,
-    check_kernel_counts,
     direct_call,
     package_path,
 )
+from litquant.artifacts.inductor import INT8_GEMM_KERNELS, Int8FallbackError, check_int8_kernels, check_kernel_counts
+from litquant.artifacts.loading import load_artifact, read_description
+from litquant.artifacts.saving import save_pt2
 from litquant.quantization import QuantizeConfig, quantize
 
 DATA = Path(__file__).resolve().parent / "data"
