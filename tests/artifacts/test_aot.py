@@ -28,7 +28,7 @@ from litquant.artifacts.loading import load_artifact, read_description
 from litquant.artifacts.saving import save_pt2
 from litquant.quantization import QuantizeConfig, quantize
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 #: The layers of the tests' PTQ model (litquant's Net: conv1, conv2, fc1, fc2), every one int8, as
 #: ``check_int8_kernels`` counts them in its exported program (checked on the real program below).
 PTQ_LAYERS = {"conv_layers": 2, "linear_layers": 2, "fp32_conv_layers": 0, "fp32_linear_layers": 0}
