@@ -213,7 +213,7 @@ class ArtifactDescription:
 
 
 def _data_settings(raw: Any) -> dict[str, Any] | None:
-    from litquant.data import DataError
+    from litquant.data.formats import DataError
     from litquant.data.settings import parse_data_settings
 
     try:
