@@ -227,7 +227,7 @@ def test_load_artifact_aot_in_a_fresh_process_uses_the_cache(aot_loaded, int8_pt
     monkeypatch.setenv("LITQUANT_CACHE", str(cache))
     code = ("import sys, time, torch\n"
             "torch._inductor.aoti_compile_and_package = lambda *a, **k: sys.exit('compiled again')\n"
-            "from litquant.artifacts import load_artifact\n"
+            "from litquant.artifacts.loading import load_artifact\n"
             "start = time.perf_counter()\n"
             "model = load_artifact(sys.argv[1], runner='aot', batch_sizes=(4,))\n"
             "model(torch.zeros(4, 1, 28, 28))\n"

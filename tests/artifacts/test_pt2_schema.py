@@ -114,7 +114,8 @@ def test_a_tower_of_powers_is_refused_at_once_in_a_fresh_process(tiny_artifacts:
 
     crafted = _with_program(tiny_artifacts["fp32"], tmp_path / "tower.pt2", power)
     assert crafted.read_bytes() != tiny_artifacts["fp32"].read_bytes()
-    script = ("import sys\nfrom litquant.artifacts import UnsafeArtifactError, load_artifact\n"
+    script = ("import sys\nfrom litquant.artifacts.errors import UnsafeArtifactError\n"
+              "from litquant.artifacts.loading import load_artifact\n"
               f"try:\n    load_artifact({str(crafted)!r}, runner='eager')\nexcept UnsafeArtifactError as err:\n"
               "    print(err)\n    sys.exit(3)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
