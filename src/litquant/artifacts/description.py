@@ -133,9 +133,9 @@ class ArtifactDescription:
     ``extra`` holds what a method adds (calibration, fine-tuning, the ONNX Runtime weight-format check...); in the
     dict form its keys sit at the top level, beside the fixed ones. ``data``: the data settings of the model's
     data module (:mod:`litquant.data.settings`), used by the commands that load the artifact as a checkpoint's.
-    ``signature`` lists every input and output of a model with several (see :mod:`litquant.signature`); ``input``
-    is then its first input and ``output`` its class logits. Without one, the model takes ``input`` and returns
-    ``output``.
+    ``signature`` lists every input and output of a model with several (see :mod:`litquant.artifacts.signature`);
+    ``input`` is then its first input and ``output`` its class logits. Without one, the model takes ``input`` and
+    returns ``output``.
     """
 
     method: str
