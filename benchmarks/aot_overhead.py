@@ -5,7 +5,7 @@ images) is built once with AOTInductor for each batch size. Measured side by sid
 rounds, medians, ``litquant.bench.measure``), at each process thread count (``torch.set_num_threads``):
 
 - ``package``: the raw AOTInductor package, called directly (``torch._inductor.aoti_load_package(path)(x)``);
-- ``litquant runner``: ``litquant.compiled.aot_runner_for_file`` (cache checks done once, at load);
+- ``litquant runner``: ``litquant.artifacts.aot.aot_runner_for_file`` (cache checks done once, at load);
 - ``load_artifact``: ``load_artifact(path, runner="aot")``, what ``litquant evaluate/predict --runner aot`` call.
 
 The overhead is litquant's p50 minus the package's at the same thread count the call ran on: litquant runs a batch
@@ -29,9 +29,9 @@ import torch
 from environment import environment, result_name, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts.aot import SINGLE_THREAD_MAX_BATCH, aot_runner_for_file, package_path
+from litquant.artifacts.loading import load_artifact
 from litquant.bench import measure
-from litquant.compiled import SINGLE_THREAD_MAX_BATCH, aot_runner_for_file, package_path
 from litquant.cpu import cpu_info
 from litquant.model import MNISTClassifier
 from litquant.quantization import QuantizeConfig, quantize

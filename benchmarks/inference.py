@@ -29,7 +29,7 @@ from environment import environment, result_name, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 from jsonargparse import ArgumentParser
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts.loading import load_artifact
 from litquant.bench import measure as bench_measure
 from litquant.checkpoints import load_checkpoint, load_classifier
 from litquant.cli import LitquantCLI, add_quantize_arguments, legacy_quant_flags, quantize_config

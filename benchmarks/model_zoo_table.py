@@ -22,9 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from model_zoo import ZOO  # noqa: E402
 
+from litquant.artifacts.signature import flat_outputs, program_signature  # noqa: E402
 from litquant.callbacks import QuantizationAwareTraining  # noqa: E402
 from litquant.data import MNISTDataModule  # noqa: E402
-from litquant.signature import flat_outputs, program_signature  # noqa: E402
 
 LOGITS_OUTPUT = {"tuple_outputs": 0}
 #: As the zoo tests: batch-norm and attention models train on 4,096 images, the others on 1,024.

@@ -17,7 +17,7 @@ from pathlib import Path
 import lightning.pytorch as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts.loading import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.checkpoints import checkpoint_argument
 from litquant.data import MNISTDataModule

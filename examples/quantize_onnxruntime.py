@@ -16,7 +16,10 @@ from pathlib import Path
 
 import lightning.pytorch as L
 
-from litquant.artifacts import describe, load_artifact, save_onnx, sidecar_path
+from litquant.artifacts.description import describe
+from litquant.artifacts.files import sidecar_path
+from litquant.artifacts.loading import load_artifact
+from litquant.artifacts.saving import save_onnx
 from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
 from litquant.evaluation import ArtifactModule, evaluate

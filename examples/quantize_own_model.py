@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from litquant import quiet_library_logs
-from litquant.artifacts import read_description
+from litquant.artifacts.loading import read_description
 from litquant.data import MNISTDataModule
 
 

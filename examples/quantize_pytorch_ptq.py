@@ -17,7 +17,7 @@ import lightning.pytorch as L
 import torch
 from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts.loading import load_artifact
 from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
 from litquant.evaluation import ArtifactModule, evaluate

@@ -16,7 +16,7 @@ from pathlib import Path
 import lightning.pytorch as L
 import torch
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts.loading import load_artifact
 from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
 from litquant.evaluation import ArtifactModule, evaluate

@@ -11,7 +11,7 @@ import pytest
 import torch
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts.loading import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.evaluation import evaluate
 from litquant.fresh_process import check_all_in_fresh_process

@@ -56,7 +56,7 @@ def test_quantize_writes_the_configuration_it_ran_with(tiny_checkpoint: Path, tm
     """``quantize --out DIR`` leaves ``<artifact stem>.quantize_config.yaml`` beside the artifact: the resolved
     configuration (the checkpoint's data settings included), naming the artifact it belongs to; ``--config``
     takes it back and redoes the run; a later run that fails leaves the earlier file, still true."""
-    from litquant.artifacts import file_sha256
+    from litquant.artifacts.files import file_sha256
     from litquant.cli import main
 
     monkeypatch.chdir(tmp_path)

@@ -10,7 +10,7 @@ import torch
 from helpers import TINY, run_litquant, run_python
 
 from litquant import cpu
-from litquant.artifacts import read_description
+from litquant.artifacts.loading import read_description
 from litquant.cpu import CpuInfo, choose_precision, cpu_info, cpu_info_from_flags, int8_reduce_range
 
 AVX2 = ["sse4_2", "avx", "avx2", "fma"]
@@ -101,10 +101,10 @@ def test_decisions_on_each_cpu_kind_from_its_real_flags(kind: str, monkeypatch) 
     assert cpu.choose_reduce_range("auto", info).reduce_range is reduce_range
     assert f"{kind} CPU: litquant uses the {kind} kind" in cpu.summary(info)
     # the AOT package cache keeps each kind's packages apart
-    from litquant import compiled
+    from litquant.artifacts import aot
 
-    monkeypatch.setattr(compiled, "cpu_info", lambda: info)
-    assert compiled.package_path(Path("cache"), "0" * 64, 1).parent.name.endswith(f"-{kind}")
+    monkeypatch.setattr(aot, "cpu_info", lambda: info)
+    assert aot.package_path(Path("cache"), "0" * 64, 1).parent.name.endswith(f"-{kind}")
 
 
 @pytest.mark.parametrize("kind", ["avx512-vnni", "amx"])

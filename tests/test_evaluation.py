@@ -14,7 +14,8 @@ import pytest
 import torch
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import ArtifactError, UnsafeArtifactError, load_artifact
+from litquant.artifacts.errors import ArtifactError, UnsafeArtifactError
+from litquant.artifacts.loading import load_artifact
 from litquant.evaluation import ArtifactModule, evaluate, measure_latency
 from litquant.quantization import METHODS
 

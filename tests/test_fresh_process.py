@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts.loading import load_artifact
 from litquant.evaluation import evaluate
 from litquant.fresh_process import check_all_in_fresh_process
 from litquant.quantization import METHODS

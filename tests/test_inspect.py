@@ -11,7 +11,7 @@ import pytest
 from helpers import run_litquant, tiny
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import load_artifact, read_description
+from litquant.artifacts.loading import load_artifact, read_description
 from litquant.checkpoints import load_classifier
 from litquant.evaluation import evaluate
 from litquant.quantization import QuantizeConfig, quantize
@@ -89,7 +89,7 @@ def test_inspect_refuses_onnx_and_missing_files_in_one_line(tiny_checkpoint: Pat
 
 def test_quantize_cli_leaves_fp32_layers_and_inspect_shows_them(tiny_checkpoint: Path, tmp_path: Path,
                                                                 mnist_dir: Path, capsys: pytest.CaptureFixture) -> None:
-    from litquant.artifacts import read_description
+    from litquant.artifacts.loading import read_description
     from litquant.cli import main
 
     data = [f"--data.data_dir={mnist_dir}", "--data.download=false", *tiny()]

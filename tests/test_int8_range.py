@@ -12,7 +12,9 @@ from quantization_helpers import small_datamodule
 from test_cpu import AVX2, ZEN5
 
 from litquant import cpu
-from litquant.artifacts import Int8RangeWarning, load_artifact, read_description, saturation_warning
+from litquant.artifacts.description import saturation_warning
+from litquant.artifacts.errors import Int8RangeWarning
+from litquant.artifacts.loading import load_artifact, read_description
 from litquant.cpu import choose_reduce_range, cpu_info_from_flags
 from litquant.quantization import QuantizeConfig, quantize
 from litquant.quantization.calibration import CalibrationConfig, quantizer_for
@@ -158,7 +160,7 @@ def test_evaluate_prints_one_warning_line(tiny_checkpoint: Path, tmp_path: Path,
 @pytest.mark.parametrize("chosen_for", ["A" * 100_000, "avx\x1b[31m\nsecond line", None, {"isa": ["x"]}])
 def test_hand_edited_int8_range_warns_in_one_short_printable_line(chosen_for) -> None:
     """A description holds whatever was written into it: the warning quotes its CPU kind cut short and escaped."""
-    from litquant.artifacts import describe
+    from litquant.artifacts.description import describe
 
     entry = {"reduce_range": False, "reason": "x", "chosen_for": chosen_for, "chosen_for_vnni": True,
              "saturates_without_vnni": True}

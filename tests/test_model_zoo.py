@@ -26,11 +26,12 @@ from helpers import run_python
 from model_zoo import ZOO, ZooModule
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import UnsafeArtifactError, load_artifact, read_description
+from litquant.artifacts.errors import UnsafeArtifactError
+from litquant.artifacts.loading import load_artifact, read_description
+from litquant.artifacts.signature import program_signature
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat, quantizer_for
 from litquant.quantization.ptq import calibrate
-from litquant.signature import program_signature
 
 SLOW = {"resnet", "mobilenetv3", "vit"}
 #: The logits output of each model with several outputs, as the callback is told.

@@ -12,7 +12,7 @@ from quantization_helpers import small_datamodule
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts.loading import load_artifact
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.checkpoints import load_classifier
 from litquant.evaluation import evaluate

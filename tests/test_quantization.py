@@ -9,7 +9,7 @@ import pytest
 import torch
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts.loading import load_artifact
 from litquant.cpu import choose_reduce_range, cpu_info
 from litquant.evaluation import evaluate
 from litquant.quantization import METHODS, quantize

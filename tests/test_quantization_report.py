@@ -10,8 +10,8 @@ import torch
 from quantization_helpers import small_datamodule
 
 import litquant.quantization.report
-from litquant.artifacts import load_artifact
-from litquant.compiled import Int8FallbackError
+from litquant.artifacts.inductor import Int8FallbackError
+from litquant.artifacts.loading import load_artifact
 from litquant.quantization import QuantizeConfig
 from litquant.quantization.report import REPORT_KEYS, _compare_with_best_fp32, build_report, render_markdown
 
@@ -120,7 +120,7 @@ def test_compiled_int8_runner_checks_every_recompilation(tiny_artifacts: dict[st
 
 def test_onnxruntime_sessions_do_not_spin_beside_torch(tiny_artifacts: dict[str, Path]) -> None:
     """ONNX Runtime's idle intra-op threads spinning took the cores PyTorch's OpenMP threads waited for."""
-    import litquant.artifacts
+    import litquant.artifacts.loading
 
     sessions = []
     real = __import__("onnxruntime").InferenceSession
@@ -131,7 +131,7 @@ def test_onnxruntime_sessions_do_not_spin_beside_torch(tiny_artifacts: dict[str,
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("onnxruntime.InferenceSession", recording)
-        model = litquant.artifacts.load_artifact(tiny_artifacts["onnxruntime"], threads=2, progress=False)
+        model = litquant.artifacts.loading.load_artifact(tiny_artifacts["onnxruntime"], threads=2, progress=False)
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     options = sessions[0].get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from litquant.artifacts import ArtifactDescription, ArtifactError, describe, read_description
+from litquant.artifacts.description import ArtifactDescription, describe
+from litquant.artifacts.errors import ArtifactError
+from litquant.artifacts.loading import read_description
 from litquant.cli import main
 from litquant.data import DataError
 from litquant.data.settings import SAVED_DATA_KEYS, data_settings, parse_data_settings

@@ -12,7 +12,7 @@ import pytest
 from helpers import run_litquant
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import load_artifact, read_description
+from litquant.artifacts.loading import load_artifact, read_description
 from litquant.evaluation import evaluate
 from litquant.fresh_process import check_in_fresh_process
 from litquant.quantization import QuantizeConfig, quantize

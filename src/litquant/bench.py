@@ -28,9 +28,9 @@ from typing import Any
 
 import torch
 
-from litquant.artifacts import RUNNERS
+from litquant.artifacts.loading import RUNNERS, load_model
 
-__all__ = ["environment", "load_model", "main", "measure"]
+__all__ = ["environment", "main", "measure"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -47,25 +47,6 @@ def environment() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "python": platform.python_version(), "versions": versions(),
             "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])}
-
-
-def load_model(path: str | os.PathLike, threads: int | None = None, runner: str = "compile",
-               batch_sizes: Sequence[int] | None = None) -> Model:
-    """A ``.ckpt`` (eager fp32 model), ``.pt2`` (run by ``runner``, compiled for ``batch_sizes``) or ``.onnx``
-    (ONNX Runtime, ``threads`` intra-op)."""
-    if str(path).endswith(".ckpt"):
-        from litquant.checkpoints import load_classifier
-
-        module = load_classifier(path).eval()
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode():
-                return module(x)
-        return run
-    from litquant.artifacts import COMPILED_BATCH_SIZES, load_artifact
-
-    return load_artifact(path, runner=runner, threads=threads, progress=False,
-                         batch_sizes=batch_sizes or COMPILED_BATCH_SIZES)
 
 
 #: Memory one image of a batch may take in flight, with room to spare: in the fp32 model the outputs of conv1
@@ -118,7 +99,7 @@ def _cold_start(path: str, batch_size: int, threads: int, runner: str) -> dict[s
     torch.set_num_threads(threads)
     before = _rss_mb()
     start = time.perf_counter()
-    model = load_model(path, threads, runner, [batch_size])
+    model = load_model(path, runner, threads, [batch_size], progress=False)
     loaded = time.perf_counter()
     model(torch.zeros(batch_size, 1, 28, 28))
     done = time.perf_counter()
@@ -245,9 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     models: dict[str, dict[int, Model]] = {}
     for path in args.models:
         if path.endswith(".onnx"):  # ONNX Runtime fixes its thread count when loading
-            models[path] = {t: load_model(path, t) for t in args.threads}
+            models[path] = {t: load_model(path, threads=t, progress=False) for t in args.threads}
         else:
-            model = load_model(path, runner=args.runner, batch_sizes=args.batch_sizes)
+            model = load_model(path, args.runner, batch_sizes=args.batch_sizes, progress=False)
             if args.runner == "aot" and path.endswith(".pt2"):  # build (or check) the cached packages now, so
                 for size in args.batch_sizes:                  # that cold start measures a cached start
                     model(torch.zeros(size, 1, 28, 28))

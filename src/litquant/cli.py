@@ -498,17 +498,13 @@ def _load_model(ckpt_path: str | None, artifact: str | None, runner: str = "comp
     """A callable model from a Lightning checkpoint or an int8/fp32 artifact (a ``.pt2`` run by ``runner``)."""
     if bool(ckpt_path) == bool(artifact):
         raise UserError("give exactly one of --ckpt_path CKPT (a Lightning checkpoint) or --model ARTIFACT")
-    if ckpt_path:
-        from litquant.checkpoints import load_classifier
-
-        return load_classifier(ckpt_path).eval()
-    from litquant.artifacts import load_artifact
-
-    return load_artifact(artifact, runner=runner)
+    return _load_any(ckpt_path or artifact, runner)
 
 
 def _load_any(path: str, runner: str = "compile"):
-    return _load_model(path, None) if str(path).endswith(".ckpt") else _load_model(None, path, runner)
+    from litquant.artifacts.loading import load_model
+
+    return load_model(path, runner)
 
 
 #: ``litquant predict --runner auto`` runs a ``.pt2`` as exported (eager) for fewer images than this, compiled
@@ -520,8 +516,8 @@ PREDICT_COMPILE_FROM = 2000
 
 def add_runner_argument(parser: LightningArgumentParser, auto: str | None = None) -> None:
     """``--runner compile|aot|eager`` (and ``auto``, explained by ``auto``, when given): how a ``.pt2`` runs
-    (see :data:`litquant.artifacts.Runner`)."""
-    from litquant.artifacts import RUNNERS
+    (see :data:`litquant.artifacts.loading.Runner`)."""
+    from litquant.artifacts.loading import RUNNERS
 
     choices = ("auto", *RUNNERS) if auto else RUNNERS
     parser.add_argument("--runner", type=Literal[choices], default="auto" if auto else "compile",
@@ -652,7 +648,7 @@ def write_run_config(parser: LightningArgumentParser, config, artifact: Path) ->
     Written after the artifact, atomically: a run that fails leaves the previous run's file, which still
     describes the artifact beside it. Its first line names the artifact and its SHA-256, so a file left behind
     by a crash between the two writes (or by an artifact rewritten another way) is seen to be another run's."""
-    from litquant.artifacts import file_sha256
+    from litquant.artifacts.files import file_sha256
     from litquant.files import write_text
 
     header = (f"# litquant quantize: the run that wrote {artifact.name} (sha256 {file_sha256(artifact)}); "

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from litquant.artifacts import ArtifactDescription, read_description
+from litquant.artifacts.description import ArtifactDescription
+from litquant.artifacts.loading import read_description
 
 
 def _mb(path: str | os.PathLike) -> str:

@@ -2,11 +2,11 @@
 (:class:`ArtifactModule`), and the latency of one call (:func:`measure_latency`).
 
 A model is any callable on normalised float images ``[N, 1, 28, 28]`` returning logits: a loaded artifact
-(:func:`litquant.artifacts.load_artifact`), a checkpoint's network, a compiled runner.
+(:func:`litquant.artifacts.loading.load_artifact`), a checkpoint's network, a compiled runner.
 
 Example::
 
-    from litquant.artifacts import load_artifact
+    from litquant.artifacts.loading import load_artifact
     from litquant.data import MNISTDataModule
     from litquant.evaluation import evaluate, measure_latency
 
@@ -28,7 +28,7 @@ import lightning.pytorch as L
 import torch
 from torch import nn
 
-from litquant.artifacts import LoadedModel, load_artifact
+from litquant.artifacts.loading import LoadedModel, load_artifact
 
 __all__ = ["ArtifactModule", "evaluate", "measure_latency"]
 

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from litquant.artifacts import load_artifact
+from litquant.artifacts.loading import load_artifact
 from litquant.evaluation import evaluate
 
 __all__ = ["check_all_in_fresh_process", "check_in_fresh_process", "data_dir_for_child", "main"]

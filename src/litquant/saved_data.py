@@ -36,6 +36,6 @@ def saved_data_settings(path: str | os.PathLike) -> dict[str, Any]:
         from litquant.data import data_settings_from_checkpoint
 
         return parse_data_settings(data_settings_from_checkpoint(path))
-    from litquant.artifacts import read_description
+    from litquant.artifacts.loading import read_description
 
     return dict(read_description(path).data or {})

@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from quantization_helpers import small_datamodule, train_tiny_checkpoint
 
-    from litquant.artifacts import load_program
-    from litquant.compiled import _build, _sources, int8_kernel_counts
+    from litquant.artifacts.aot import _build, _sources
+    from litquant.artifacts.inductor import int8_kernel_counts
+    from litquant.artifacts.pt2_file import load_program
     from litquant.cpu import cpu_info
     from litquant.quantization import QuantizeConfig, quantize
 

@@ -15,16 +15,25 @@ Example::
     images, labels = next(iter(dm.train_dataloader()))   # uint8 [64, 1, 28, 28], int64 [64]
 """
 
+from typing import TYPE_CHECKING, Any
+
 from litquant.data.formats import DATASETS, SPLIT_FILES, DataError, DatasetSpec, IdxFile, read_idx
-from litquant.data.module import (
-    EpochShuffleSampler,
-    InMemoryImages,
-    MNISTDataModule,
-    data_settings_from_checkpoint,
-    normalize,
-    random_shift,
-)
 from litquant.data.sources import DownloadError, default_data_dir, locate_dataset
+
+if TYPE_CHECKING:
+    from litquant.data.module import (
+        EpochShuffleSampler,
+        InMemoryImages,
+        MNISTDataModule,
+        data_settings_from_checkpoint,
+        normalize,
+        random_shift,
+    )
+
+#: The names of :mod:`litquant.data.module`, imported on first use: it imports Lightning and PyTorch, which the
+#: formats, sources and settings (what reading an artifact's description needs) do not.
+_MODULE_NAMES = frozenset({"EpochShuffleSampler", "InMemoryImages", "MNISTDataModule", "data_settings_from_checkpoint",
+                           "normalize", "random_shift"})
 
 __all__ = [
     "DATASETS",
@@ -43,3 +52,11 @@ __all__ = [
     "random_shift",
     "read_idx",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULE_NAMES:
+        from litquant.data import module
+
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

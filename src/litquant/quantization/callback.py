@@ -268,11 +268,11 @@ class QuantizationAwareTraining(Callback):
 
     def save(self, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> Path:
         """Write the int8 model as a ``.pt2`` file, its description inside (plus a readable ``.json`` copy): every
-        input and output of a model with several (see :mod:`litquant.signature`), and which output is the class
-        logits (``logits_output``)."""
-        from litquant.artifacts import describe
+        input and output of a model with several (see :mod:`litquant.artifacts.signature`), and which output is the
+        class logits (``logits_output``)."""
+        from litquant.artifacts.description import describe
+        from litquant.artifacts.signature import program_signature
         from litquant.quantization.pt2e import save_program
-        from litquant.signature import program_signature
 
         program = self.export()
         signature = program_signature(program, self.logits_output)

@@ -19,7 +19,11 @@ from typing import Any
 
 import torch
 
-from litquant.artifacts import ArtifactDescription, ArtifactError, describe, file_sha256, read_description, save_onnx
+from litquant.artifacts.description import ArtifactDescription, describe
+from litquant.artifacts.errors import ArtifactError
+from litquant.artifacts.files import file_sha256
+from litquant.artifacts.loading import read_description
+from litquant.artifacts.saving import save_onnx
 from litquant.quantization.pt2e import export_program, save_program
 
 __all__ = ["FP32_ONNX", "checked_net", "export_fp32", "fp32_onnx_for", "refuse_if_changed"]

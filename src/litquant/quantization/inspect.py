@@ -124,7 +124,8 @@ def inspect_artifact(artifact: str | os.PathLike, checkpoint: str | os.PathLike,
                      threshold_db: float = DEFAULT_THRESHOLD_DB) -> dict[str, Any]:
     """Compare every quantized conv/linear layer of the ``.pt2`` ``artifact`` with the fp32 model of
     ``checkpoint`` on ``batches`` validation batches. Returns the report (see :func:`write_inspection`)."""
-    from litquant.artifacts import ArtifactError, load_artifact
+    from litquant.artifacts.errors import ArtifactError
+    from litquant.artifacts.loading import load_artifact
     from litquant.checkpoints import load_classifier
 
     if batches < 1:

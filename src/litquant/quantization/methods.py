@@ -36,7 +36,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from litquant.artifacts import ArtifactDescription, describe, file_sha256, load_artifact, save_onnx
+from litquant.artifacts.description import ArtifactDescription, describe
+from litquant.artifacts.files import file_sha256
+from litquant.artifacts.loading import load_artifact
+from litquant.artifacts.saving import save_onnx
 from litquant.quantization.config import QuantizeConfig
 
 if TYPE_CHECKING:

@@ -37,7 +37,9 @@ from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
 from litquant import ignore_library_internal_warnings
-from litquant.artifacts import ARTIFACT_FORMAT, ArtifactDescription, describe, save_pt2, sidecar_path, versions
+from litquant.artifacts.description import ARTIFACT_FORMAT, ArtifactDescription, describe, versions
+from litquant.artifacts.files import sidecar_path
+from litquant.artifacts.saving import save_pt2
 from litquant.cpu import ReduceRange
 from litquant.quantization.conv_bn_folding import faster_conv_bn_folding
 
@@ -331,7 +333,7 @@ def convert_to_program(prepared: GraphModule, args: tuple, kwargs: dict | None =
 
 def artifact_meta(method: str, precision: str, *, datamodule: Any = None, checkpoint: str | os.PathLike | None = None,
                   input_names: Iterable[str] = ("x",), **extra: Any) -> dict[str, Any]:
-    """The description of an artifact as a dict (see :func:`litquant.artifacts.describe`)."""
+    """The description of an artifact as a dict (see :func:`litquant.artifacts.description.describe`)."""
     return describe(method, precision, datamodule=datamodule, checkpoint=checkpoint, input_names=input_names,
                     **extra).to_dict()
 
@@ -339,5 +341,5 @@ def artifact_meta(method: str, precision: str, *, datamodule: Any = None, checkp
 def save_program(program: ExportedProgram, path: str | os.PathLike,
                  description: ArtifactDescription | Mapping[str, Any]) -> Path:
     """Save an exported program as ``.pt2`` with its description inside, then the readable JSON copy
-    (:func:`litquant.artifacts.save_pt2`)."""
+    (:func:`litquant.artifacts.saving.save_pt2`)."""
     return save_pt2(program, path, description)

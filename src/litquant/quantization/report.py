@@ -36,7 +36,7 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 
-from litquant.artifacts import load_artifact, read_description
+from litquant.artifacts.loading import load_artifact, read_description
 from litquant.bench import cold_start_in_fresh_process, measure
 from litquant.evaluation import ArtifactModule, evaluate
 from litquant.files import write_json, write_text

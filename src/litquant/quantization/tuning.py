@@ -241,7 +241,7 @@ def _fallback(tuner: _Tuner, base: Candidate, layers: Sequence[str], max_fp32_la
 def _time_finalists(tuner: _Tuner, finalists: list[Candidate], scratch: Path, batch_size: int,
                     description: Any) -> None:
     """Compile and time one candidate per distinct graph (the most accurate); the others share its time."""
-    from litquant.artifacts import load_artifact
+    from litquant.artifacts.loading import load_artifact
     from litquant.bench import measure
     from litquant.quantization.pt2e import save_program
 
@@ -295,7 +295,7 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
             (:func:`litquant.cpu.choose_reduce_range`) and used by every candidate.
         progress: one line per candidate on stderr.
     """
-    from litquant.artifacts import file_sha256
+    from litquant.artifacts.files import file_sha256
     from litquant.cpu import choose_reduce_range
     from litquant.evaluation import evaluate
     from litquant.quantization.export import checked_net, refuse_if_changed

@@ -71,7 +71,7 @@ def served_models(specs: list[str]) -> list[ServedModel]:
 
 def describe(path: Path) -> dict[str, Any]:
     """Method, precision, accuracy and size of a model file, from the description inside an artifact."""
-    from litquant.artifacts import read_description
+    from litquant.artifacts.loading import read_description
 
     meta = read_description(path).to_dict() if path.suffix != ".ckpt" else {}
     return {"file": path.name, "kind": path.suffix.lstrip("."),

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-from litquant.artifacts import RUNNERS
+from litquant.artifacts.loading import RUNNERS
 
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")
 
@@ -129,15 +129,16 @@ def serve_in_process(config: argparse.Namespace, models: list) -> None:
 def serve_with_workers(config: argparse.Namespace, models: list) -> None:
     """Every model checked here (one line on a bad file, not a traceback in a worker), then LitServe's HTTP
     process and ``--workers`` worker processes."""
+    from litquant.artifacts.loading import load_model
     from litquant.serve.litserve_server import build_server
-    from litquant.serve.models import load_model, warmup_sizes
+    from litquant.serve.models import warmup_sizes
 
     for model in models:  # fail here with one line, not later in a worker process
         load_model(str(model.path), runner="eager")
     if config.runner == "aot":  # build the packages once here; the workers then load them from the cache
         for model in models:
             sizes = warmup_sizes(config.max_batch_size)
-            loaded = load_model(str(model.path), "aot", sizes)
+            loaded = load_model(str(model.path), "aot", batch_sizes=sizes)
             with torch.inference_mode():
                 for size in sizes:
                     loaded(torch.zeros(size, 1, 28, 28))

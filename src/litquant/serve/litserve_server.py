@@ -60,7 +60,7 @@ def build_server(models: list[ServedModel], max_batch_size: int = 64, batch_time
                  workers: int = 1, runner: str = "compile", fast_queue: bool = True,
                  threads: int | None = None) -> ls.LitServer:
     """A LitServer for ``models`` with ``workers`` inference processes (not started: call ``run``); the first
-    model is the default; ``.pt2`` models run by ``runner`` (see :data:`litquant.artifacts.Runner`) with
+    model is the default; ``.pt2`` models run by ``runner`` (see :data:`litquant.artifacts.loading.Runner`) with
     ``threads`` CPU threads per worker (default: the cores split between the workers); with batching,
     ``batch_timeout`` is at least :data:`LITSERVE_MIN_BATCH_TIMEOUT`."""
     threads = threads or max(1, (os.cpu_count() or 1) // workers)

@@ -14,30 +14,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from litquant.artifacts.loading import load_model
 from litquant.data import normalize
 
 #: A loaded model: normalised ``[N, 1, 28, 28]`` floats to logits.
 Model = Callable[[torch.Tensor], Any]
 
 
-def load_model(path: str, runner: str = "compile", batch_sizes: list[int] | None = None,
-               threads: int | None = None) -> Model:
-    """A callable on normalised ``[N, 1, 28, 28]`` floats returning logits: a ``.ckpt`` through the safe
-    checkpoint loader, a ``.pt2``/``.onnx`` through :func:`litquant.artifacts.load_artifact` (a ``.pt2`` run by
-    ``runner``, compiled for ``batch_sizes``; an ``.onnx`` with ``threads`` intra-op threads)."""
-    if path.endswith(".ckpt"):
-        from litquant.checkpoints import load_classifier
-
-        return load_classifier(path).eval()
-    from litquant.artifacts import COMPILED_BATCH_SIZES, load_artifact
-
-    return load_artifact(path, runner=runner, progress=runner != "eager",
-                         batch_sizes=batch_sizes or COMPILED_BATCH_SIZES, threads=threads)
-
-
 def warmup_sizes(max_batch_size: int) -> list[int]:
     """Batch sizes a compiled model sees for batches of up to ``max_batch_size`` (it pads to these)."""
-    from litquant.artifacts import COMPILED_BATCH_SIZES
+    from litquant.artifacts.batching import COMPILED_BATCH_SIZES
 
     sizes = [size for size in COMPILED_BATCH_SIZES if size < max_batch_size]
     return sizes + [next((size for size in COMPILED_BATCH_SIZES if size >= max_batch_size),
@@ -55,7 +41,7 @@ def load_models(paths: dict[str, str], runner: str, max_batch_size: int,
     sizes = warmup_sizes(max_batch_size)
     for name, path in paths.items():
         print(f"litquant serve: loading {name} ({path})", file=sys.stderr, flush=True)
-        model = load_model(path, runner, sizes, threads)
+        model = load_model(path, runner, threads, sizes)
         with torch.inference_mode():
             for size in sizes:
                 model(torch.zeros(size, 1, 28, 28))

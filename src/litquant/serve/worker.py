@@ -25,7 +25,7 @@ class DigitAPI(ls.LitAPI):
 
     def setup(self, device: str) -> None:
         from litquant import ignore_library_internal_warnings, quiet_library_logs
-        from litquant.artifacts import Int8RangeWarning
+        from litquant.artifacts.errors import Int8RangeWarning
 
         quiet_library_logs()  # a worker is a process of its own: as quiet as the command that started it
         ignore_library_internal_warnings()

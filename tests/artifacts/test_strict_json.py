@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from litquant.strict_json import (
+from litquant.artifacts.strict_json import (
     SchemaError,
     integer,
     list_of,

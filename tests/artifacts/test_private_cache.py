@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from litquant.private_cache import (
+from litquant.artifacts.private_cache import (
     INDUCTOR_CACHE_ENV,
     UntrustedCacheError,
     cache_base,

@@ -12,8 +12,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.external_data_helper import set_external_data
 
-from litquant.artifacts import ONNX_DESCRIPTION, UnsafeArtifactError, describe, load_artifact, read_description
-from litquant.onnx_check import unsafe_reason
+from litquant.artifacts.description import ONNX_DESCRIPTION, describe
+from litquant.artifacts.errors import UnsafeArtifactError
+from litquant.artifacts.loading import load_artifact, read_description
+from litquant.artifacts.onnx_check import unsafe_reason
 
 TEN_FLOATS = np.arange(10, dtype=np.float32)
 
@@ -149,8 +151,8 @@ def test_litquants_own_onnx_artifacts_are_allowed(tiny_artifacts: dict[str, Path
 
 
 def test_an_onnx_model_must_match_its_described_precision(tiny_artifacts: dict[str, Path], tmp_path: Path) -> None:
-    from litquant.artifacts import ArtifactError
-    from litquant.onnx_check import int8_operators
+    from litquant.artifacts.errors import ArtifactError
+    from litquant.artifacts.onnx_check import int8_operators
 
     assert "QuantizeLinear" in int8_operators(onnx.load(tiny_artifacts["onnxruntime"]))
     assert int8_operators(onnx.load(tiny_artifacts["onnxruntime-fp32"])) == []

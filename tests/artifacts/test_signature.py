@@ -7,9 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from litquant.artifacts import ArtifactDescription, ArtifactError, describe
+from litquant.artifacts.description import ArtifactDescription, describe
+from litquant.artifacts.errors import ArtifactError
+from litquant.artifacts.signature import Signature, SignatureError, check_signature, program_signature
 from litquant.quantization.pt2e import export_program
-from litquant.signature import Signature, SignatureError, check_signature, program_signature
 
 
 class TwoInTwoOut(nn.Module):

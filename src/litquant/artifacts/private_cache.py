@@ -19,7 +19,7 @@ moved: the ``torch.compile`` call, each first call per batch size, and every com
 
 Example::
 
-    from litquant.private_cache import private_inductor_cache
+    from litquant.artifacts.private_cache import private_inductor_cache
 
     with private_inductor_cache():           # ~/.cache/litquant/inductor, checked
         compiled = torch._inductor.aoti_compile_and_package(program)

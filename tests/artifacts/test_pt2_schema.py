@@ -18,8 +18,10 @@ import pytest
 import torch
 from torch import nn
 
-from litquant.artifacts import ArtifactError, UnsafeArtifactError, describe, load_artifact
-from litquant.pt2_schema import SchemaError, canonical_program, check_precision, int8_targets
+from litquant.artifacts.description import check_precision, describe
+from litquant.artifacts.errors import ArtifactError, UnsafeArtifactError
+from litquant.artifacts.loading import load_artifact
+from litquant.artifacts.pt2_schema import SchemaError, canonical_program, int8_targets
 
 ARTIFACTS = ("fp32", "ptq", "qat", "lightning-qat")
 
@@ -112,7 +114,8 @@ def test_a_tower_of_powers_is_refused_at_once_in_a_fresh_process(tiny_artifacts:
 
     crafted = _with_program(tiny_artifacts["fp32"], tmp_path / "tower.pt2", power)
     assert crafted.read_bytes() != tiny_artifacts["fp32"].read_bytes()
-    script = ("import sys\nfrom litquant.artifacts import UnsafeArtifactError, load_artifact\n"
+    script = ("import sys\nfrom litquant.artifacts.errors import UnsafeArtifactError\n"
+              "from litquant.artifacts.loading import load_artifact\n"
               f"try:\n    load_artifact({str(crafted)!r}, runner='eager')\nexcept UnsafeArtifactError as err:\n"
               "    print(err)\n    sys.exit(3)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
@@ -128,7 +131,7 @@ def test_a_tower_of_powers_is_refused_at_once_in_a_fresh_process(tiny_artifacts:
     "FloorDiv(Add(Symbol('s1', integer=True), Integer(-1)), Integer(2))",
 ))
 def test_shape_expressions_of_the_grammar_are_rebuilt_unchanged(expression: str) -> None:
-    from litquant.pt2_schema import expression as parse
+    from litquant.artifacts.pt2_schema import expression as parse
 
     assert parse(expression, "x") == expression
 
@@ -139,7 +142,7 @@ def test_shape_expressions_of_the_grammar_are_rebuilt_unchanged(expression: str)
     "Add(" * 40 + "Integer(1)" + ")" * 40, "Integer(1) Integer(2)", "Mod(Integer(3), Integer(2))",
 ))
 def test_shape_expressions_outside_the_grammar_are_refused(expression: str) -> None:
-    from litquant.pt2_schema import expression as parse
+    from litquant.artifacts.pt2_schema import expression as parse
 
     with pytest.raises(SchemaError):
         parse(expression, "x")

@@ -36,7 +36,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from litquant.strict_json import (
+from litquant.artifacts.strict_json import (
     NAME,
     Parser,
     SchemaError,
@@ -62,7 +62,7 @@ from litquant.strict_json import (
 )
 
 __all__ = ["MAX_EXPRESSION", "OPERATOR_NAMESPACES", "PYTHON_OPERATORS", "STRING_ARGUMENTS", "SchemaError",
-           "canonical_program", "canonical_tensor_config", "check_precision", "expression", "int8_targets"]
+           "canonical_program", "canonical_tensor_config", "expression", "int8_targets"]
 
 #: Namespaces whose registered operator overloads a graph may call: ATen, the quantize/dequantize operators of
 #: PT2E quantization, and the oneDNN int8 operators inductor lowers them to. Higher-order operators live in
@@ -378,16 +378,3 @@ _INT8_NAMESPACES = ("torch.ops.quantized_decomposed.", "torch.ops.onednn.")
 def int8_targets(targets: Iterable[str]) -> list[str]:
     """The int8 operators among a graph's node targets."""
     return sorted(t for t in targets if t.startswith(_INT8_NAMESPACES))
-
-
-def check_precision(int8_operators: Iterable[str], precision: str) -> str | None:
-    """Why a graph with these int8 operators contradicts the described ``precision`` (``None`` when they agree):
-    an ``int8`` graph quantizes, an ``fp32`` one does not."""
-    int8 = sorted(int8_operators)
-    if precision not in ("int8", "fp32"):
-        return f"its precision {precision!r} is neither int8 nor fp32"
-    if precision == "int8" and not int8:
-        return "it is described as int8 but its graph has no int8 operators"
-    if precision == "fp32" and int8:
-        return f"it is described as fp32 but its graph calls {int8[0]}"
-    return None

@@ -7,7 +7,7 @@ Every package is compiled under ``torch.no_grad()`` (outside it AOTInductor sile
 fp32, dequantizing the weights on every call), with ``freezing`` and ``max_autotune`` scoped to the build, for
 one static batch size (a dynamic-batch package can return wrong answers with no error). After compiling,
 the generated code must call int8 kernels for every convolution and no fp32 convolution or matmul
-(:class:`Int8FallbackError` otherwise), and its outputs must match the exported graph's
+(:class:`~litquant.artifacts.inductor.Int8FallbackError` otherwise), and its outputs must match the exported graph's
 (:class:`CompiledMismatchError` otherwise); the output check runs again whenever a cached package is loaded.
 
 **Trust.** A native package runs code, so only packages litquant built itself are loaded: from its own cache
@@ -19,11 +19,11 @@ and batch size; a package whose bytes do not match (edited, truncated, or left w
 rebuilt, with a warning, never loaded, and one recorded for another model or batch size is refused. The bytes
 checked are the bytes loaded. The ``.pt2`` stays the shipped file. Inductor's own cache (the kernels it
 compiles and loads, for these packages and for the ``torch.compile`` runner) lives in the same private cache,
-checked the same way: see :mod:`litquant.private_cache`.
+checked the same way: see :mod:`litquant.artifacts.private_cache`.
 
 Example::
 
-    from litquant.compiled import aot_runner_for_file
+    from litquant.artifacts.aot import aot_runner_for_file
 
     run = aot_runner_for_file("out/ptq.pt2", batch_sizes=(1, 256))   # builds on first use, then from the cache
     logits = run(images)                                            # any batch: padded up or chunked
@@ -40,7 +40,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import sys
 import warnings
 import zipfile
@@ -51,28 +50,16 @@ from typing import Any
 import torch
 from torch.export import ExportedProgram
 
+from litquant.artifacts.batching import COMPILED_BATCH_SIZES, run_padded
+from litquant.artifacts.files import read_artifact_bytes
+from litquant.artifacts.inductor import check_int8_kernels, inductor_build
+from litquant.artifacts.private_cache import cache_base, check_private, private_dir
+from litquant.artifacts.pt2_file import load_program
 from litquant.cpu import cpu_info
 from litquant.files import atomic_path, write_json
-from litquant.private_cache import cache_base, check_private, private_dir, private_inductor_cache
 
-__all__ = ["CompiledMismatchError", "Int8FallbackError", "aot_runner", "aot_runner_for_file", "cache_root",
-           "check_int8_kernels", "check_kernel_counts", "direct_call", "inductor_build", "int8_kernel_counts",
-           "package_path"]
-
-#: Calls of fp32 convolution / matmul kernels in inductor's generated code (AOTInductor's C++ wrapper or
-#: ``torch.compile``'s Python wrapper): an int8 graph that contains one fell back to fp32 for that layer.
-FP32_KERNELS = re.compile(r"aoti_torch_cpu_(convolution|_convolution_pointwise\w*|addmm|mm|bmm|_linear_pointwise\w*|"
-                          r"_mkl_linear|mkldnn_\w*convolution\w*)\b|extern_kernels\.(convolution|addmm|mm|bmm)\b|"
-                          r"torch\.ops\.(aten\.(convolution|addmm|mm)|mkldnn\.\w*(convolution|linear)\w*)\b")
-INT8_CONV = re.compile(r"aoti_torch_cpu__qconv\w*\(|torch\.ops\.onednn\.qconv\w*")
-#: Calls of oneDNN's int8 linear kernel (AOTInductor's C++ wrapper or ``torch.compile``'s Python wrapper).
-INT8_LINEAR_CALLS = re.compile(r"aoti_torch_cpu__qlinear\w*\(|torch\.ops\.onednn\.qlinear\w*")
-#: Definitions of inductor's C++ GEMM template kernels that multiply ``uint8`` activations by ``int8`` weights,
-#: whatever micro-kernel they use inside (AVX2/AVX-512 vector code, VNNI, AMX tiles): the int8 GEMM template takes
-#: ``const uint8_t* X, const int8_t* W``, its fp32 and bf16 variants ``const float*`` / ``const bfloat16*``. Group 1
-#: is the kernel's name (a kernel is declared before it is defined: count names, not matches).
-INT8_GEMM_KERNELS = re.compile(r"\bvoid\s+(\w+)\s*\(\s*const\s+uint8_t\s*\*\s*X\s*,\s*const\s+int8_t\s*\*\s*W\b")
-
+__all__ = ["SINGLE_THREAD_MAX_BATCH", "CompiledMismatchError", "aot_runner", "aot_runner_for_file", "cache_root",
+           "direct_call", "package_path"]
 
 #: Batches up to this size run on one thread whatever ``torch.get_num_threads()`` says: at batch 1 the work is too
 #: small to share. A second thread gains little where it gains (the raw package on an idle 2-core AMX CPU: 0.157 ms
@@ -80,10 +67,6 @@ INT8_GEMM_KERNELS = re.compile(r"\bvoid\s+(\w+)\s*\(\s*const\s+uint8_t\s*\*\s*X\
 #: busy machine, where its hand-off waits for a core (0.51 ms against 28 ms at p50 on a loaded 2-core AVX2 CPU).
 #: ``benchmarks/aot_overhead.py`` reports the package's 2-thread over 1-thread time at batch 1.
 SINGLE_THREAD_MAX_BATCH = 1
-
-
-class Int8FallbackError(RuntimeError):
-    """The compiled int8 model runs fp32 kernels for some layers (a silent several-fold slowdown)."""
 
 
 class CompiledMismatchError(RuntimeError):
@@ -131,61 +114,6 @@ def _sources(package: Path | bytes) -> str:
                          if name.endswith(".cpp"))
 
 
-def _reads_int8_weight(node: torch.fx.Node) -> bool:
-    """Whether a conv/linear node's weight comes from a per-channel dequantize node (through at most a few
-    reshapes): a layer inductor lowers to an int8 kernel. A layer left in fp32 (``fp32_layers``) reads its fp32
-    weight directly, and one with per-tensor int8 weights (``per_channel=False``) has no int8 lowering on CPU:
-    both run fp32 kernels by design."""
-    for weight in node.args[1:3]:
-        for _ in range(3):
-            if not isinstance(weight, torch.fx.Node) or weight.op != "call_function":
-                break
-            if "dequantize" in str(weight.target):
-                return "per_channel" in str(weight.target)
-            weight = weight.args[0] if weight.args else None
-    return False
-
-
-def _layer_counts(program: ExportedProgram) -> dict[str, int]:
-    """Convolution and linear layers of ``program``, int8 (weights dequantized) and fp32 apart."""
-    counts = {"conv_layers": 0, "linear_layers": 0, "fp32_conv_layers": 0, "fp32_linear_layers": 0}
-    for node in program.graph.nodes:
-        name = str(node.target) if node.op == "call_function" else ""
-        kind = ("conv" if "aten.conv" in name else
-                "linear" if "aten.linear" in name or "aten.addmm" in name or "aten.mm" in name else None)
-        if kind:
-            counts[f"{kind}_layers" if _reads_int8_weight(node) else f"fp32_{kind}_layers"] += 1
-    return counts
-
-
-def int8_kernel_counts(sources: str) -> dict[str, int]:
-    """The int8 kernels that inductor's generated ``sources`` run: oneDNN int8 convolution calls, and int8 linear
-    kernels (oneDNN ``qlinear`` calls plus inductor's int8 GEMM template kernels, one per name)."""
-    gemm = set(INT8_GEMM_KERNELS.findall(sources))
-    return {"int8_conv_calls": len(INT8_CONV.findall(sources)),
-            "int8_linear_kernels": len(INT8_LINEAR_CALLS.findall(sources)) + len(gemm)}
-
-
-def check_kernel_counts(layers: dict[str, int], sources: str) -> dict[str, int]:
-    """:func:`check_int8_kernels` for a program's layer counts (``conv_layers``, ``linear_layers``,
-    ``fp32_conv_layers``, ``fp32_linear_layers``, as ``_layer_counts`` finds them)."""
-    found = {**layers, **int8_kernel_counts(sources)}
-    fp32 = sorted({match.group(0) for match in FP32_KERNELS.finditer(sources)})
-    if fp32 and not found["fp32_conv_layers"] + found["fp32_linear_layers"]:  # else the int8 counts below decide
-        raise Int8FallbackError(f"the compiled int8 model fell back to fp32 kernels ({', '.join(fp32)}); "
-                                "the graph is not int8 end to end")
-    if found["int8_conv_calls"] < found["conv_layers"] or found["int8_linear_kernels"] < found["linear_layers"]:
-        raise Int8FallbackError(f"the compiled int8 model does not run int8 kernels for every layer ({found})")
-    return found
-
-
-def check_int8_kernels(program: ExportedProgram, sources: str) -> dict[str, int]:
-    """Raise :class:`Int8FallbackError` unless the generated ``sources`` run every int8 convolution and every int8
-    linear layer of ``program`` with an int8 kernel and (when the program leaves no layer in fp32) no fp32
-    convolution or matmul at all. Returns the counts found."""
-    return check_kernel_counts(_layer_counts(program), sources)
-
-
 def _check_outputs(program: ExportedProgram, run: Callable[[torch.Tensor], torch.Tensor], batch_size: int,
                    where: Path) -> None:
     generator = torch.Generator().manual_seed(batch_size)
@@ -200,26 +128,6 @@ def _check_outputs(program: ExportedProgram, run: Callable[[torch.Tensor], torch
         raise CompiledMismatchError(f"{where}: compiled outputs differ from the exported graph's (max abs error "
                                     f"{error:.4g} > {bound:.4g} or top-1 agreement {agree:.3f}); "
                                     "delete the package to rebuild, or run without the compiled runner")
-
-
-#: Warnings torch raises about its own code while inductor compiles (nothing a user can act on).
-BUILD_NOISE = (r"To copy construct from a tensor", r"TypedStorage is deprecated")
-
-
-@contextlib.contextmanager
-def inductor_build() -> Iterator[None]:
-    """What every inductor compilation of litquant runs in (an AOTInductor package, or ``torch.compile``'s graph):
-    inductor's cache in litquant's private, checked folder (:func:`~litquant.private_cache.private_inductor_cache`),
-    no autotuning tables on stderr (unless asked for with inductor's environment variables) and no
-    :data:`BUILD_NOISE` warnings."""
-    quiet = {name: value for name, variable, value in (
-        ("autotune_num_choices_displayed", "TORCHINDUCTOR_AUTOTUNE_NUM_CHOICES_DISPLAYED", 0),
-        ("max_autotune_report_choices_stats", "TORCHINDUCTOR_MAX_AUTOTUNE_REPORT_CHOICES_STATS", False))
-        if variable not in os.environ}
-    with private_inductor_cache(), warnings.catch_warnings(), torch._inductor.config.patch(quiet):
-        for message in BUILD_NOISE:
-            warnings.filterwarnings("ignore", message, UserWarning)
-        yield
 
 
 def _build(program: ExportedProgram, batch_size: int, target: Path, max_autotune: bool,
@@ -269,7 +177,7 @@ def direct_call(package: Callable[..., Any]) -> Callable[[torch.Tensor], torch.T
     return lambda x: run([x])[0]
 
 
-def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
+def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = COMPILED_BATCH_SIZES,
                cache_dir: str | os.PathLike | None = None, *, sha256: str | None = None, max_autotune: bool = True,
                eager: bool = False, progress: bool = False,
                check_int8: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -323,14 +231,8 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
         for size in sizes:
             runner_for(size)
 
-    def run_padded(x: torch.Tensor) -> torch.Tensor:
-        outputs = []
-        for chunk in x.split(sizes[-1]):
-            size = next(b for b in sizes if b >= len(chunk))
-            padded = chunk if size == len(chunk) else \
-                torch.nn.functional.pad(chunk, (0, 0, 0, 0, 0, 0, 0, size - len(chunk)))
-            outputs.append(runner_for(size)(padded.contiguous())[: len(chunk)])
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+    def run_sized(x: torch.Tensor) -> torch.Tensor:
+        return run_padded(lambda size, chunk: runner_for(size)(chunk.contiguous()), sizes, x)
 
     def run_on_one_thread(x: torch.Tensor) -> torch.Tensor:
         with _threads_for(len(x)):
@@ -339,7 +241,7 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
     def run_any(x: torch.Tensor) -> torch.Tensor:
         package = loaded.get(len(x))
         if package is None or not x.is_contiguous():  # a size to build, pad up or split, or a strided view
-            package = run_padded
+            package = run_sized
         if torch.is_grad_enabled():
             with torch.no_grad():
                 return package(x)
@@ -351,13 +253,12 @@ def aot_runner(program: ExportedProgram, batch_sizes: Sequence[int] = (1, 8, 32,
     return run
 
 
-def aot_runner_for_file(path: str | os.PathLike, batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
+def aot_runner_for_file(path: str | os.PathLike, batch_sizes: Sequence[int] = COMPILED_BATCH_SIZES,
                         cache_dir: str | os.PathLike | None = None,
                         **options) -> Callable[[torch.Tensor], torch.Tensor]:
-    """:func:`aot_runner` for a ``.pt2`` file: its bytes are read once, checked as ``load_artifact`` checks them
-    (nothing pickled or native), hashed for the cache key and loaded from that same buffer."""
-    from litquant.artifacts import _read_file, load_program
-
-    data = _read_file(Path(path))
+    """:func:`aot_runner` for a ``.pt2`` file: its bytes are read once, checked as
+    :func:`~litquant.artifacts.loading.load_artifact` checks them (nothing pickled or native), hashed for the cache
+    key and loaded from that same buffer."""
+    data = read_artifact_bytes(Path(path))
     program, _ = load_program(path, data)
     return aot_runner(program, batch_sizes, cache_dir, sha256=hashlib.sha256(data).hexdigest(), **options)

@@ -15,22 +15,20 @@ import torch
 from helpers import command_env, run_litquant, run_python
 from quantization_helpers import small_datamodule
 
-from litquant.artifacts import load_artifact, read_description, save_pt2
-from litquant.compiled import (
-    INT8_GEMM_KERNELS,
+from litquant.artifacts.aot import (
     CompiledMismatchError,
-    Int8FallbackError,
     _sources,
     _threads_for,
     aot_runner_for_file,
-    check_int8_kernels,
-    check_kernel_counts,
     direct_call,
     package_path,
 )
+from litquant.artifacts.inductor import INT8_GEMM_KERNELS, Int8FallbackError, check_int8_kernels, check_kernel_counts
+from litquant.artifacts.loading import load_artifact, read_description
+from litquant.artifacts.saving import save_pt2
 from litquant.quantization import QuantizeConfig, quantize
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 #: The layers of the tests' PTQ model (litquant's Net: conv1, conv2, fc1, fc2), every one int8, as
 #: ``check_int8_kernels`` counts them in its exported program (checked on the real program below).
 PTQ_LAYERS = {"conv_layers": 2, "linear_layers": 2, "fp32_conv_layers": 0, "fp32_linear_layers": 0}
@@ -230,7 +228,7 @@ def test_load_artifact_aot_in_a_fresh_process_uses_the_cache(aot_loaded, int8_pt
     # a build in the child would exit it with "compiled again": a fresh process only loads the cached package
     code = ("import sys, torch\n"
             "torch._inductor.aoti_compile_and_package = lambda *a, **k: sys.exit('compiled again')\n"
-            "from litquant.artifacts import load_artifact\n"
+            "from litquant.artifacts.loading import load_artifact\n"
             "model = load_artifact(sys.argv[1], runner='aot', batch_sizes=(4,))\n"
             "print(model(torch.zeros(4, 1, 28, 28)).shape)\n")
     result = run_python("-c", code, str(int8_pt2))

@@ -9,7 +9,7 @@ file says about its model is what the model is.
 
 Example::
 
-    from litquant.signature import program_signature
+    from litquant.artifacts.signature import program_signature
 
     signature = program_signature(program)              # a torch.export.ExportedProgram
     [(spec.name, spec.shape, spec.keyword) for spec in signature.inputs]
@@ -22,12 +22,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["OUTPUT_STRUCTURES", "Signature", "SignatureError", "TensorSpec", "check_signature", "flat_outputs",
-           "program_signature"]
+           "program_signature", "value_dtype", "value_shape"]
 
 #: How a model returns its outputs.
 OutputStructure = Literal["tensor", "tuple", "dict"]
@@ -146,11 +147,13 @@ class Signature:
         return cls(specs["inputs"], specs["outputs"], structure, logits)
 
 
-def _dtype(value: Any) -> str:
+def value_dtype(value: Any) -> str:
+    """The dtype of a traced value (a tensor's ``meta["val"]``) as a name: ``float32``."""
     return str(getattr(value, "dtype", None)).removeprefix("torch.")
 
 
-def _spec_shape(value: Any) -> tuple[str | int, ...]:
+def value_shape(value: Any) -> tuple[str | int, ...]:
+    """The shape of a traced value, ``"batch"`` for each symbolic dimension."""
     return tuple(int(d) if isinstance(d, int) else "batch" for d in getattr(value, "shape", ()))
 
 
@@ -158,6 +161,8 @@ def program_signature(program: torch.export.ExportedProgram, logits: str | int |
     """The signature of an exported program: its user inputs (keyword ones as the program was called with
     them), its outputs named by their dict keys (``output_0``, ``output_1``... for a tuple, ``logits`` for one
     tensor); ``logits`` names the class-logits output (name or position; a single output is the logits)."""
+    import torch
+
     nodes = {node.name: node for node in program.graph.nodes}
     user = [spec for spec in program.graph_signature.input_specs
             if spec.kind == torch.export.graph_signature.InputKind.USER_INPUT]
@@ -171,7 +176,7 @@ def program_signature(program: torch.export.ExportedProgram, logits: str | int |
         value = nodes[spec.arg.name].meta.get("val")
         keyword = index >= positional_count
         name = keyword_names[index - positional_count] if keyword else spec.arg.name
-        inputs.append(TensorSpec(name, _spec_shape(value), _dtype(value), keyword))
+        inputs.append(TensorSpec(name, value_shape(value), value_dtype(value), keyword))
     output_node = next(node for node in program.graph.nodes if node.op == "output")
     values = [arg.meta.get("val") for arg in output_node.args[0] if isinstance(arg, torch.fx.Node)]
     out_spec = program.call_spec.out_spec
@@ -182,7 +187,7 @@ def program_signature(program: torch.export.ExportedProgram, logits: str | int |
         structure, names = "dict", [str(key) for key in out_spec.context]
     elif container in (tuple, list):
         structure, names = "tuple", [f"output_{i}" for i in range(len(values))]
-    outputs = tuple(TensorSpec(name, _spec_shape(value), _dtype(value))
+    outputs = tuple(TensorSpec(name, value_shape(value), value_dtype(value))
                     for name, value in zip(names, values, strict=True))
     if logits is None and len(outputs) == 1:
         logits = 0
@@ -192,8 +197,8 @@ def program_signature(program: torch.export.ExportedProgram, logits: str | int |
 
 
 def flat_outputs(output: Any) -> list[torch.Tensor]:
-    """A model's output as the list of its tensors in the signature's order (dict: insertion order)."""
-    if isinstance(output, torch.Tensor):
+    """A model's output as the list of its tensors (or arrays) in the signature's order (dict: insertion order)."""
+    if hasattr(output, "shape") and hasattr(output, "dtype"):  # a tensor, or an ONNX Runtime output array
         return [output]
     if isinstance(output, Mapping):
         return list(output.values())

@@ -16,17 +16,12 @@ import torch
 from helpers import run_litquant, tiny
 from torch import nn
 
-from litquant.artifacts import (
-    MAX_ENTRY_BYTES,
-    ArtifactError,
-    UnsafeArtifactError,
-    describe,
-    file_sha256,
-    load_artifact,
-    read_description,
-    save_pt2,
-    sidecar_path,
-)
+from litquant.artifacts.description import describe
+from litquant.artifacts.errors import ArtifactError, UnsafeArtifactError
+from litquant.artifacts.files import file_sha256, sidecar_path
+from litquant.artifacts.loading import LoadedModel, load_artifact, load_model, read_description
+from litquant.artifacts.pt2_file import MAX_ENTRY_BYTES
+from litquant.artifacts.saving import save_pt2
 from litquant.quantization import QuantizeConfig
 from litquant.quantization.pt2e import export_program
 
@@ -323,3 +318,18 @@ def test_a_model_that_is_not_a_10_class_classifier_is_refused(two_checkpoints: t
     errors = [line for line in done.stderr.splitlines() if line.startswith("litquant: error:")]
     assert len(errors) == 1 and "maps [N, 1, 28, 28] to [N, 5], not to [N, 10]" in errors[0], done.stderr
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_load_model_takes_an_artifact_or_a_checkpoint(tiny_artifact: Path, tiny_checkpoint: Path) -> None:
+    """One loader for every command that takes any model file (predict, evaluate, bench, serve)."""
+    from litquant.checkpoints import load_classifier
+
+    artifact = load_model(tiny_artifact, runner="eager")
+    assert isinstance(artifact, LoadedModel) and artifact.kind == "pt2"
+    images = torch.randn(3, 1, 28, 28)
+    torch.testing.assert_close(artifact(images), load_artifact(tiny_artifact, runner="eager")(images))
+    checkpoint = load_model(tiny_checkpoint)
+    logits = checkpoint(images)
+    assert logits.is_inference()  # run under inference mode, as a loaded artifact is
+    with torch.inference_mode():
+        torch.testing.assert_close(logits, load_classifier(tiny_checkpoint).eval()(images))
