@@ -24,8 +24,8 @@ import torch
 from environment import environment, result_name, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 
+from litquant.apps.bench import measure
 from litquant.artifacts import load_artifact
-from litquant.bench import measure
 from litquant.compiled import aot_runner_for_file
 from litquant.cpu import cpu_info
 from litquant.model import MNISTClassifier

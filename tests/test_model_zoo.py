@@ -28,7 +28,8 @@ from quantization_helpers import small_datamodule
 
 from litquant.artifacts import UnsafeArtifactError, load_artifact, read_description
 from litquant.callbacks import QuantizationAwareTraining
-from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat, quantizer_for
+from litquant.quantization.calibration import quantizer_for
+from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat
 from litquant.quantization.ptq import calibrate
 from litquant.signature import program_signature
 

@@ -40,8 +40,8 @@ def environment() -> dict[str, Any]:
     import platform
     import shlex
 
+    from litquant.artifacts import versions
     from litquant.cpu import cpu_info
-    from litquant.quantization.pt2e import versions
 
     return {"cpu": {**cpu_info().as_dict(), "cores": os.cpu_count()}, "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -129,7 +129,7 @@ def _cold_start(path: str, batch_size: int, threads: int, runner: str) -> dict[s
 
 def cold_start_in_fresh_process(path: str, batch_size: int, threads: int, runner: str = "compile",
                                 timeout: float = 600) -> dict[str, Any]:
-    command = [sys.executable, "-m", "litquant.bench", "--cold_start", str(path), "--batch_sizes", str(batch_size),
+    command = [sys.executable, "-m", "litquant.apps.bench", "--cold_start", str(path), "--batch_sizes", str(batch_size),
                "--threads", str(threads), "--runner", runner]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

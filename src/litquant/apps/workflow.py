@@ -3,7 +3,7 @@
 Example::
 
     from litquant.cli import LitquantCLI
-    from litquant.workflow import run_demo
+    from litquant.apps.workflow import run_demo
 
     cli = LitquantCLI(args=["--trainer.max_epochs=1", "--data.train_size=2000"], run=False)
     run_demo(cli.trainer, cli.model, cli.datamodule, Path("demo"), ["ptq", "onnxruntime"])
@@ -98,8 +98,8 @@ def run_demo(
     config: QuantizeConfig | None = None,
 ) -> list[dict]:
     """Fit, test the best checkpoint, then quantize it with each method and write ``report.{md,json}`` in ``out``."""
+    from litquant.apps.report import build_report
     from litquant.quantization import artifact_name
-    from litquant.quantization.report import build_report
 
     out.mkdir(parents=True, exist_ok=True)
     print(f"demo: a short fit, {training_summary(trainer, datamodule)}, so its accuracy stays below the full "
