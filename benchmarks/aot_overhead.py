@@ -2,7 +2,7 @@
 
 One PT2E post-training int8 ``.pt2`` (``--ckpt_path``, or a model trained here for one epoch on ``--train_size``
 images) is built once with AOTInductor for each batch size. Measured side by side in one process (interleaved
-rounds, medians, ``litquant.bench.measure``), at each process thread count (``torch.set_num_threads``):
+rounds, medians, ``litquant.apps.bench.measure``), at each process thread count (``torch.set_num_threads``):
 
 - ``package``: the raw AOTInductor package, called directly (``torch._inductor.aoti_load_package(path)(x)``);
 - ``litquant runner``: ``litquant.artifacts.aot.aot_runner_for_file`` (cache checks done once, at load);
@@ -29,9 +29,9 @@ import torch
 from environment import environment, result_name, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 
+from litquant.apps.bench import measure
 from litquant.artifacts.aot import SINGLE_THREAD_MAX_BATCH, aot_runner_for_file, package_path
 from litquant.artifacts.loading import load_artifact
-from litquant.bench import measure
 from litquant.cpu import cpu_info
 from litquant.model import MNISTClassifier
 from litquant.quantization import QuantizeConfig, quantize

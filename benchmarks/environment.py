@@ -21,17 +21,12 @@ FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "
 
 
 def cpu_info() -> dict:
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"model": model, "flags": [f for f in FLAGS if f in flags], "cores": os.cpu_count(),
-            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    """The CPU as every result records it, read by :func:`litquant.cpu.cpu_info`."""
+    from litquant.cpu import cpu_info as litquant_cpu_info
+
+    info = litquant_cpu_info()
+    return {"model": info.name, "flags": [f for f in FLAGS if f in info.flags], "cores": os.cpu_count(),
+            "torch_cpu_capability": info.torch_capability}
 
 
 _ABSOLUTE = re.compile(r"(?<![\w.])/[^\s'\"`:;,()]+")

@@ -29,14 +29,14 @@ from environment import environment, result_name, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 from jsonargparse import ArgumentParser
 
+from litquant.apps.bench import measure as bench_measure
+from litquant.apps.workflow import best_checkpoint
 from litquant.artifacts.loading import load_artifact
-from litquant.bench import measure as bench_measure
 from litquant.checkpoints import load_checkpoint, load_classifier
 from litquant.cli import LitquantCLI, add_quantize_arguments, legacy_quant_flags, quantize_config
 from litquant.data import MNISTDataModule
 from litquant.evaluation import evaluate
 from litquant.quantization import METHODS, QuantizeConfig, export_fp32, get_method, quantize
-from litquant.workflow import best_checkpoint
 
 NAME = "inference"
 #: The fp32 baselines; every int8 model is compared with the fastest of them per batch size and thread count.

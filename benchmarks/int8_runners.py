@@ -24,9 +24,9 @@ import torch
 from environment import environment, result_name, save_results
 from harness import add_data_arguments, datamodule, markdown_table, write_markdown
 
+from litquant.apps.bench import measure
 from litquant.artifacts.aot import aot_runner_for_file
 from litquant.artifacts.loading import load_artifact
-from litquant.bench import measure
 from litquant.cpu import cpu_info
 from litquant.model import MNISTClassifier
 from litquant.quantization import QuantizeConfig, quantize

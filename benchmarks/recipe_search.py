@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from harness import add_data_arguments, datamodule, markdown_table, write_markdo
 from litquant.cpu import cpu_info
 from litquant.data.module import random_shift
 from litquant.evaluation import evaluate
+from litquant.fresh_process import json_lines
 from litquant.model import Net
 
 NAME = "recipe_search"
@@ -133,8 +133,10 @@ def main() -> None:
                    "--test_size", str(args.test_size), "--seed", str(args.seed)]
         if args.data_dir:
             command += ["--data_dir", args.data_dir]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        results, code, tail = json_lines(command)
+        if code or not results:
+            raise RuntimeError(f"{describe(recipe)}: exit {code}: {tail}")
+        result = results[-1]
         print(f"{describe(recipe)}: " + " ".join(f"{p['epochs']}:{p['test_acc']:.4f}" for p in result["curve"]),
               flush=True)
         return result

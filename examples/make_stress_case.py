@@ -10,7 +10,7 @@ import litquant.quiet  # noqa: F401  first: library messages a user cannot act o
 
 import sys
 
-from litquant.quantization.stress import main
+from litquant.apps.stress import main
 
 if __name__ == "__main__":
     sys.exit(main())

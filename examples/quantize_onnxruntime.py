@@ -23,7 +23,9 @@ from litquant.artifacts.saving import save_onnx
 from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
 from litquant.evaluation import ArtifactModule, evaluate
-from litquant.quantization.onnx_runtime import export_onnx, quantize_onnxruntime
+from litquant.quantization.config import QuantizeConfig
+from litquant.quantization.export import export_onnx
+from litquant.quantization.onnx_runtime import quantize_onnxruntime
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"fp32 (ONNX Runtime): test_acc {evaluate(load_artifact(fp32), data):.4f}")
 
     int8 = out / "int8.onnx"
-    choice = quantize_onnxruntime(fp32, int8, data, calibration_batches=args.calibration_batches)
+    choice = quantize_onnxruntime(fp32, int8, data, QuantizeConfig(calibration_batches=args.calibration_batches))
     save_onnx(int8, int8, describe("onnxruntime", "int8", datamodule=data, checkpoint=args.ckpt_path,
                                    onnxruntime=choice))
     print(f"saved {int8} ({int8.stat().st_size / 1e6:.2f} MB); the weight format chosen is in {sidecar_path(int8)}")

@@ -20,14 +20,8 @@ from litquant.artifacts.loading import load_artifact
 from litquant.checkpoints import checkpoint_argument, load_classifier
 from litquant.data import MNISTDataModule
 from litquant.evaluation import ArtifactModule, evaluate
-from litquant.quantization.pt2e import (
-    artifact_meta,
-    capture,
-    convert_to_program,
-    prepare_qat,
-    quantizer_for,
-    save_program,
-)
+from litquant.quantization.calibration import quantizer_for
+from litquant.quantization.pt2e import artifact_meta, capture, convert_to_program, prepare_qat, save_program
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -380,7 +380,7 @@ def test_a_device_given_to_read_idx_is_named() -> None:
 BOMB_READER = """
 import sys
 from pathlib import Path
-from litquant.bench import _peak_rss_mb
+from litquant.apps.bench import _peak_rss_mb
 from litquant.data.formats import DATASETS, DataError, load_idx_file, read_idx
 path = Path(sys.argv[1])
 before = _peak_rss_mb()

@@ -61,7 +61,7 @@ def test_pt2e_quantizers_follow_the_choice(on_cpu, info, setting, quant_max: int
     for is_qat in (False, True):
         quantizer = quantizer_for(CalibrationConfig(reduce_range=setting), is_qat=is_qat)
         assert quantizer.global_config.input_activation.quant_max == quant_max
-    callback = QuantizationAwareTraining(reduce_range=setting)
+    callback = QuantizationAwareTraining(calibration=CalibrationConfig(reduce_range=setting))
     assert callback.build_quantizer().global_config.input_activation.quant_max == quant_max
     assert callback.range_choice.reduce_range is (quant_max == 127)
 
@@ -175,7 +175,7 @@ def test_hand_edited_int8_range_warns_in_one_short_printable_line(chosen_for) ->
     ({"reduce_range": False, "reason": "why\n\x1b[2J" + "y" * 10_000}, None),
 ])
 def test_inspect_range_text_of_a_hand_edited_entry(entry, expected) -> None:
-    from litquant.quantization.inspect import _range_text
+    from litquant.apps.inspect import _range_text
 
     text = _range_text(entry)
     if expected is not None:

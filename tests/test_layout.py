@@ -1,5 +1,7 @@
-"""The package's shape: no import cycle between litquant's modules, the callbacks and quantization packages do
-not import each other, and the README's "How the code is laid out" lists exactly the modules that exist."""
+"""The package's shape: no import cycle between litquant's modules (none in the quantization library and its
+applications even counting imports inside functions), the callbacks and quantization packages do not import each
+other, the quantization library does not import its applications (``litquant.apps``), and the README's "How the
+code is laid out" lists exactly the modules that exist."""
 
 from __future__ import annotations
 
@@ -40,6 +42,26 @@ def top_level_imports(path: Path) -> set[str]:
 GRAPH = {name: top_level_imports(path) - {name} for name, path in MODULES.items()}
 
 
+def all_imports(path: Path) -> set[str]:
+    """The litquant modules ``path`` imports anywhere: at the top and inside functions (not for type checking)."""
+    found: set[str] = set()
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for child in ast.walk(node):
+            if isinstance(child, ast.Import):
+                found |= {alias.name for alias in child.names}
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                found |= {f"{child.module}.{alias.name}" if f"{child.module}.{alias.name}" in MODULES else child.module
+                          for alias in child.names}
+    return {name for name in found if name in MODULES}
+
+
+#: Every import, those inside functions included: a lazy import hides no circle.
+FULL_GRAPH = {name: all_imports(path) - {name} for name, path in MODULES.items()}
+
+
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -67,14 +89,22 @@ def test_no_import_cycle_between_litquant_modules() -> None:
     assert find_cycle(GRAPH) is None, " -> ".join(find_cycle(GRAPH))
 
 
+@pytest.mark.parametrize("packages", [("litquant.quantization", "litquant.apps")])
+def test_no_import_cycle_counting_imports_inside_functions(packages: tuple[str, ...]) -> None:
+    inside = {name for name in FULL_GRAPH if name.startswith(packages)}
+    graph = {name: FULL_GRAPH[name] & inside for name in inside}
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
 @pytest.mark.parametrize(("importer", "imported"), [("litquant.quantization", "litquant.callbacks"),
+                                                    ("litquant.quantization", "litquant.apps"),
                                                     ("litquant.data", "litquant.quantization")])
 def test_lower_layers_do_not_import_higher_ones(importer: str, imported: str) -> None:
-    for name, targets in GRAPH.items():
+    for name, targets in FULL_GRAPH.items():
         if name == importer or name.startswith(importer + "."):
             assert not [t for t in targets if t == imported or t.startswith(imported + ".")], name
 

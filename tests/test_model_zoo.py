@@ -30,7 +30,8 @@ from litquant.artifacts.errors import UnsafeArtifactError
 from litquant.artifacts.loading import load_artifact, read_description
 from litquant.artifacts.signature import program_signature
 from litquant.callbacks import QuantizationAwareTraining
-from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat, quantizer_for
+from litquant.quantization.calibration import quantizer_for
+from litquant.quantization.pt2e import capture, convert_to_program, prepare_qat
 from litquant.quantization.ptq import calibrate
 
 SLOW = {"resnet", "mobilenetv3", "vit"}

@@ -658,25 +658,19 @@ def write_run_config(parser: LightningArgumentParser, config, artifact: Path) ->
 
 
 def _quantize_auto(parser: LightningArgumentParser, config, settings) -> None:
-    """``--method auto``: :func:`litquant.quantization.tuning.tune`; exit 1 with one line when nothing met
+    """``--method auto``: :func:`litquant.apps.tuning.tune`; exit 1 with one line when nothing met
     the budget (the most accurate candidate is written all the same)."""
     import math
 
-    from litquant.quantization.tuning import format_table, summary, tune
+    from litquant.apps.tuning import tune
+    from litquant.apps.tuning_log import format_table, summary
 
     if not math.isfinite(config.max_drop):
         raise UserError(f"--max_drop must be a number of points, got {config.max_drop}")
     if settings.fp32_layers:
         raise UserError("--quant.fp32_layers does not apply to --method auto, which chooses the layers left in "
                         "fp32 itself (limit them with --quant.max_fp32_layers)")
-    options = {} if settings.qat_max_steps is None else {"qat_max_steps": settings.qat_max_steps}
-    if settings.observer is not None:  # one observer chosen: the grid tries only it
-        options["observers"] = (settings.observer,)
-    result = tune(config.ckpt_path, _datamodule(config), config.out, max_drop=config.max_drop,
-                  latency_batch_size=settings.latency_batch_size, percentile=settings.percentile,
-                  calibration_batches=settings.calibration_batches, val_batches=settings.val_batches,
-                  max_fp32_layers=settings.max_fp32_layers, qat_lr=settings.qat_lr,
-                  reduce_range=settings.reduce_range, **options)
+    result = tune(config.ckpt_path, _datamodule(config), config.out, settings, max_drop=config.max_drop)
     print(format_table(result.log))
     print(f"auto: {summary(result.log)}")
     print(f"wrote {result.path}, {result.files['markdown']}, {result.files['json']}")
@@ -692,7 +686,7 @@ def _quantize_auto(parser: LightningArgumentParser, config, settings) -> None:
 
 
 def cmd_inspect(argv: list[str]) -> None:
-    from litquant.quantization.inspect import DEFAULT_THRESHOLD_DB, format_table, inspect_artifact, write_inspection
+    from litquant.apps.inspect import DEFAULT_THRESHOLD_DB, format_table, inspect_artifact, write_inspection
 
     parser = _data_parser("litquant inspect", "Per-layer numeric report of a PT2E int8 artifact (.pt2) against "
                           "its fp32 checkpoint: output SQNR, activation and weight scales and ranges, saturated "
@@ -770,7 +764,7 @@ class DemoCLI(LitquantCLI):
 
 
 def cmd_demo(argv: list[str]) -> None:
-    from litquant.workflow import run_demo
+    from litquant.apps.workflow import run_demo
 
     cli = DemoCLI(legacy_quant_flags(argv))
     config = cli.config
@@ -799,7 +793,7 @@ def _writable_folder(path: str, option: str) -> Path:
 
 
 def cmd_bench(argv: list[str]) -> None:
-    from litquant.bench import main as bench
+    from litquant.apps.bench import main as bench
 
     bench(argv)
 

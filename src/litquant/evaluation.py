@@ -30,7 +30,7 @@ from torch import nn
 
 from litquant.artifacts.loading import LoadedModel, load_artifact
 
-__all__ = ["ArtifactModule", "evaluate", "measure_latency"]
+__all__ = ["ArtifactModule", "evaluate", "measure_latency", "time_calls"]
 
 
 def evaluate(model: Callable[[torch.Tensor], torch.Tensor], datamodule: Any, split: str = "test",
@@ -59,6 +59,19 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def time_calls(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, calls: int,
+               min_time_s: float = 0.0) -> list[float]:
+    """Wall time (ms) of each of ``calls`` calls ``model(x)``, more until ``min_time_s`` seconds have passed: the
+    one timing loop of :func:`measure_latency` and :func:`litquant.apps.bench.measure`."""
+    timings = []
+    start = time.perf_counter()
+    while len(timings) < calls or time.perf_counter() - start < min_time_s:
+        begin = time.perf_counter()
+        model(x)
+        timings.append((time.perf_counter() - begin) * 1000.0)
+    return timings
+
+
 def measure_latency(model: Callable[[torch.Tensor], torch.Tensor], batch_size: int, threads: int | None = None,
                     repeats: int = 20, warmup: int = 3, min_time_s: float = 0.0) -> float:
     """Median wall time (ms) of one call on a batch of ``batch_size``, after ``warmup`` calls.
@@ -67,16 +80,10 @@ def measure_latency(model: Callable[[torch.Tensor], torch.Tensor], batch_size: i
     count it was loaded with (``load_artifact(threads=...)``).
     """
     x = torch.randn(batch_size, 1, 28, 28)
-    timings = []
     with _torch_threads(threads), torch.inference_mode():
         for _ in range(warmup):
             model(x)
-        start = time.perf_counter()
-        while len(timings) < repeats or time.perf_counter() - start < min_time_s:
-            begin = time.perf_counter()
-            model(x)
-            timings.append(time.perf_counter() - begin)
-    return statistics.median(timings) * 1000.0
+        return statistics.median(time_calls(model, x, repeats, min_time_s))
 
 
 class ArtifactModule(L.LightningModule):

@@ -22,7 +22,20 @@ from typing import Any
 from litquant.artifacts.loading import load_artifact
 from litquant.evaluation import evaluate
 
-__all__ = ["check_all_in_fresh_process", "check_in_fresh_process", "data_dir_for_child", "main"]
+__all__ = ["check_all_in_fresh_process", "check_in_fresh_process", "data_dir_for_child", "json_lines", "main"]
+
+
+def json_lines(command: Sequence[str], timeout: float | None = None) -> tuple[list[Any], int, str]:
+    """Run ``command`` (a fresh Python process) and read the JSON objects it printed, one a line (other lines are
+    not read). Returns the objects, the exit code, and the last line of its stderr (``no output``), which says why
+    when it failed.
+
+    Raises:
+        subprocess.TimeoutExpired: the process ran past ``timeout`` seconds.
+    """
+    done = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout, check=False)
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return results, done.returncode, (done.stderr.strip().splitlines() or ["no output"])[-1]
 
 
 def data_dir_for_child(datamodule: Any) -> str | None:
@@ -57,13 +70,11 @@ def check_all_in_fresh_process(paths: Sequence[str | os.PathLike], data_dir: str
         return [{"artifact": str(p), "ok": False, "accuracy": None, "samples": 0, "error": error} for p in paths]
 
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        results, code, tail = json_lines(command, timeout)
     except subprocess.TimeoutExpired:
         return failed(f"timed out after {timeout:.0f} s")
-    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     if len(results) != len(paths):
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return failed(f"exit {done.returncode}: {tail}")
+        return failed(f"exit {code}: {tail}")
     return results
 
 

@@ -180,7 +180,8 @@ def test_the_schema_accepts_models_beyond_mnist(model: str, precision: str) -> N
     as they are and quantized with PT2E."""
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
-    from litquant.quantization.pt2e import capture, convert_to_program, export_program, quantizer_for
+    from litquant.quantization.calibration import quantizer_for
+    from litquant.quantization.pt2e import capture, convert_to_program, export_program
 
     module, inputs = _zoo(model)
     module.eval()

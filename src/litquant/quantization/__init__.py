@@ -39,19 +39,21 @@ from litquant.quantization.calibration import CalibrationConfig
 from litquant.quantization.config import QuantizeConfig
 from litquant.quantization.export import export_fp32
 from litquant.quantization.methods import (
+    BASELINES,
     METHODS,
     QuantizationMethod,
+    get_entry,
     get_method,
     register_method,
     run_method,
 )
 
-__all__ = ["METHODS", "CalibrationConfig", "QuantizationMethod", "QuantizeConfig", "artifact_name", "export_fp32",
-           "get_method", "quantize", "register_method"]
+__all__ = ["BASELINES", "METHODS", "CalibrationConfig", "QuantizationMethod", "QuantizeConfig", "artifact_name",
+           "export_fp32", "get_entry", "get_method", "quantize", "register_method"]
 
 def artifact_name(method: str) -> str:
-    """The file name a method's artifact gets in the output folder (``fp32``: the fp32 ``.pt2``)."""
-    return "fp32.pt2" if method == "fp32" else get_method(method).file_name
+    """The file name the artifact of a method or fp32 baseline (:data:`BASELINES`) gets in the output folder."""
+    return get_entry(method).file_name
 
 
 def quantize(method: str, checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathLike, *,

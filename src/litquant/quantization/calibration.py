@@ -10,8 +10,9 @@ get one scale per output channel or one per tensor.
 ``percentile``     :class:`PercentileObserver`                  ``Percentile`` (``CalibPercentile``)
 =================  ==========================================  ===================================
 
-``None`` keeps each method's own default (PTQ: ``histogram``, both QAT methods: ``moving_average``, ONNX
-Runtime: ``minmax``), which is what :func:`CalibrationConfig.resolved` records.
+``None`` keeps each method's own default (:data:`PTQ_OBSERVER` for PTQ, :data:`QAT_OBSERVER` for both QAT methods,
+:data:`ONNXRUNTIME_OBSERVER` for ONNX Runtime: each method's ``default_observer``), which
+:meth:`CalibrationConfig.resolved` fills in and the description records.
 
 ``reduce_range`` (``"auto"``, ``True``, ``False``) is resolved by :func:`litquant.cpu.choose_reduce_range`: 7-bit
 activations (PT2E) or ONNX Runtime weight formats that do not saturate, only on a CPU without VNNI/AMX.
@@ -46,12 +47,19 @@ from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
 
 from litquant.cpu import ReduceRange, check_reduce_range, choose_reduce_range
 
-__all__ = ["OBSERVERS", "Observer", "CalibrationConfig", "PercentileObserver", "onnxruntime_options",
-           "quantizer_for"]
+__all__ = ["OBSERVERS", "ONNXRUNTIME_OBSERVER", "PTQ_OBSERVER", "QAT_OBSERVER", "CalibrationConfig", "Observer",
+           "PercentileObserver", "check_percentile", "onnxruntime_options", "quantizer_for"]
 
 #: The activation observers a user can choose (the type of ``--quant.observer``).
 Observer = Literal["minmax", "moving_average", "histogram", "percentile"]
 OBSERVERS: tuple[str, ...] = get_args(Observer)
+
+#: The observer PT2E post-training calibration uses when none is chosen (least-squares range).
+PTQ_OBSERVER: Observer = "histogram"
+#: The observer inside PT2E fake quantization when none is chosen (fused with the fake quantization).
+QAT_OBSERVER: Observer = "moving_average"
+#: The observer ONNX Runtime calibrates with when none is chosen.
+ONNXRUNTIME_OBSERVER: Observer = "minmax"
 
 #: The smallest scale an observer returns (the x86 default config's ``eps``).
 _EPS = 2**-12
@@ -60,14 +68,19 @@ _EPS = 2**-12
 _QUANTILE_LIMIT = 2**24
 
 
+def check_percentile(percentile: float, option: str = "percentile") -> None:
+    """Refuse a percentile outside (50, 100], naming ``option`` (``--quant.percentile`` on the command line)."""
+    if not 50.0 < float(percentile) <= 100.0:
+        raise ValueError(f"{option} must be in (50, 100], got {percentile}")
+
+
 class PercentileObserver(MinMaxObserver):
     """Per-tensor observer whose range is the ``percentile``-th and ``100 - percentile``-th percentiles of
     each batch (the widest over all batches), so that a few outliers do not stretch the range."""
 
     def __init__(self, percentile: float = 99.99, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not 50.0 < percentile <= 100.0:
-            raise ValueError(f"percentile must be in (50, 100], got {percentile}")
+        check_percentile(percentile)
         self.percentile = float(percentile)
 
     def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
@@ -109,25 +122,20 @@ class CalibrationConfig:
     def __post_init__(self) -> None:
         if self.observer is not None and self.observer not in OBSERVERS:
             raise ValueError(f"unknown observer {self.observer!r}: choose one of {', '.join(OBSERVERS)}")
-        if not 50.0 < float(self.percentile) <= 100.0:
-            raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
+        check_percentile(self.percentile)
         if isinstance(self.fp32_layers, str) or not all(isinstance(n, str) and n for n in self.fp32_layers):
             raise ValueError(f"fp32_layers must be a sequence of module names, got {self.fp32_layers!r}")
         check_reduce_range(self.reduce_range, option="reduce_range")
         object.__setattr__(self, "fp32_layers", tuple(self.fp32_layers))
 
-    def resolved(self, method: str) -> CalibrationConfig:
-        """This config with ``observer`` filled in with the registered ``method``'s default when unset."""
-        if self.observer:
-            return self
-        from litquant.quantization.methods import get_method
+    def resolved(self, default_observer: str) -> CalibrationConfig:
+        """This config with ``observer`` set to ``default_observer`` (a method's ``default_observer``) when unset."""
+        return self if self.observer else dataclasses.replace(self, observer=default_observer)
 
-        return dataclasses.replace(self, observer=get_method(method).default_observer)
-
-    def describe(self, method: str) -> dict[str, Any]:
-        """The artifact description's ``calibration`` entry: observer, percentile (or ``None``), per_channel,
-        and ``fp32_layers`` when some layers are left in fp32."""
-        observer = self.resolved(method).observer
+    def describe(self, default_observer: str) -> dict[str, Any]:
+        """The artifact description's ``calibration`` entry: observer (``default_observer`` when unset),
+        percentile (or ``None``), per_channel, and ``fp32_layers`` when some layers are left in fp32."""
+        observer = self.resolved(default_observer).observer
         entry: dict[str, Any] = {"observer": observer,
                                  "percentile": self.percentile if observer == "percentile" else None,
                                  "per_channel": self.per_channel}
@@ -145,7 +153,7 @@ class CalibrationConfig:
 
 
 def _activation_constructor(config: CalibrationConfig, is_qat: bool) -> Any:
-    observer = config.observer or ("moving_average" if is_qat else "histogram")
+    observer = config.observer or (QAT_OBSERVER if is_qat else PTQ_OBSERVER)
     kwargs: dict[str, Any] = {"eps": _EPS}
     if observer == "moving_average" and is_qat:
         return FusedMovingAvgObsFakeQuantize.with_args(**kwargs)
@@ -167,9 +175,19 @@ def _per_tensor_weight_constructor(is_qat: bool) -> Any:
 def quantizer_for(config: CalibrationConfig | None = None, *, is_qat: bool,
                   reduce_range: ReduceRange | None = None) -> X86InductorQuantizer:
     """torchao's ``X86InductorQuantizer`` (``uint8`` per-tensor activations, ``int8`` symmetric weights) with
-    the activation observer and weight granularity of ``config`` (default: the x86 default config); the
-    modules of ``config.fp32_layers`` get no config, so they stay fp32. Activations are 7-bit (``quant_max``
-    127) when ``reduce_range`` (default: ``config.reduce_range``) resolves to ``True`` on this CPU."""
+    the activation observer and weight granularity of ``config``; the modules of ``config.fp32_layers`` get no
+    config, so they stay fp32.
+
+    Args:
+        config: the calibration; default: :class:`CalibrationConfig` (:data:`PTQ_OBSERVER` or
+            :data:`QAT_OBSERVER`, per-channel weights: the x86 default config's layout).
+        is_qat: fake quantization for quantization-aware training, else observers for post-training calibration.
+        reduce_range: overrides ``config.reduce_range``; activations are 7-bit (``quant_max`` 127) when it
+            resolves to ``True`` on this CPU (:func:`litquant.cpu.choose_reduce_range`).
+
+    Raises:
+        ValueError: ``reduce_range`` is not ``"auto"``, ``True`` or ``False``.
+    """
     config = config or CalibrationConfig()
     setting = config.reduce_range if reduce_range is None else reduce_range
     default = get_default_x86_inductor_quantization_config(
@@ -192,12 +210,16 @@ def quantizer_for(config: CalibrationConfig | None = None, *, is_qat: bool,
 
 def onnxruntime_options(config: CalibrationConfig) -> dict[str, Any]:
     """Keyword arguments of ``onnxruntime.quantization.quantize_static`` for ``config``: ``calibrate_method``,
-    ``per_channel`` and ``extra_options``."""
+    ``per_channel`` and ``extra_options`` (an unset observer: :data:`ONNXRUNTIME_OBSERVER`).
+
+    Raises:
+        ValueError: ``config`` leaves layers in fp32, which ONNX Runtime's static quantization does not do here.
+    """
     from onnxruntime.quantization import CalibrationMethod
 
     if config.fp32_layers:
         raise ValueError("fp32_layers applies to the PT2E methods (ptq, qat, lightning-qat), not to onnxruntime")
-    observer = config.resolved("onnxruntime").observer
+    observer = config.resolved(ONNXRUNTIME_OBSERVER).observer
     extra: dict[str, Any] = {}
     if observer == "moving_average":
         extra = {"CalibMovingAverage": True, "CalibMovingAverageConstant": 0.01}

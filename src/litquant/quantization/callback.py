@@ -70,6 +70,7 @@ if TYPE_CHECKING:  # torchao is imported on first use: importing litquant.callba
     from torchao.quantization.pt2e.quantizer import QuantizationConfig, Quantizer
 
     from litquant.cpu import RangeChoice
+    from litquant.quantization.calibration import CalibrationConfig
     from litquant.quantization.pt2e import Example
 
 __all__ = ["QuantizationAwareTraining"]
@@ -83,9 +84,10 @@ class QuantizationAwareTraining(Callback):
     Args:
         qconfig: ``"x86"`` (alias ``"fbgemm"``): torchao's default x86 inductor QAT config, or a torchao
             ``QuantizationConfig`` applied globally.
-        observer_type: the activation observer inside the fake-quant modules, named as ``litquant quantize
-            --quant.observer``: ``"moving_average"`` (alias ``"average"``, the default), ``"minmax"``,
-            ``"histogram"`` or ``"percentile"``. Ignored when ``qconfig`` is a config.
+        observer_type: the old callback's name for the activation observer inside the fake-quant modules, named
+            as ``litquant quantize --quant.observer``: ``"moving_average"`` (alias ``"average"``), ``"minmax"``,
+            ``"histogram"`` or ``"percentile"``; default: ``calibration.observer``, else ``"moving_average"``.
+            Ignored when ``qconfig`` is a config.
         modules_to_fuse: accepted for compatibility and ignored: PT2E fuses by pattern on its own.
         input_compatible: ``True``: after conversion the module's ``forward`` runs the int8 model with the
             same float inputs and outputs. ``False``: ``forward`` is restored to fp32 after fit; the int8
@@ -96,11 +98,12 @@ class QuantizationAwareTraining(Callback):
             ``validate``, ``test``, ``predict``); fake quantization stays on in every stage.
         example_inputs: inputs to capture ``forward`` with; default: the module's ``example_input_array``.
         quantizer: a torchao PT2E ``Quantizer`` to use instead of the x86 one built from ``qconfig``.
-        reduce_range: ``"auto"`` (default): 7-bit activations only on a CPU without VNNI/AMX, whose int8 kernels
-            saturate with full-range ``uint8`` inputs; ``True``/``False`` force it (see
-            :func:`litquant.cpu.choose_reduce_range`). The choice made is :attr:`range_choice` once prepared.
-        percentile: the percentile the ``"percentile"`` observer keeps.
-        per_channel: weights with one scale per output channel (``True``) or one per tensor.
+        calibration: the whole :class:`~litquant.quantization.calibration.CalibrationConfig`: observer,
+            percentile, weight granularity, ``fp32_layers`` (module names of the LightningModule, such as
+            ``"model.conv2"``) and ``reduce_range`` (``"auto"``: 7-bit activations only on a CPU without VNNI/AMX,
+            whose int8 kernels saturate with full-range ``uint8`` inputs; see
+            :func:`litquant.cpu.choose_reduce_range`; the choice made is :attr:`range_choice` once prepared).
+            Ignored when ``qconfig`` is a config or ``quantizer`` is given.
         logits_output: for a model with several outputs, which one is the class logits (a dict key or a tuple
             position), recorded in the saved artifact; default: the dict key ``"logits"``, or the one output.
     """
@@ -108,41 +111,42 @@ class QuantizationAwareTraining(Callback):
     def __init__(
         self,
         qconfig: str | QuantizationConfig = "x86",
-        observer_type: Literal["average", "moving_average", "minmax", "histogram", "percentile"] = "average",
+        observer_type: Literal["average", "moving_average", "minmax", "histogram", "percentile"] | None = None,
         modules_to_fuse: Sequence[Any] | None = None,
         input_compatible: bool = True,
         quantize_on_fit_end: bool = True,
         observer_enabled_stages: Sequence[str] = ("train",),
         example_inputs: Any = None,
         quantizer: Quantizer | None = None,
-        reduce_range: bool | Literal["auto"] = "auto",
-        percentile: float = 99.99,
-        per_channel: bool = True,
+        calibration: CalibrationConfig | None = None,
         logits_output: str | int | None = None,
     ) -> None:
-        from litquant.quantization.calibration import OBSERVERS, CalibrationConfig
+        from litquant.quantization.calibration import OBSERVERS, QAT_OBSERVER, CalibrationConfig
 
         if isinstance(qconfig, str) and qconfig not in ("x86", "fbgemm"):
             raise ValueError(f"qconfig {qconfig!r} is not supported: use 'x86' or a torchao QuantizationConfig")
-        if observer_type != "average" and observer_type not in OBSERVERS:
+        if observer_type is not None and observer_type != "average" and observer_type not in OBSERVERS:
             raise ValueError(f"observer_type {observer_type!r} is not supported: use one of {', '.join(OBSERVERS)}")
+        calibration = calibration or CalibrationConfig()
+        observer = "moving_average" if observer_type == "average" else observer_type
+        if observer and calibration.observer and observer != calibration.observer:
+            raise ValueError(f"observer_type {observer_type!r} and calibration.observer {calibration.observer!r} "
+                             "differ: give one of them")
         unknown = set(observer_enabled_stages) - set(_STAGES)
         if unknown:
             raise ValueError(f"observer_enabled_stages has unknown stages {sorted(unknown)}: use {', '.join(_STAGES)}")
         self.qconfig = qconfig
-        self.observer_type = observer_type
+        self.observer_type = observer_type or "average"
         self.modules_to_fuse = modules_to_fuse
         self.input_compatible = input_compatible
         self.quantize_on_fit_end = quantize_on_fit_end
         self.observer_enabled_stages = tuple(observer_enabled_stages)
         self.example_inputs = example_inputs
         self.quantizer = quantizer
-        self.reduce_range = reduce_range
         self.logits_output = logits_output
         self._datamodule: Any = None
-        observer = "moving_average" if observer_type == "average" else observer_type
-        self.calibration = CalibrationConfig(observer=observer, percentile=percentile, per_channel=per_channel,
-                                             reduce_range=reduce_range)  # checks reduce_range
+        #: the calibration the fake-quant modules follow, its observer filled in
+        self.calibration = calibration.resolved(observer or QAT_OBSERVER)
         #: the resolved ``reduce_range`` (:class:`~litquant.cpu.RangeChoice`), set by :meth:`build_quantizer`
         self.range_choice: RangeChoice | None = None
         self._example: Example | None = None
@@ -165,7 +169,7 @@ class QuantizationAwareTraining(Callback):
             return self.quantizer
         if not isinstance(self.qconfig, str):
             return X86InductorQuantizer().set_global(self.qconfig)
-        self.range_choice = choose_reduce_range(self.reduce_range, option="reduce_range")
+        self.range_choice = choose_reduce_range(self.calibration.reduce_range, option="reduce_range")
         return quantizer_for(self.calibration, is_qat=True, reduce_range=self.range_choice.reduce_range)
 
     @property
@@ -187,6 +191,7 @@ class QuantizationAwareTraining(Callback):
         args = tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args)
         kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         self._example = (args, kwargs)
+        self.calibration.check_layers(pl_module)
         graph = capture(pl_module, args, kwargs, train=True)
         prepared = prepare_qat(graph, self.build_quantizer())
         self._tie_parameters(prepared, pl_module)
@@ -363,7 +368,7 @@ class QuantizationAwareTraining(Callback):
             raise ValueError(
                 f"this checkpoint's QAT ranges were fine-tuned with reduce_range={saved}, but this callback "
                 f"resolved reduce_range={self.range_choice.reduce_range} ({self.range_choice.reason}): pass "
-                f"QuantizationAwareTraining(reduce_range={saved}) to continue from it")
+                f"QuantizationAwareTraining(calibration=CalibrationConfig(reduce_range={saved})) to continue from it")
         modules = self._quant_modules()
         for name, module in modules.items():
             prefix = f"{name}."

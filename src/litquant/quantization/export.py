@@ -1,5 +1,6 @@
 """The fp32 side of quantization: the checkpoint's model, checked; its fp32 artifacts (``fp32.pt2``,
-``onnxruntime.fp32.onnx``); and the refusal to write an artifact whose checkpoint changed meanwhile.
+``onnxruntime.fp32.onnx``) and the ONNX export every ONNX method starts from; and the refusal to write an
+artifact whose checkpoint changed meanwhile.
 
 Example::
 
@@ -19,23 +20,31 @@ from typing import Any
 
 import torch
 
+from litquant import library_internal_warnings_ignored
 from litquant.artifacts.description import ArtifactDescription, describe
 from litquant.artifacts.errors import ArtifactError
 from litquant.artifacts.files import file_sha256
 from litquant.artifacts.loading import read_description
 from litquant.artifacts.saving import save_onnx
+from litquant.checkpoints import load_classifier
+from litquant.files import atomic_path
 from litquant.quantization.pt2e import export_program, save_program
 
-__all__ = ["FP32_ONNX", "checked_net", "export_fp32", "fp32_onnx_for", "refuse_if_changed"]
+__all__ = ["FP32_ONNX", "FP32_PT2", "checked_net", "export_fp32", "export_onnx", "fp32_onnx_for",
+           "refuse_if_changed"]
 
+#: The fp32 program's file name in an output folder.
+FP32_PT2 = "fp32.pt2"
 #: The fp32 ONNX model's file name in an output folder (the ONNX methods' size reference and cache).
 FP32_ONNX = "onnxruntime.fp32.onnx"
 
 
 def checked_net(checkpoint: str | os.PathLike, datamodule: Any) -> torch.nn.Module:
-    """The checkpoint's model, in eval mode, refused unless it maps the data's input shape to ``[N, classes]``."""
-    from litquant.checkpoints import load_classifier
+    """The checkpoint's model, in eval mode.
 
+    Raises:
+        ArtifactError: the model does not map the data's input shape to ``[N, classes]``.
+    """
     net = load_classifier(checkpoint).model.eval()
     spec = describe("fp32", "fp32", datamodule=datamodule).input
     classes = len(spec.classes or ())
@@ -60,10 +69,27 @@ def refuse_if_changed(checkpoint: str | os.PathLike, sha256: str) -> None:
         raise ArtifactError(f"{checkpoint} changed while it was being quantized; run again once it is written")
 
 
+def export_onnx(net: torch.nn.Module, path: str | os.PathLike, opset: int = 18) -> Path:
+    """Export ``net`` (input ``x`` float ``[batch, 1, 28, 28]``, output ``logits``) to ONNX, atomically."""
+    from torch.export import Dim
+
+    path = Path(path)
+    was_training = net.training
+    net.eval()
+    example = (torch.zeros(2, 1, 28, 28, device=next(net.parameters()).device),)
+    try:
+        with atomic_path(path) as tmp, library_internal_warnings_ignored():  # torch pickles a deprecated LeafSpec
+            program = torch.onnx.export(net, example, dynamo=True, opset_version=opset, input_names=["x"],
+                                        output_names=["logits"], dynamic_shapes={"x": {0: Dim("batch", min=1)}},
+                                        verbose=False)
+            program.save(str(tmp))
+    finally:
+        net.train(was_training)
+    return path
+
+
 def _export_fp32_onnx(net: torch.nn.Module, path: Path, description: ArtifactDescription) -> Path:
     """Export ``net`` to ONNX as ``path``, the description embedded (the export runs in a private folder)."""
-    from litquant.quantization.onnx_runtime import export_onnx
-
     with tempfile.TemporaryDirectory(prefix="litquant-onnx-") as scratch:
         exported = export_onnx(net, Path(scratch) / "fp32.onnx")
         return save_onnx(exported, path, description)
@@ -95,7 +121,18 @@ def fp32_onnx_for(net: torch.nn.Module, out_dir: Path, private: Path, checkpoint
 def export_fp32(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, *, datamodule: Any = None,
                 onnx: bool = True, progress: bool = True) -> Path:
     """Export the checkpoint's fp32 model as ``<out>/fp32.pt2`` and, with ``onnx``,
-    ``<out>/onnxruntime.fp32.onnx`` (each describing itself, with a readable JSON copy). Returns the ``.pt2``."""
+    ``<out>/onnxruntime.fp32.onnx`` (each describing itself, with a readable JSON copy). Returns the ``.pt2``.
+
+    Args:
+        checkpoint: a Lightning checkpoint of :class:`~litquant.model.MNISTClassifier`.
+        out_dir: folder of the artifacts.
+        datamodule: the data whose input spec and normalisation the descriptions record.
+        onnx: also export the fp32 ONNX model.
+        progress: progress output on stderr.
+
+    Raises:
+        ArtifactError: the checkpoint's model does not fit the data, or the checkpoint changed meanwhile.
+    """
     out_dir = Path(out_dir)
     sha256 = file_sha256(checkpoint)
     net = checked_net(checkpoint, datamodule)
@@ -103,7 +140,7 @@ def export_fp32(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, *, da
         print("exporting the fp32 model (torch.export)...", file=sys.stderr, flush=True)
     program = export_program(net, (torch.zeros(2, 1, 28, 28),))
     refuse_if_changed(checkpoint, sha256)
-    path = save_program(program, out_dir / "fp32.pt2", describe("fp32", "fp32", datamodule=datamodule,
+    path = save_program(program, out_dir / FP32_PT2, describe("fp32", "fp32", datamodule=datamodule,
                                                                 checkpoint=checkpoint, checkpoint_sha256=sha256))
     if onnx:
         if progress:

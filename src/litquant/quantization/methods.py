@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import abc
 import copy
-import dataclasses
 import os
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -40,17 +39,47 @@ from litquant.artifacts.description import ArtifactDescription, describe
 from litquant.artifacts.files import file_sha256
 from litquant.artifacts.loading import load_artifact
 from litquant.artifacts.saving import save_onnx
+from litquant.cpu import RangeChoice, choose_reduce_range, cpu_info
+from litquant.evaluation import evaluate
+from litquant.quantization.calibration import PTQ_OBSERVER, CalibrationConfig
 from litquant.quantization.config import QuantizeConfig
+from litquant.quantization.export import FP32_ONNX, FP32_PT2, checked_net, refuse_if_changed
+from litquant.quantization.pt2e import save_program
 
-if TYPE_CHECKING:
-    from litquant.cpu import RangeChoice
-    from litquant.quantization.calibration import CalibrationConfig
-
-__all__ = ["METHODS", "PT2EMethod", "QuantizationMethod", "QuantizeJob", "get_method", "int8_description",
-           "register_method", "unregister_method"]
+__all__ = ["BASELINES", "METHODS", "Fp32Baseline", "PT2EMethod", "QuantizationMethod", "QuantizeJob", "get_entry",
+           "get_method", "int8_description", "register_method", "run_method", "unregister_method"]
 
 #: The registered methods by name, in the report's order (registration order).
 METHODS: dict[str, QuantizationMethod] = {}
+
+
+@dataclass(frozen=True)
+class Fp32Baseline:
+    """An fp32 model the int8 ones are compared with: named, labelled and found in the output folder like a
+    method's artifact, but made by :func:`~litquant.quantization.export.export_fp32`, not quantized.
+
+    Attributes:
+        name: the model's name in the report.
+        label: the model in the report's tables.
+        file_name: its file in the output folder.
+        compiled: a ``.pt2`` run compiled with inductor (``True``), with eager kernels (``False``); ``None``:
+            not a ``.pt2``.
+        cold_start: what a fresh process loads to time its cold start: its ``artifact`` or the ``checkpoint``.
+    """
+
+    name: str
+    label: str
+    file_name: str
+    compiled: bool | None = None
+    cold_start: Literal["artifact", "checkpoint"] = "artifact"
+
+
+#: The fp32 baselines by name, in the report's order: every int8 model is compared with the fastest of them.
+BASELINES: dict[str, Fp32Baseline] = {baseline.name: baseline for baseline in (
+    Fp32Baseline("fp32", "fp32 (not quantized)", FP32_PT2, compiled=False, cold_start="checkpoint"),
+    Fp32Baseline("fp32-compiled", "fp32, torch.compile (inductor)", FP32_PT2, compiled=True),
+    Fp32Baseline("onnxruntime-fp32", "ONNX Runtime fp32", FP32_ONNX),
+)}
 
 
 class QuantizationMethod(abc.ABC):
@@ -85,7 +114,7 @@ class QuantizationMethod(abc.ABC):
 class PT2EMethod(QuantizationMethod):
     """A method that produces an int8 ``torch.export`` program, saved as ``<name>.pt2``."""
 
-    default_observer: ClassVar[str] = "histogram"
+    default_observer: ClassVar[str] = PTQ_OBSERVER
 
     @abc.abstractmethod
     def program(self, job: QuantizeJob) -> tuple[torch.export.ExportedProgram, dict[str, Any]]:
@@ -110,25 +139,43 @@ def unregister_method(name: str) -> None:
 
 
 def get_method(name: str) -> QuantizationMethod:
-    """The registered method ``name``; an unknown name is refused with the list of known ones."""
+    """The registered method ``name``.
+
+    Raises:
+        ValueError: no method of that name is registered (the message lists the known ones).
+    """
     try:
         return METHODS[name]
     except KeyError:
         raise ValueError(f"unknown quantization method {name!r}: choose one of {', '.join(METHODS)}") from None
 
 
-def int8_description(method: str, *, datamodule: Any, checkpoint: Path, checkpoint_sha256: str,
+def get_entry(name: str) -> QuantizationMethod | Fp32Baseline:
+    """The fp32 baseline (:data:`BASELINES`) or the registered method (:data:`METHODS`) named ``name``.
+
+    Raises:
+        ValueError: neither has that name.
+    """
+    return BASELINES[name] if name in BASELINES else get_method(name)
+
+
+def int8_description(method: QuantizationMethod, *, datamodule: Any, checkpoint: Path, checkpoint_sha256: str,
                      calibration: CalibrationConfig, range_choice: RangeChoice,
                      **extra: Any) -> ArtifactDescription:
     """The description of an int8 artifact made by ``method`` from ``checkpoint``, with the entries every int8
-    artifact records: the CPU it was quantized (and checked) on, how it was calibrated (``calibration``, its
-    ``reduce_range`` resolved) and the int8 range chosen for that CPU (``range_choice``); ``extra`` adds or
-    replaces entries. What :meth:`QuantizeJob.description` and the tuner's kept model record."""
-    from litquant.cpu import cpu_info
+    artifact records; what :meth:`QuantizeJob.description` and the tuner's kept model record.
 
-    common = {"cpu": cpu_info().as_dict(), "calibration": calibration.describe(method),
+    Args:
+        method: the registered method; its ``default_observer`` fills an unset ``calibration.observer``.
+        datamodule: the data the input spec and normalisation are read from.
+        checkpoint: the checkpoint the artifact comes from, and ``checkpoint_sha256`` the hash of its bytes.
+        calibration: how it was calibrated (its ``reduce_range`` resolved).
+        range_choice: the int8 range chosen for this CPU (the CPU it was quantized and checked on is recorded).
+        extra: entries added or replacing the common ones.
+    """
+    common = {"cpu": cpu_info().as_dict(), "calibration": calibration.describe(method.default_observer),
               "int8_range": range_choice.describe()}
-    return describe(method, "int8", datamodule=datamodule, checkpoint=checkpoint,
+    return describe(method.name, "int8", datamodule=datamodule, checkpoint=checkpoint,
                     checkpoint_sha256=checkpoint_sha256, **{**common, **extra})
 
 
@@ -149,12 +196,12 @@ class QuantizeJob:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from litquant.cpu import choose_reduce_range
-        from litquant.quantization.export import checked_net
-
         self.checkpoint_sha256 = file_sha256(self.checkpoint)
         #: ``config.reduce_range`` resolved for this CPU, once: what every step uses and the description records
         self.range_choice = choose_reduce_range(self.config.reduce_range)
+        #: the options with ``reduce_range`` resolved (:attr:`range_choice`) and the method's observer filled in
+        self.config = self.config.replace(reduce_range=self.range_choice.reduce_range,
+                                          observer=self.config.observer or self.method.default_observer)
         #: the checkpoint's model in eval mode; a QAT method fine-tunes it in place
         self.net: torch.nn.Module = checked_net(self.checkpoint, self.datamodule)
         #: an untouched copy, the reference of the accuracy comparison
@@ -165,9 +212,9 @@ class QuantizeJob:
         return self.out_dir / self.method.file_name
 
     @property
-    def calibration(self):
-        """The config's calibration, with ``reduce_range`` resolved (:attr:`range_choice`)."""
-        return dataclasses.replace(self.config.calibration, reduce_range=self.range_choice.reduce_range)
+    def calibration(self) -> CalibrationConfig:
+        """The config's calibration: the method's observer when none was chosen, ``reduce_range`` resolved."""
+        return self.config.calibration
 
     def note(self, message: str) -> None:
         _note(self.progress, message)
@@ -179,14 +226,12 @@ class QuantizeJob:
 
     def description(self, **extra: Any) -> ArtifactDescription:
         """The description with the common entries; ``extra`` adds or replaces entries (``int8_range``...)."""
-        return int8_description(self.method.name, datamodule=self.datamodule, checkpoint=self.checkpoint,
+        return int8_description(self.method, datamodule=self.datamodule, checkpoint=self.checkpoint,
                                 checkpoint_sha256=self.checkpoint_sha256, calibration=self.calibration,
                                 range_choice=self.range_choice, **extra)
 
     def accuracy(self, model: Any) -> dict[str, Any] | None:
         """int8 and fp32 accuracy on ``config.accuracy_batches`` validation batches of 256 (``None`` for 0)."""
-        from litquant.evaluation import evaluate
-
         batches = self.config.accuracy_batches
         if not batches:
             return None
@@ -196,14 +241,11 @@ class QuantizeJob:
                 "fp32": evaluate(self.reference, self.datamodule, "val", 256, batches)}
 
     def unchanged(self) -> None:
-        from litquant.quantization.export import refuse_if_changed
-
+        """Refuse to write the artifact if the checkpoint changed since the job began."""
         refuse_if_changed(self.checkpoint, self.checkpoint_sha256)
 
     def save_program(self, program: torch.export.ExportedProgram, **extra: Any) -> Path:
         """Measure, check the checkpoint is unchanged, and save the program as ``job.path``."""
-        from litquant.quantization.pt2e import save_program
-
         accuracy = self.accuracy(program.module())
         self.unchanged()
         return save_program(program, self.path, self.description(accuracy=accuracy, **extra))
@@ -219,7 +261,7 @@ class QuantizeJob:
 
 def run_method(name: str, checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathLike,
                config: QuantizeConfig | None = None, progress: bool = True) -> Path:
-    """Run the registered method ``name`` (what :func:`~litquant.quantization.quantize` does)."""
+    """Run the registered method ``name`` (what :func:`~litquant.quantization.quantize` does, see there)."""
     method = get_method(name)
     datamodule.setup("fit")
     start = time.perf_counter()

@@ -16,11 +16,14 @@ Example::
 
     from litquant.checkpoints import load_classifier
     from litquant.data import MNISTDataModule
-    from litquant.quantization.onnx_runtime import export_onnx, quantize_onnxruntime
+    from litquant.quantization.export import export_onnx
+    from litquant.quantization.config import QuantizeConfig
+    from litquant.quantization.onnx_runtime import quantize_onnxruntime
 
     net = load_classifier("fp32.ckpt").model
     export_onnx(net, "fp32.onnx")
-    choice = quantize_onnxruntime("fp32.onnx", "int8.onnx", MNISTDataModule(train_size=2000))
+    choice = quantize_onnxruntime("fp32.onnx", "int8.onnx", MNISTDataModule(train_size=2000),
+                                  QuantizeConfig(calibration_batches=8))
 """
 
 from __future__ import annotations
@@ -31,15 +34,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from litquant import library_internal_warnings_ignored
+from litquant.cpu import choose_reduce_range
 from litquant.files import atomic_path
-from litquant.quantization.calibration import CalibrationConfig, onnxruntime_options
+from litquant.quantization.calibration import ONNXRUNTIME_OBSERVER, onnxruntime_options
+from litquant.quantization.config import QuantizeConfig
+from litquant.quantization.export import fp32_onnx_for
 from litquant.quantization.methods import QuantizationMethod, QuantizeJob, register_method
 
-__all__ = ["CANDIDATES", "OnnxRuntime", "eligible_candidates", "export_onnx", "quantize_onnxruntime"]
+__all__ = ["CANDIDATES", "OnnxRuntime", "eligible_candidates", "quantize_onnxruntime"]
 
 #: Weight formats tried: name -> (weight type, reduce_range, safe without VNNI).
 CANDIDATES: dict[str, tuple[str, bool, bool]] = {
@@ -53,25 +56,6 @@ def eligible_candidates(reduce_range: bool) -> list[str]:
     """The :data:`CANDIDATES` that may be kept: with ``reduce_range`` (7 bits, a CPU without VNNI) those safe
     without VNNI, else (full range) those with full-range weights."""
     return [name for name, (_, seven_bit, safe) in CANDIDATES.items() if (safe if reduce_range else not seven_bit)]
-
-
-def export_onnx(net: nn.Module, path: str | os.PathLike, opset: int = 18) -> Path:
-    """Export ``net`` (input ``x`` float ``[batch, 1, 28, 28]``, output ``logits``) to ONNX, atomically."""
-    from torch.export import Dim
-
-    path = Path(path)
-    was_training = net.training
-    net.eval()
-    example = (torch.zeros(2, 1, 28, 28, device=next(net.parameters()).device),)
-    try:
-        with atomic_path(path) as tmp, library_internal_warnings_ignored():  # torch pickles a deprecated LeafSpec
-            program = torch.onnx.export(net, example, dynamo=True, opset_version=opset, input_names=["x"],
-                                        output_names=["logits"], dynamic_shapes={"x": {0: Dim("batch", min=1)}},
-                                        verbose=False)
-            program.save(str(tmp))
-    finally:
-        net.train(was_training)
-    return path
 
 
 class _Reader:
@@ -94,23 +78,31 @@ def _session(path: Path, level: str = "ORT_ENABLE_ALL") -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLike, datamodule: Any, *,
-                         calibration_batches: int = 32, check_batches: int = 4,
-                         calibration: CalibrationConfig | None = None) -> dict[str, Any]:
+def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLike, datamodule: Any,
+                         config: QuantizeConfig | None = None, *, check_batches: int = 4) -> dict[str, Any]:
     """Quantize an fp32 ONNX model to int8 QDQ, choosing the weight format by a check against fp32 among the
-    :func:`eligible_candidates` of ``calibration.reduce_range`` (resolved for this CPU). ``calibration`` also
-    picks ONNX Runtime's calibration method (see :mod:`litquant.quantization.calibration`) and per-channel or
-    per-tensor weights.
+    :func:`eligible_candidates` of ``config.reduce_range`` (resolved for this CPU).
 
-    Returns the choice and the check (``{"weights": ..., "reduce_range": ..., "eligible": [...],
-    "check": {...}}``), for the artifact's description.
+    Args:
+        fp32_path: the fp32 ONNX model (:func:`~litquant.quantization.export.export_onnx`).
+        out_path: the int8 model written.
+        datamodule: the data: ``config.calibration_batches`` shuffled training batches calibrate,
+            ``check_batches`` validation batches of 256 choose the weight format.
+        config: the options; its calibration picks ONNX Runtime's calibration method (see
+            :mod:`litquant.quantization.calibration`) and per-channel or per-tensor weights.
+        check_batches: validation batches of the check against fp32.
+
+    Returns:
+        The choice and the check (``{"weights": ..., "reduce_range": ..., "eligible": [...], "check": {...}}``),
+        for the artifact's description.
+
+    Raises:
+        ValueError: ``config`` leaves layers in fp32 (PT2E methods only).
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
 
-    from litquant.cpu import choose_reduce_range
-
-    if calibration_batches < 1:
-        raise ValueError(f"calibration_batches must be at least 1, got {calibration_batches}")
+    config = config or QuantizeConfig()
+    calibration_batches = config.calibration_batches
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     input_name = _session(fp32_path).get_inputs()[0].name
     calibration_inputs = [x.numpy() for x, _ in datamodule.normalized_batches("train", limit=calibration_batches,
@@ -122,7 +114,7 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         return np.concatenate([session.run(None, {input_name: x})[0] for x, _ in held_out])
 
     fp32_logits = logits_of(_session(fp32_path))
-    calibration = calibration or CalibrationConfig()
+    calibration = config.calibration
     options = onnxruntime_options(calibration)
     eligible = eligible_candidates(choose_reduce_range(calibration.reduce_range).reduce_range)
     check: dict[str, dict[str, float]] = {}
@@ -163,19 +155,16 @@ class OnnxRuntime(QuantizationMethod):
 
     name = "onnxruntime"
     label = "ONNX Runtime static int8 (QDQ)"
-    default_observer = "minmax"
+    default_observer = ONNXRUNTIME_OBSERVER
     onnx = True
 
     def run(self, job: QuantizeJob) -> Path:
-        from litquant.quantization.export import fp32_onnx_for
-
         batches = job.config.calibration_batches
         with tempfile.TemporaryDirectory(prefix="litquant-onnx-") as folder:
             scratch = Path(folder)
             fp32_onnx = fp32_onnx_for(job.net, job.out_dir, scratch / "fp32.onnx", job.checkpoint,
                                       job.checkpoint_sha256, job.datamodule)
-            choice = quantize_onnxruntime(fp32_onnx, scratch / "int8.onnx", job.datamodule,
-                                          calibration_batches=batches, calibration=job.calibration)
+            choice = quantize_onnxruntime(fp32_onnx, scratch / "int8.onnx", job.datamodule, job.config)
             saturates = not CANDIDATES[choice["weights"]][2]
             return job.save_onnx(scratch / "int8.onnx", onnxruntime=choice, calibration_batches=batches,
                                  int8_range=job.range_choice.describe(saturates_without_vnni=saturates))

@@ -11,7 +11,8 @@ Example::
 
     import torch
     from litquant.model import Net
-    from litquant.quantization.pt2e import capture, convert_to_program, quantizer_for, save_program
+    from litquant.quantization.calibration import quantizer_for
+    from litquant.quantization.pt2e import capture, convert_to_program, save_program
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 
     example = (torch.randn(2, 1, 28, 28),)
@@ -34,17 +35,13 @@ import torch
 from torch.export import Dim, ExportedProgram
 from torch.fx import GraphModule
 from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
-from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import X86InductorQuantizer
 
 from litquant import ignore_library_internal_warnings
-from litquant.artifacts.description import ARTIFACT_FORMAT, ArtifactDescription, describe, versions
-from litquant.artifacts.files import sidecar_path
+from litquant.artifacts.description import ArtifactDescription, describe
 from litquant.artifacts.saving import save_pt2
-from litquant.cpu import ReduceRange
 from litquant.quantization.conv_bn_folding import faster_conv_bn_folding
 
 __all__ = [
-    "ARTIFACT_FORMAT",
     "QUANTIZER_NAME",
     "Example",
     "artifact_meta",
@@ -56,12 +53,9 @@ __all__ = [
     "export_program",
     "normalize_example",
     "prepare_qat",
-    "quantizer_for",
     "save_program",
     "set_graph_mode",
-    "sidecar_path",
     "strip_unused_attributes",
-    "versions",
 ]
 
 #: Example inputs as ``(args, kwargs)``.
@@ -288,18 +282,9 @@ def prepare_qat(graph: GraphModule, quantizer: Any) -> GraphModule:
     return set_graph_mode(prepared, train=True)
 
 
-#: The quantizer of :func:`quantizer_for`, as the description of a PT2E int8 artifact names it.
+#: The quantizer of :func:`~litquant.quantization.calibration.quantizer_for`, as the description of a PT2E int8
+#: artifact names it.
 QUANTIZER_NAME = "torchao X86InductorQuantizer"
-
-
-def quantizer_for(*, is_qat: bool, reduce_range: ReduceRange = "auto") -> X86InductorQuantizer:
-    """torchao's ``X86InductorQuantizer`` with its default static config: ``uint8`` per-tensor activations
-    (7-bit where ``reduce_range`` resolves so on this CPU, see :func:`litquant.cpu.choose_reduce_range`),
-    ``int8`` per-channel symmetric weights (the layout inductor's oneDNN int8 kernels run). Other observers
-    and per-tensor weights: :func:`litquant.quantization.calibration.quantizer_for`."""
-    from litquant.quantization import calibration
-
-    return calibration.quantizer_for(None, is_qat=is_qat, reduce_range=reduce_range)
 
 
 def strip_unused_attributes(graph: GraphModule) -> GraphModule:

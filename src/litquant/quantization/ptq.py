@@ -8,10 +8,11 @@ Example::
 
     from litquant.checkpoints import load_classifier
     from litquant.data import MNISTDataModule
+    from litquant.quantization.config import QuantizeConfig
     from litquant.quantization.ptq import quantize_ptq
 
     net = load_classifier("fp32.ckpt").model
-    program = quantize_ptq(net, MNISTDataModule(train_size=2000), calibration_batches=16)
+    program = quantize_ptq(net, MNISTDataModule(train_size=2000), QuantizeConfig(calibration_batches=16))
 """
 
 from __future__ import annotations
@@ -27,23 +28,34 @@ from torch.fx import GraphModule
 from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 from tqdm import tqdm
 
-from litquant.quantization.calibration import CalibrationConfig, quantizer_for
+from litquant.quantization.calibration import PTQ_OBSERVER, CalibrationConfig, quantizer_for
+from litquant.quantization.config import QuantizeConfig
 from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
 from litquant.quantization.pt2e import QUANTIZER_NAME, Example, capture, convert_to_program
 
 __all__ = ["PTQ", "calibrate", "quantize_ptq"]
 
 
-def quantize_ptq(net: nn.Module, datamodule: Any, *, calibration_batches: int = 32,
-                 calibration: CalibrationConfig | None = None, progress: bool = True) -> ExportedProgram:
-    """Calibrate on ``calibration_batches`` shuffled training batches (observers and weight granularity of
-    ``calibration``, default: the x86 default config) and return the int8 program."""
-    if calibration_batches < 1:
-        raise ValueError(f"calibration_batches must be at least 1, got {calibration_batches}")
-    if calibration is not None:
-        calibration.check_layers(net)
+def quantize_ptq(net: nn.Module, datamodule: Any, config: QuantizeConfig | None = None, *,
+                 progress: bool = True) -> ExportedProgram:
+    """Calibrate ``net`` on ``config.calibration_batches`` shuffled training batches and return the int8 program.
+
+    Args:
+        net: the fp32 model (left unchanged).
+        datamodule: the data whose training split calibrates.
+        config: the options (default :class:`QuantizeConfig`); its calibration chooses the observers, the weight
+            granularity and the layers left in fp32.
+        progress: a progress bar on a terminal.
+
+    Raises:
+        ValueError: ``config.fp32_layers`` names no conv/linear layer of ``net``.
+    """
+    config = config or QuantizeConfig()
+    calibration = config.calibration
+    calibration.check_layers(net)
     device = next(net.parameters()).device
-    batches = list(datamodule.normalized_batches("train", limit=calibration_batches, shuffle=True, device=device))
+    batches = list(datamodule.normalized_batches("train", limit=config.calibration_batches, shuffle=True,
+                                                 device=device))
     example = (batches[0][0][:2].clone(),)  # a copy: the saved example holds no whole batch
     prepared = calibrate(capture(net, example, train=False), batches, calibration, progress=progress, copy_graph=False)
     return convert_to_program(prepared, example)
@@ -54,8 +66,16 @@ def calibrate(captured: GraphModule, batches: Iterable[tuple[torch.Tensor, Any]]
               copy_graph: bool = True, inputs: Callable[[torch.Tensor], Example] | None = None) -> GraphModule:
     """Observers of ``calibration`` inserted into ``captured`` (an eval-mode capture; a copy of it unless
     ``copy_graph`` is false) and fed ``batches``: the graph :func:`~litquant.quantization.pt2e.convert_to_program`
-    turns into int8. Calibrating copies of one capture tries several configurations for one export. ``inputs``
-    turns a batch's images into the model's ``(args, kwargs)`` (default: the images are the one input)."""
+    turns into int8. Calibrating copies of one capture tries several configurations for one export.
+
+    Args:
+        captured: an eval-mode capture (:func:`~litquant.quantization.pt2e.capture`).
+        batches: ``(images, labels)`` batches fed to the observers.
+        calibration: the observers and weight granularity (default :class:`CalibrationConfig`).
+        progress: a progress bar on a terminal.
+        copy_graph: calibrate a copy of ``captured``, which stays as it is.
+        inputs: turns a batch's images into the model's ``(args, kwargs)`` (default: the images are the one input).
+    """
     graph = copy.deepcopy(captured) if copy_graph else captured  # progress bar on a terminal only (tqdm: None)
     prepared = prepare_pt2e(graph, quantizer_for(calibration, is_qat=False))
     with torch.no_grad():
@@ -70,11 +90,10 @@ class PTQ(PT2EMethod):
 
     name = "ptq"
     label = "PyTorch PTQ (PT2E, X86InductorQuantizer)"
-    default_observer = "histogram"
+    default_observer = PTQ_OBSERVER
 
     def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
-        program = quantize_ptq(job.net, job.datamodule, calibration_batches=job.config.calibration_batches,
-                               calibration=job.calibration, progress=job.progress)
+        program = quantize_ptq(job.net, job.datamodule, job.config, progress=job.progress)
         return program, {"calibration_batches": job.config.calibration_batches,
                          "quantizer": QUANTIZER_NAME}
 

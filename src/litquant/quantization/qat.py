@@ -9,10 +9,11 @@ Example::
 
     from litquant.checkpoints import load_classifier
     from litquant.data import MNISTDataModule
+    from litquant.quantization.config import QuantizeConfig
     from litquant.quantization.qat import quantize_qat
 
     net = load_classifier("fp32.ckpt").model
-    program = quantize_qat(net, MNISTDataModule(train_size=2000), epochs=1, max_steps=50)
+    program = quantize_qat(net, MNISTDataModule(train_size=2000), QuantizeConfig(qat_epochs=1, qat_max_steps=50))
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from torch.export import ExportedProgram
 from torch.fx import GraphModule
 from tqdm import tqdm
 
-from litquant.quantization.calibration import CalibrationConfig, quantizer_for
+from litquant.quantization.calibration import QAT_OBSERVER, CalibrationConfig, quantizer_for
+from litquant.quantization.config import QuantizeConfig
 from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
 from litquant.quantization.pt2e import QUANTIZER_NAME, capture, convert_to_program, prepare_qat
 
@@ -40,18 +42,29 @@ def prepare_net_for_qat(net: nn.Module, example: tuple, calibration: Calibration
     return prepare_qat(capture(net, example, train=True), quantizer_for(calibration, is_qat=True))
 
 
-def quantize_qat(net: nn.Module, datamodule: Any, *, epochs: int = 1, max_steps: int | None = None,
-                 lr: float = 1e-4, weight_decay: float = 1e-4, calibration: CalibrationConfig | None = None,
-                 progress: bool = True) -> ExportedProgram:
-    """Fine-tune ``net`` with fake quantization for ``epochs`` (at most ``max_steps`` steps), return int8.
-    ``calibration`` chooses the observers inside the fake-quant modules and the weight granularity."""
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+def quantize_qat(net: nn.Module, datamodule: Any, config: QuantizeConfig | None = None, *,
+                 weight_decay: float = 1e-4, progress: bool = True) -> ExportedProgram:
+    """Fine-tune ``net`` with fake quantization and return the int8 program.
+
+    Args:
+        net: the fp32 model, fine-tuned in place.
+        datamodule: the data whose training split fine-tunes.
+        config: the options (default :class:`QuantizeConfig`): ``qat_epochs`` epochs of at most ``qat_max_steps``
+            steps in all, AdamW at ``qat_lr``; its calibration chooses the observers inside the fake-quant
+            modules, the weight granularity and the layers left in fp32.
+        weight_decay: AdamW's weight decay.
+        progress: a progress bar per epoch.
+
+    Raises:
+        ValueError: ``config.fp32_layers`` names no conv/linear layer of ``net``.
+    """
+    config = config or QuantizeConfig()
+    epochs, max_steps = config.qat_epochs, config.qat_max_steps
     device = next(net.parameters()).device
     images, _ = next(datamodule.normalized_batches("train", limit=1, device=device))
     example = (images[:2].clone(),)  # a copy: the saved example holds no whole batch
-    prepared = prepare_net_for_qat(net, example, calibration)
-    optimizer = torch.optim.AdamW(prepared.parameters(), lr=lr, weight_decay=weight_decay)
+    prepared = prepare_net_for_qat(net, example, config.calibration)
+    optimizer = torch.optim.AdamW(prepared.parameters(), lr=config.qat_lr, weight_decay=weight_decay)
     criterion = nn.CrossEntropyLoss()
     step = 0
     for epoch in range(epochs):
@@ -75,13 +88,11 @@ class QAT(PT2EMethod):
 
     name = "qat"
     label = "PyTorch QAT (PT2E, plain PyTorch loop)"
-    default_observer = "moving_average"
+    default_observer = QAT_OBSERVER
 
     def fine_tune(self, job: QuantizeJob) -> ExportedProgram:
         """The checkpoint's model fine-tuned with fake quantization, converted to int8."""
-        config = job.config
-        return quantize_qat(job.net, job.datamodule, epochs=config.qat_epochs, max_steps=config.qat_max_steps,
-                            lr=config.qat_lr, calibration=job.calibration, progress=job.progress)
+        return quantize_qat(job.net, job.datamodule, job.config, progress=job.progress)
 
     def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
         if job.config.qat_max_steps == 0:

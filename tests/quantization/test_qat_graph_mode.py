@@ -16,7 +16,8 @@ from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
 from litquant.callbacks import QuantizationAwareTraining
 from litquant.model import MNISTClassifier, Net
-from litquant.quantization.pt2e import capture, prepare_qat, quantizer_for, set_graph_mode
+from litquant.quantization.calibration import quantizer_for
+from litquant.quantization.pt2e import capture, prepare_qat, set_graph_mode
 from litquant.quantization.qat import prepare_net_for_qat
 
 EXAMPLE = (torch.randn(2, 1, 28, 28),)

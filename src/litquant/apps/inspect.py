@@ -18,7 +18,7 @@ cannot match a saved artifact to its checkpoint).
 Example::
 
     from litquant.data import MNISTDataModule
-    from litquant.quantization.inspect import inspect_artifact, write_inspection
+    from litquant.apps.inspect import inspect_artifact, write_inspection
 
     report = inspect_artifact("quantized/ptq.pt2", "fp32.ckpt", MNISTDataModule(), batches=4)
     write_inspection(report, "inspect")          # inspect.md, inspect.json, layer_sqnr.png

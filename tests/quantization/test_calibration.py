@@ -91,7 +91,8 @@ def test_percentile_observer_ignores_rare_outliers() -> None:
 def test_callback_observer_type_uses_the_same_names() -> None:
     from torchao.quantization.pt2e import FakeQuantize
 
-    callback = QuantizationAwareTraining(observer_type="percentile", percentile=99.5, per_channel=False)
+    callback = QuantizationAwareTraining(observer_type="percentile",
+                                         calibration=CalibrationConfig(percentile=99.5, per_channel=False))
     config = callback.build_quantizer().global_config
     activation = config.input_activation.observer_or_fake_quant_ctr()
     assert isinstance(activation, FakeQuantize) and isinstance(activation.activation_post_process, PercentileObserver)
@@ -100,6 +101,8 @@ def test_callback_observer_type_uses_the_same_names() -> None:
     assert QuantizationAwareTraining(observer_type="average").calibration.observer == "moving_average"
     with pytest.raises(ValueError, match="observer_type 'kl'"):
         QuantizationAwareTraining(observer_type="kl")
+    with pytest.raises(ValueError, match="give one of them"):
+        QuantizationAwareTraining(observer_type="minmax", calibration=CalibrationConfig(observer="histogram"))
 
 
 @pytest.mark.parametrize(("args", "needle"), [

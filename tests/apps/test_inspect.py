@@ -11,12 +11,12 @@ import pytest
 from helpers import run_litquant, tiny
 from quantization_helpers import small_datamodule
 
+from litquant.apps.inspect import inspect_artifact
+from litquant.apps.stress import outlier_checkpoint
 from litquant.artifacts.loading import load_artifact, read_description
 from litquant.checkpoints import load_classifier
 from litquant.evaluation import evaluate
 from litquant.quantization import QuantizeConfig, quantize
-from litquant.quantization.inspect import inspect_artifact
-from litquant.quantization.stress import outlier_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from litquant.callbacks import QuantizationAwareTraining
 from litquant.checkpoints import load_classifier
 from litquant.evaluation import evaluate
 from litquant.model import MNISTClassifier
+from litquant.quantization.calibration import CalibrationConfig
 
 
 def _trainer(root: Path, callbacks: list, **kwargs) -> L.Trainer:
@@ -90,9 +91,10 @@ def test_a_checkpoint_of_the_other_int8_range_is_refused(qat_fit: dict, tmp_path
     saved = torch.load(qat_fit["best"], weights_only=True)["callbacks"]["QuantizationAwareTraining"]
     assert saved["reduce_range"] == qat_fit["callback"].range_choice.reduce_range
     other = not saved["reduce_range"]
-    trainer = _trainer(tmp_path, [QuantizationAwareTraining(reduce_range=other)])
+    trainer = _trainer(tmp_path, [QuantizationAwareTraining(calibration=CalibrationConfig(reduce_range=other))])
     with pytest.raises(ValueError, match=f"fine-tuned with reduce_range={saved['reduce_range']}.*"
-                                         f"QuantizationAwareTraining\\(reduce_range={saved['reduce_range']}\\)"):
+                                         "QuantizationAwareTraining\\(calibration=CalibrationConfig"
+                                         f"\\(reduce_range={saved['reduce_range']}\\)\\)"):
         trainer.test(MNISTClassifier(), datamodule=qat_fit["datamodule"], ckpt_path=qat_fit["best"], verbose=False)
 
 

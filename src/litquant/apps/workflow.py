@@ -3,7 +3,7 @@
 Example::
 
     from litquant.cli import LitquantCLI
-    from litquant.workflow import run_demo
+    from litquant.apps.workflow import run_demo
 
     cli = LitquantCLI(args=["--trainer.max_epochs=1", "--data.train_size=2000"], run=False)
     run_demo(cli.trainer, cli.model, cli.datamodule, Path("demo"), ["ptq", "onnxruntime"])
@@ -17,9 +17,11 @@ from pathlib import Path
 
 import lightning.pytorch as L
 
+from litquant.apps.report import build_report
 from litquant.data import MNISTDataModule
 from litquant.files import write_text
 from litquant.model import MNISTClassifier
+from litquant.quantization import artifact_name
 from litquant.quantization.config import QuantizeConfig
 
 #: The metric whose best checkpoint is quantized, by the demo and the benchmarks alike: accuracy is what
@@ -98,9 +100,6 @@ def run_demo(
     config: QuantizeConfig | None = None,
 ) -> list[dict]:
     """Fit, test the best checkpoint, then quantize it with each method and write ``report.{md,json}`` in ``out``."""
-    from litquant.quantization import artifact_name
-    from litquant.quantization.report import build_report
-
     out.mkdir(parents=True, exist_ok=True)
     print(f"demo: a short fit, {training_summary(trainer, datamodule)}, so its accuracy stays below the full "
           f"fit's: {FULL_FIT}.", file=sys.stderr, flush=True)

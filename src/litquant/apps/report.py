@@ -6,17 +6,18 @@ and writes ``report.json`` (a list, one entry per model) and ``report.md`` (the 
 table with the numbers added, and a speed table).
 
 Speed is measured once every model is built (no training or calibration running beside it), all models
-side by side in interleaved rounds at one fixed thread count (:func:`litquant.bench.measure`: p50, p90 and
-the spread of the round medians), with three fp32 baselines: the exported graph with eager kernels, the same
-graph compiled with ``torch.compile`` and ONNX Runtime fp32. Every int8 model is compared with the *fastest*
+side by side in interleaved rounds at one fixed thread count (:func:`litquant.apps.bench.measure`: p50, p90 and
+the spread of the round medians), with the fp32 baselines of the registry
+(:data:`~litquant.quantization.BASELINES`: the exported graph with eager kernels, the same graph compiled with
+``torch.compile`` and ONNX Runtime fp32). Every int8 model is compared with the *fastest*
 of them at each batch size. Cold start (load + first call) and resident memory come from a fresh process per
-model (:func:`litquant.bench.cold_start_in_fresh_process`). A method that fails gets ``false``
+model (:func:`litquant.apps.bench.cold_start_in_fresh_process`). A method that fails gets ``false``
 booleans and an ``error`` string; the others still run.
 
 Example::
 
     from litquant.data import MNISTDataModule
-    from litquant.quantization.report import build_report
+    from litquant.apps.report import build_report
 
     rows = build_report("fp32.ckpt", MNISTDataModule(train_size=5000), "out", threads=2)
     print(open("out/report.md").read())
@@ -36,17 +37,23 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 
+from litquant.apps.bench import cold_start_in_fresh_process, measure
 from litquant.artifacts.loading import load_artifact, read_description
-from litquant.bench import cold_start_in_fresh_process, measure
 from litquant.evaluation import ArtifactModule, evaluate
 from litquant.files import write_json, write_text
 from litquant.fresh_process import check_all_in_fresh_process, data_dir_for_child
-from litquant.quantization import METHODS, QuantizeConfig, artifact_name, export_fp32, get_method, quantize
+from litquant.quantization import (
+    BASELINES,
+    METHODS,
+    QuantizeConfig,
+    artifact_name,
+    export_fp32,
+    get_entry,
+    get_method,
+    quantize,
+)
 
-__all__ = ["BASELINES", "REPORT_KEYS", "STABLE_SPREAD", "build_report", "label", "render_markdown"]
-
-#: The fp32 baselines an int8 model is compared with (the fastest of them per batch size).
-BASELINES = ("fp32", "fp32-compiled", "onnxruntime-fp32")
+__all__ = ["REPORT_KEYS", "STABLE_SPREAD", "build_report", "label", "render_markdown"]
 
 #: Round-to-round spread above which a latency is called unstable in the report.
 STABLE_SPREAD = 0.20
@@ -61,16 +68,10 @@ REPORT_KEYS = ("method", "artifact", "test_acc", "size_bytes", "latency_ms_b1", 
                "pytorch_inference", "trainer_inference", "saved", "reloaded_in_fresh_process")
 
 
-#: Names of the fp32 models in the table (the int8 ones are their registered methods' labels).
-FP32_LABELS = {"fp32": "fp32 (not quantized)", "fp32-compiled": "fp32, torch.compile (inductor)",
-               "onnxruntime-fp32": "ONNX Runtime fp32"}
-
-
 def label(method: str) -> str:
-    """A model's name in the table: the registered method's label (the original tutorial's names)."""
-    if method in FP32_LABELS:
-        return FP32_LABELS[method]
-    return METHODS[method].label if method in METHODS else method
+    """A model's name in the table: the label of the registered method or fp32 baseline (the original
+    tutorial's names), else the name itself."""
+    return get_entry(method).label if method in BASELINES or method in METHODS else method
 
 
 def _note(progress: bool, message: str) -> None:
@@ -125,14 +126,14 @@ def _speed_models(checkpoint: Path, out_dir: Path, rows: Sequence[dict[str, Any]
                   compile: bool) -> dict[str, tuple[Path, Any]]:
     """``{name: (file for the cold start, loader)}`` for the fp32 baselines and every int8 model that loaded."""
     loaders: dict[str, tuple[Path, Any]] = {}
-    fp32_pt2 = out_dir / "fp32.pt2"
-    if fp32_pt2.is_file():
-        loaders["fp32"] = (checkpoint, lambda: load_artifact(fp32_pt2, compile=False, progress=False))
-        if compile:
-            loaders["fp32-compiled"] = (fp32_pt2, lambda: load_artifact(fp32_pt2, progress=False))
-    fp32_onnx = out_dir / "onnxruntime.fp32.onnx"
-    if fp32_onnx.is_file():
-        loaders["onnxruntime-fp32"] = (fp32_onnx, None)
+    for baseline in BASELINES.values():
+        path = out_dir / baseline.file_name
+        if not path.is_file() or (baseline.compiled and not compile):
+            continue
+        cold_start = checkpoint if baseline.cold_start == "checkpoint" else path
+        load = None if baseline.compiled is None else \
+            (lambda path=path, compiled=baseline.compiled: load_artifact(path, compile=compiled, progress=False))
+        loaders[baseline.name] = (cold_start, load)
     for row, path in zip(rows, paths, strict=True):
         if row["method"] != "fp32" and path is not None and row["pytorch_inference"]:
             loaders[row["method"]] = (path, None)
@@ -142,7 +143,7 @@ def _speed_models(checkpoint: Path, out_dir: Path, rows: Sequence[dict[str, Any]
 def _time_all(loaders: dict[str, tuple[Path, Any]], *, compile: bool, threads: int, rounds: int, calls: int,
               cold_start: bool, progress: bool) -> dict[str, dict[str, Any]]:
     """Every model timed side by side at ``threads`` threads: p50/p90/spread per batch size of
-    :data:`BATCH_SIZES` (:func:`litquant.bench.measure`), cold start and peak RSS in a fresh process each."""
+    :data:`BATCH_SIZES` (:func:`litquant.apps.bench.measure`), cold start and peak RSS in a fresh process each."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)  # fixed before loading: compiled code is specialised on the thread count
     timings: dict[str, dict[str, Any]] = {name: {"method": name} for name in loaders}  # names the baselines' rows

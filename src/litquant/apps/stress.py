@@ -6,17 +6,17 @@ larger and ``conv2`` reads them ``scale`` times weaker. ReLU is positively homog
 (``relu(s·x) = s·relu(x)`` for ``s > 0``), so the fp32 model computes the same function, up to rounding;
 but ``conv2``'s input now has a few channels ``scale`` times wider than the rest, and the one per-tensor
 ``uint8`` scale of that input leaves the other channels a few int8 steps: plain PTQ loses accuracy, and the
-per-layer report (:mod:`litquant.quantization.inspect`) points at ``conv2``.
+per-layer report (:mod:`litquant.apps.inspect`) points at ``conv2``.
 
 Example::
 
-    from litquant.quantization.stress import outlier_checkpoint
+    from litquant.apps.stress import outlier_checkpoint
 
     outlier_checkpoint("fp32.ckpt", "stress.ckpt")      # then: litquant quantize --ckpt_path stress.ckpt ...
 
 From the command line::
 
-    python -m litquant.quantization.stress fp32.ckpt stress.ckpt [--channels 4] [--scale 300]
+    python -m litquant.apps.stress fp32.ckpt stress.ckpt [--channels 4] [--scale 300]
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def outlier_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
 
 def main(argv: list[str] | None = None) -> int:
     """Write the stress checkpoint; a bad argument or file is one line on stderr and exit 2."""
-    parser = argparse.ArgumentParser(prog="python -m litquant.quantization.stress",
+    parser = argparse.ArgumentParser(prog="python -m litquant.apps.stress",
                                      description="Write the outlier-channel stress case of a trained checkpoint.")
     parser.add_argument("checkpoint", help="a Lightning checkpoint of the MNIST classifier, or `last` (the newest "
                         "fit run's last.ckpt)")

@@ -25,7 +25,7 @@ class ReducedRangePTQ(PT2EMethod):
 
     def program(self, job: QuantizeJob) -> tuple[torch.export.ExportedProgram, dict]:
         example = (job.example_batch(),)
-        quantizer = quantizer_for(job.calibration.resolved(self.name), is_qat=False, reduce_range=True)
+        quantizer = quantizer_for(job.calibration, is_qat=False, reduce_range=True)
         prepared = prepare_pt2e(capture(job.net, example), quantizer)
         with torch.no_grad():
             for images, _ in job.datamodule.normalized_batches("train", limit=job.config.calibration_batches):
@@ -50,10 +50,10 @@ def test_builtin_methods_in_report_order() -> None:
 
 def test_a_registered_method_is_quantized_listed_and_reported(tiny_checkpoint: Path, toy_method, tmp_path: Path,
                                                               mnist_dir: Path) -> None:
+    from litquant.apps.report import label, render_markdown
     from litquant.artifacts.loading import load_artifact
     from litquant.cli import method_choices
     from litquant.evaluation import evaluate
-    from litquant.quantization.report import label, render_markdown
 
     checkpoint = tiny_checkpoint
     datamodule = small_datamodule(mnist_dir)
@@ -78,5 +78,6 @@ def test_quantize_config_refuses_bad_values() -> None:
         QuantizeConfig(calibration_batches=0)
     with pytest.raises(ValueError, match="unknown observer 'kl'"):
         QuantizeConfig(observer="kl")
-    assert QuantizeConfig(observer="percentile", per_channel=False).calibration.describe("ptq") == \
+    calibration = QuantizeConfig(observer="percentile", per_channel=False).calibration
+    assert calibration.describe(get_method("ptq").default_observer) == \
         {"observer": "percentile", "percentile": 99.99, "per_channel": False}

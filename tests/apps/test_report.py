@@ -9,25 +9,25 @@ import pytest
 import torch
 from quantization_helpers import small_datamodule
 
-import litquant.quantization.report
+import litquant.apps.report
+from litquant.apps.report import REPORT_KEYS, _compare_with_best_fp32, build_report, render_markdown
 from litquant.artifacts.inductor import Int8FallbackError
 from litquant.artifacts.loading import load_artifact
 from litquant.quantization import QuantizeConfig
-from litquant.quantization.report import REPORT_KEYS, _compare_with_best_fp32, build_report, render_markdown
 
 
 def test_report_checks_every_model_and_survives_a_failing_method(tiny_checkpoint: Path,
     tmp_path_factory: pytest.TempPathFactory, mnist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checkpoint = tiny_checkpoint
-    real_quantize = litquant.quantization.report.quantize
+    real_quantize = litquant.apps.report.quantize
 
     def quantize(method, *args, **kwargs):
         if method == "qat":
             raise RuntimeError("simulated failure\nsecond line")
         return real_quantize(method, *args, **kwargs)
 
-    monkeypatch.setattr(litquant.quantization.report, "quantize", quantize)
+    monkeypatch.setattr(litquant.apps.report, "quantize", quantize)
     rows = build_report(checkpoint, small_datamodule(mnist_dir), tmp_path, methods=("ptq", "qat"),
                         config=QuantizeConfig(calibration_batches=2), compile=False, latency_repeats=2, rounds=2,
                         cold_start=False, progress=False)
@@ -140,7 +140,7 @@ def test_onnxruntime_sessions_do_not_spin_beside_torch(tiny_artifacts: dict[str,
 def test_every_timed_model_names_itself_so_the_baseline_rows_render(tmp_path: Path) -> None:
     """The fp32 baselines (fp32 compiled, ONNX Runtime fp32) reach the speed table only through their timings: a
     demo with the onnxruntime method failed while rendering ``report.md`` when those carried no name."""
-    from litquant.quantization.report import _speed_table, _time_all
+    from litquant.apps.report import _speed_table, _time_all
 
     def model(x: torch.Tensor) -> torch.Tensor:
         return torch.zeros(len(x), 10)

@@ -9,8 +9,8 @@ import lightning.pytorch as L
 import numpy as np
 from PIL import Image
 
+from litquant.apps.workflow import FULL_FIT, _this_run, precision_label, training_summary, write_samples
 from litquant.data import MNISTDataModule
-from litquant.workflow import FULL_FIT, _this_run, precision_label, training_summary, write_samples
 
 
 def _trainer(**options) -> L.Trainer:

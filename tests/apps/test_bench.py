@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from litquant.bench import _percentile
+from litquant.apps.bench import _percentile
 from litquant.cli import main
 from litquant.quantization import export_fp32
 
@@ -77,7 +77,7 @@ def test_percentile() -> None:
 def test_peak_rss_of_a_fresh_process_is_its_own_not_its_parents(models) -> None:
     """Linux carries ``ru_maxrss`` over ``execve``: a cold start started by a big process (the demo, holding its
     models) once reported the parent's peak for every model."""
-    from litquant.bench import _rss_mb, cold_start_in_fresh_process
+    from litquant.apps.bench import _rss_mb, cold_start_in_fresh_process
 
     ballast = bytearray(2 * 2**30)
     ballast[::4096] = b"\1" * len(ballast[::4096])  # resident, not only reserved

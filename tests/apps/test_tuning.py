@@ -12,22 +12,24 @@ import pytest
 from helpers import run_litquant
 from quantization_helpers import small_datamodule
 
+from litquant.apps.inspect import inspect_artifact
+from litquant.apps.stress import outlier_checkpoint
+from litquant.apps.tuning import tune
+from litquant.apps.tuning_log import Candidate, choose
 from litquant.artifacts.loading import load_artifact, read_description
 from litquant.evaluation import evaluate
 from litquant.fresh_process import check_in_fresh_process
-from litquant.quantization import QuantizeConfig, quantize
+from litquant.quantization import QuantizeConfig, get_method, quantize
 from litquant.quantization.calibration import CalibrationConfig
-from litquant.quantization.inspect import inspect_artifact
-from litquant.quantization.stress import outlier_checkpoint
-from litquant.quantization.tuning import Candidate, choose, tune
 
-FAST = dict(calibration_batches=4, val_batches=1, test_batches=1, progress=False)
+FAST_CONFIG = QuantizeConfig(calibration_batches=4, val_batches=1)
+FAST = dict(test_batches=1, progress=False)
 
 
 def test_ordinary_model_meets_the_budget_with_the_fastest_candidate(tiny_checkpoint: Path, mnist_dir: Path,
                                                                      tmp_path: Path) -> None:
     checkpoint = tiny_checkpoint
-    result = tune(checkpoint, small_datamodule(mnist_dir), tmp_path, max_drop=0.1, latency_tolerance=0.0,
+    result = tune(checkpoint, small_datamodule(mnist_dir), tmp_path, FAST_CONFIG, max_drop=0.1, latency_tolerance=0.0,
                   observers=("minmax", "histogram"), **FAST)
     log = json.loads((tmp_path / "tuning.json").read_text())
     assert result.met and log["met"]
@@ -47,8 +49,8 @@ def test_ordinary_model_meets_the_budget_with_the_fastest_candidate(tiny_checkpo
 
 def test_choose_keeps_the_fastest_and_breaks_near_ties_by_accuracy() -> None:
     def candidate(latency: float, accuracy: float, status: str = "met", fp32: tuple = ()) -> Candidate:
-        return Candidate("ptq", CalibrationConfig("minmax", fp32_layers=fp32), "grid", val_accuracy=accuracy,
-                         latency_ms=latency, status=status)
+        return Candidate(get_method("ptq"), CalibrationConfig("minmax", fp32_layers=fp32), "grid",
+                         val_accuracy=accuracy, latency_ms=latency, status=status)
 
     slow, fast, missed = candidate(2.0, 0.99), candidate(1.0, 0.95), candidate(0.5, 0.99, "missed")
     assert choose([slow, fast, missed], 0.0) is fast
@@ -62,7 +64,8 @@ def stress(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory, mnis
     checkpoint = tiny_checkpoint
     root = tmp_path_factory.mktemp("tuning-stress")
     broken = outlier_checkpoint(checkpoint, root / "stress.ckpt")
-    result = tune(broken, small_datamodule(mnist_dir), root / "auto", max_drop=0.1, qat_max_steps=0, **FAST)
+    result = tune(broken, small_datamodule(mnist_dir), root / "auto", FAST_CONFIG.replace(qat_max_steps=0),
+                  max_drop=0.1, **FAST)
     return {"checkpoint": broken, "root": root, "result": result}
 
 

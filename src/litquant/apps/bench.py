@@ -19,7 +19,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,8 @@ from typing import Any
 import torch
 
 from litquant.artifacts.loading import RUNNERS, load_model
+from litquant.evaluation import time_calls
+from litquant.fresh_process import json_lines
 
 __all__ = ["environment", "main", "measure"]
 
@@ -40,8 +41,8 @@ def environment() -> dict[str, Any]:
     import platform
     import shlex
 
+    from litquant.artifacts.description import versions
     from litquant.cpu import cpu_info
-    from litquant.quantization.pt2e import versions
 
     return {"cpu": {**cpu_info().as_dict(), "cores": os.cpu_count()}, "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -110,14 +111,18 @@ def _cold_start(path: str, batch_size: int, threads: int, runner: str) -> dict[s
 
 def cold_start_in_fresh_process(path: str, batch_size: int, threads: int, runner: str = "compile",
                                 timeout: float = 600) -> dict[str, Any]:
-    command = [sys.executable, "-m", "litquant.bench", "--cold_start", str(path), "--batch_sizes", str(batch_size),
-               "--threads", str(threads), "--runner", runner]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit {done.returncode}: {tail}"}
-    return json.loads(lines[-1])
+    """Load ``path`` and call it once at ``batch_size`` in a fresh process at ``threads`` threads: ``load_s``,
+    ``first_call_s``, ``cold_start_s``, ``rss_growth_mb``, ``peak_rss_mb``; ``{"error": ...}`` when it failed.
+
+    Raises:
+        subprocess.TimeoutExpired: the process ran past ``timeout`` seconds.
+    """
+    command = [sys.executable, "-m", "litquant.apps.bench", "--cold_start", str(path), "--batch_sizes",
+               str(batch_size), "--threads", str(threads), "--runner", runner]
+    results, code, tail = json_lines(command, timeout)
+    if code or not results:
+        return {"error": f"exit {code}: {tail}"}
+    return results[-1]
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -143,12 +148,7 @@ def measure(models: dict[str, dict[int, Model]], batch_sizes: Sequence[int], thr
             for round_index in range(rounds):
                 shift = round_index % len(names)
                 for name in names[shift:] + names[:shift]:
-                    model = models[name][thread_count]
-                    timings = []
-                    for _ in range(calls):
-                        start = time.perf_counter()
-                        model(x)
-                        timings.append((time.perf_counter() - start) * 1000)
+                    timings = time_calls(models[name][thread_count], x, calls)
                     calls_ms[name] += timings
                     round_medians[name].append(statistics.median(timings))
             for name in names:
