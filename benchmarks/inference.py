@@ -32,7 +32,8 @@ from jsonargparse import ArgumentParser
 from litquant.artifacts import load_artifact
 from litquant.bench import measure as bench_measure
 from litquant.checkpoints import load_checkpoint, load_classifier
-from litquant.cli import LitquantCLI, add_quantize_arguments, legacy_quant_flags, quantize_config
+from litquant.cli.lightning import LitquantCLI
+from litquant.cli.options import add_quantize_arguments, legacy_quant_flags, quantize_config
 from litquant.data import MNISTDataModule
 from litquant.evaluation import evaluate
 from litquant.quantization import METHODS, QuantizeConfig, export_fp32, get_method, quantize

@@ -51,7 +51,7 @@ def test_builtin_methods_in_report_order() -> None:
 def test_a_registered_method_is_quantized_listed_and_reported(tiny_checkpoint: Path, toy_method, tmp_path: Path,
                                                               mnist_dir: Path) -> None:
     from litquant.artifacts import load_artifact
-    from litquant.cli import method_choices
+    from litquant.cli.options import method_choices
     from litquant.evaluation import evaluate
     from litquant.quantization.report import label, render_markdown
 

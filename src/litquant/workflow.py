@@ -2,7 +2,7 @@
 
 Example::
 
-    from litquant.cli import LitquantCLI
+    from litquant.cli.lightning import LitquantCLI
     from litquant.workflow import run_demo
 
     cli = LitquantCLI(args=["--trainer.max_epochs=1", "--data.train_size=2000"], run=False)
