@@ -33,7 +33,8 @@ from litquant.apps.bench import measure as bench_measure
 from litquant.apps.workflow import best_checkpoint
 from litquant.artifacts.loading import load_artifact
 from litquant.checkpoints import load_checkpoint, load_classifier
-from litquant.cli import LitquantCLI, add_quantize_arguments, legacy_quant_flags, quantize_config
+from litquant.cli.lightning import LitquantCLI
+from litquant.cli.options import add_quantize_arguments, legacy_quant_flags, quantize_config
 from litquant.data import MNISTDataModule
 from litquant.evaluation import evaluate
 from litquant.quantization import METHODS, QuantizeConfig, export_fp32, get_method, quantize

@@ -41,7 +41,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.nn import functional as F
 
 from litquant.callbacks import MetricsReport
-from litquant.cli import LitquantCLI
+from litquant.cli.lightning import LitquantCLI
 from litquant.data import MNISTDataModule, random_shift
 from litquant.model import MNISTClassifier, Net
 

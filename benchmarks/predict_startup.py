@@ -29,7 +29,7 @@ from harness import add_data_arguments, alternate, datamodule, markdown_table, m
 from int8_runners import make_artifacts
 from PIL import Image
 
-from litquant.cli import PREDICT_COMPILE_FROM
+from litquant.cli.artifact_commands import PREDICT_COMPILE_FROM
 
 NAME = "predict_startup"
 RUNNERS = ("eager", "compile", "aot")

@@ -31,7 +31,7 @@ from environment import RESULTS, command_line, result_name, save_results
 from harness import default_data_dir, write_markdown
 
 from litquant.callbacks.metrics_tables import epoch_table
-from litquant.cli import LitquantCLI
+from litquant.cli.lightning import LitquantCLI
 
 
 def train_and_test(data_dir: str, epochs: int, seed: int, root: Path, threads: int | None = None) -> dict:

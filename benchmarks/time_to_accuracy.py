@@ -35,7 +35,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger
 from training_throughput import tutorial_style_loader
 
-from litquant.cli import LitquantCLI
+from litquant.cli.lightning import LitquantCLI
 from litquant.cpu import cpu_info
 from litquant.data import MNISTDataModule
 from litquant.evaluation import evaluate

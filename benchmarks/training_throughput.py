@@ -38,7 +38,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from litquant.cli import LitquantCLI
+from litquant.cli.lightning import LitquantCLI
 from litquant.data import MNISTDataModule, random_shift
 from litquant.model import MNISTClassifier, Net
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from helpers import command_env, run_python, tiny
 
-from litquant.cli import DEFAULT_MAX_EPOCHS
+from litquant.cli.lightning import DEFAULT_MAX_EPOCHS
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 TINY_DATA = tiny("--", val_size=128, test_size=128)

@@ -155,7 +155,7 @@ def test_mirrors_option_as_readme_writes_it(tmp_path: Path, mnist_dir: Path, unr
     """``--data.mirrors URL`` (and a comma-separated list) through the real CLI parser, then a real download."""
     from test_data_sources import GZ_FILES, Mirror
 
-    from litquant.cli import LitquantCLI
+    from litquant.cli.lightning import LitquantCLI
 
     mirror = Mirror({name: (mnist_dir / "MNIST" / "raw" / name).read_bytes() for name in GZ_FILES})
     try:

@@ -4,8 +4,9 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Iterator
+from importlib.metadata import version
 
-__version__ = "0.1.0"
+__version__ = version("litquant")
 
 #: Warnings that libraries raise about their own internals, or about settings litquant chose for the user:
 #: nothing a litquant user can act on. (Lightning's hint that a small training set has fewer batches than the

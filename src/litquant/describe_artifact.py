@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from litquant.artifacts.description import ArtifactDescription
 from litquant.artifacts.loading import read_description
@@ -73,28 +72,6 @@ def format_description(path: str | os.PathLike, description: ArtifactDescription
     rows += [(key, json.dumps(value, separators=(", ", ": "))) for key, value in description.extra.items()]
     width = max(len(key) for key, _ in rows)
     return f"{path}\n" + "\n".join(f"  {key:<{width}}  {value}" for key, value in rows)
-
-
-def main(argv: Sequence[str]) -> None:
-    from litquant.cli import ShortErrorParser
-    from litquant.errors import UserError
-
-    parser = ShortErrorParser(prog="litquant describe", description="Print the description an artifact (.pt2 or "
-                              ".onnx) carries inside: method, checkpoint, input, accuracy, data, versions and "
-                              "what its method recorded.")
-    parser.add_argument("artifacts", nargs="+", help="artifact files (.pt2 or .onnx)")
-    parser.add_argument("--format", type=Literal["text", "json"], default="text",
-                        help="text (for reading) or json (the embedded description as it is stored)")
-    config = parser.parse_args(list(argv))
-    for path in config.artifacts:
-        if not Path(path).is_file():
-            raise UserError(f"artifact not found: {path}")
-    described = [(path, read_description(path)) for path in config.artifacts]
-    if config.format == "json":
-        documents = [description.to_dict() for _, description in described]
-        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
-    else:
-        print("\n\n".join(format_description(path, description) for path, description in described))
 
 
 def quantized_summary(path: str | os.PathLike) -> str:

@@ -6,7 +6,7 @@ code 2; anything else is a bug or a failure of the machine and exits 1 with its 
 
 from __future__ import annotations
 
-__all__ = ["USER_ERRORS", "FitComplete", "UserError"]
+__all__ = ["USER_ERRORS", "FitComplete", "UserError", "exit_code"]
 
 
 class UserError(Exception):
@@ -21,3 +21,8 @@ class FitComplete(Exception):
 #: ``litquant.data``'s ``DataError`` is a ``UserError``.
 USER_ERRORS: tuple[type[BaseException], ...] = (UserError, ValueError, OSError)
 
+
+
+def exit_code(error: Exception) -> int:
+    """The exit code of a command that failed with ``error``: 2 for :data:`USER_ERRORS`, else 1."""
+    return 2 if isinstance(error, USER_ERRORS) else 1

@@ -1,4 +1,5 @@
-"""``litquant bench`` on tiny models: the table, the JSON (CPU flags, versions), cold starts, bad input."""
+"""``litquant bench`` on tiny models: the table, the JSON (CPU flags, versions), cold starts. (Its options:
+``tests/cli/test_bench_command.py``.)"""
 
 from __future__ import annotations
 
@@ -42,32 +43,6 @@ def test_bench_prints_a_table_and_writes_json(models, tmp_path: Path, capsys) ->
     for model in models:  # each measured in a fresh process of its own
         assert cold[str(model)]["cold_start_s"] >= cold[str(model)]["load_s"] > 0
         assert cold[str(model)]["peak_rss_mb"] > 50 and cold[str(model)]["rss_growth_mb"] > 0
-
-
-@pytest.mark.parametrize(("args", "message"), [
-    (["missing.pt2"], "not found: missing.pt2"),
-    (["{onnx}", "--threads", "0"], "must be positive"),
-    (["{ckpt_as_txt}"], "unknown kind '.txt'"),
-    (["{folder}"], "is a folder, not a model file"),
-    (["{onnx}", "--threads", "100000"], "--threads 100000: more than the"),
-    (["{onnx}", "--out", "{folder}"], "is a folder; give a file name"),
-    (["{onnx}", "--batch_sizes", "1", "100000000"], "--batch_sizes 100000000: a batch that size needs about"),
-])
-def test_bench_bad_input_is_one_line(models, tmp_path: Path, capsys, args, message) -> None:
-    checkpoint, onnx = models
-    text = tmp_path / "model.txt"
-    text.write_text("x")
-    folder = tmp_path / "models.pt2"
-    folder.mkdir()
-    args = [a.format(onnx=onnx, ckpt_as_txt=text, folder=folder) for a in args]
-    assert main(["bench", *args, "--no_cold_start"]) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
-
-
-def test_bench_help(capsys) -> None:
-    assert main(["bench", "--help"]) == 0
-    assert "--batch_sizes" in capsys.readouterr().out
 
 
 def test_percentile() -> None:

@@ -52,7 +52,7 @@ def test_a_registered_method_is_quantized_listed_and_reported(tiny_checkpoint: P
                                                               mnist_dir: Path) -> None:
     from litquant.apps.report import label, render_markdown
     from litquant.artifacts.loading import load_artifact
-    from litquant.cli import method_choices
+    from litquant.cli.options import method_choices
     from litquant.evaluation import evaluate
 
     checkpoint = tiny_checkpoint

@@ -1,20 +1,8 @@
-"""``litquant bench``: latency, cold start and memory of artifacts and checkpoints, side by side.
-
-Every model runs in this one process, in interleaved rounds (the order rotating each round, so a noisy
-machine slows them alike), per batch size and thread count; the table gives p50 and p90 of the single
-calls and the spread of the round medians ((max - min) / median). Cold start (load + first call) and
-resident memory are measured for each model in a fresh process of its own, where they mean what a user
-sees: the RSS growth from loading and the first call, and the process's peak RSS.
-
-Example::
-
-    litquant bench out/fp32.pt2 out/ptq.pt2 out/onnxruntime.int8.onnx runs/checkpoints/last.ckpt \\
-        --batch_sizes 1 256 --threads 1 2 --out bench.json
-"""
+"""What ``litquant bench`` measures: latency of models side by side in interleaved rounds, and each one's cold start
+and memory in a fresh process (the command, its options and what the numbers mean: :mod:`litquant.cli.bench`)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -27,11 +15,11 @@ from typing import Any
 
 import torch
 
-from litquant.artifacts.loading import RUNNERS, load_model
+from litquant.artifacts.loading import load_model
 from litquant.evaluation import time_calls
 from litquant.fresh_process import json_lines
 
-__all__ = ["environment", "main", "measure"]
+__all__ = ["environment", "measure", "run_bench"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -117,8 +105,7 @@ def cold_start_in_fresh_process(path: str, batch_size: int, threads: int, runner
     Raises:
         subprocess.TimeoutExpired: the process ran past ``timeout`` seconds.
     """
-    command = [sys.executable, "-m", "litquant.apps.bench", "--cold_start", str(path), "--batch_sizes",
-               str(batch_size), "--threads", str(threads), "--runner", runner]
+    command = [sys.executable, "-m", "litquant.apps.bench", str(path), str(batch_size), str(threads), runner]
     results, code, tail = json_lines(command, timeout)
     if code or not results:
         return {"error": f"exit {code}: {tail}"}
@@ -173,79 +160,36 @@ def format_table(rows: list[dict[str, Any]], cold: dict[str, dict[str, Any]]) ->
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="litquant bench", description=__doc__.split("\n\n")[1].replace("\n", " "))
-    parser.add_argument("models", nargs="+", metavar="ARTIFACT", help=".pt2 / .onnx artifacts or .ckpt checkpoints")
-    parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 256], help="batch sizes (default 1 256)")
-    parser.add_argument("--threads", type=int, nargs="+", default=None,
-                        help="thread counts, at most the CPUs this process may use (default 1 2)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    parser.add_argument("--calls", type=int, default=20, help="timed calls per model and round (default 20)")
-    parser.add_argument("--runner", choices=RUNNERS, default="compile",
-                        help=".pt2 files: compile (torch.compile in this process, default), aot (AOTInductor packages "
-                             "for each of --batch_sizes, built once and cached under $LITQUANT_CACHE, else "
-                             "~/.cache/litquant), eager (the exported graph as is)")
-    parser.add_argument("--out", default=None, help="JSON results (default: runs/bench/bench.<cpu kind>.json, "
-                        "beside the other commands' runs)")
-    parser.add_argument("--no_cold_start", action="store_true", help="skip the fresh-process cold-start runs")
-    parser.add_argument("--cold_start", action="store_true", help=argparse.SUPPRESS)  # the fresh process's side
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    args = parser.parse_args(argv)
-    if args.cold_start:
-        print(json.dumps(_cold_start(args.models[0], args.batch_sizes[0], args.threads[0], args.runner)))
-        return 0
-    from litquant.cpu import cpu_info
-    from litquant.errors import UserError
+def run_bench(paths: Sequence[str], batch_sizes: Sequence[int], threads: Sequence[int], rounds: int, calls: int,
+              runner: str, out: Path, cold_start: bool = True) -> None:
+    """Load every model of ``paths``, :func:`measure` them (and, with ``cold_start``, their cold start in a fresh
+    process each), print the table and write the results with the :func:`environment` to ``out`` (JSON)."""
     from litquant.files import write_json
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    args.threads = [t for t in (1, 2) if t <= max(cpus, 1)] if args.threads is None else args.threads
-    args.batch_sizes, args.threads = list(dict.fromkeys(args.batch_sizes)), list(dict.fromkeys(args.threads))
-    for path in args.models:
-        if Path(path).is_dir():
-            raise UserError(f"{path} is a folder, not a model file; give .pt2/.onnx artifacts or .ckpt checkpoints")
-        if not Path(path).is_file():
-            raise UserError(f"not found: {path} (give .pt2/.onnx artifacts or .ckpt checkpoints)")
-        if Path(path).suffix not in (".pt2", ".onnx", ".ckpt"):
-            raise UserError(f"{path}: unknown kind {Path(path).suffix!r}; expected .pt2, .onnx or .ckpt")
-    if min(args.batch_sizes + args.threads + [args.rounds, args.calls]) < 1:
-        raise UserError("--batch_sizes, --threads, --rounds and --calls must be positive")
-    if max(args.threads) > cpus:  # more threads than CPUs measures contention, not the model
-        raise UserError(f"--threads {max(args.threads)}: more than the {cpus} CPUs this process may use; "
-                        f"give at most {cpus}")
-    available = available_memory()
-    if available is not None and max(args.batch_sizes) * BYTES_PER_IMAGE > available:
-        raise UserError(f"--batch_sizes {max(args.batch_sizes)}: a batch that size needs about "
-                        f"{max(args.batch_sizes) * BYTES_PER_IMAGE / 2**30:.0f} GB, more than the "
-                        f"{available / 2**30:.0f} GB of memory available; give at most "
-                        f"{available // BYTES_PER_IMAGE}")
-    out = Path(args.out or Path("runs") / "bench" / f"bench.{cpu_info().isa}.json")
-    if out.is_dir():  # found now, not after the measurements
-        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'bench.json'}")
     previous_threads = torch.get_num_threads()
     models: dict[str, dict[int, Model]] = {}
-    for path in args.models:
+    for path in paths:
         if path.endswith(".onnx"):  # ONNX Runtime fixes its thread count when loading
-            models[path] = {t: load_model(path, threads=t, progress=False) for t in args.threads}
+            models[path] = {t: load_model(path, threads=t, progress=False) for t in threads}
         else:
-            model = load_model(path, args.runner, batch_sizes=args.batch_sizes, progress=False)
-            if args.runner == "aot" and path.endswith(".pt2"):  # build (or check) the cached packages now, so
-                for size in args.batch_sizes:                  # that cold start measures a cached start
+            model = load_model(path, runner, batch_sizes=batch_sizes, progress=False)
+            if runner == "aot" and path.endswith(".pt2"):  # build (or check) the cached packages now, so
+                for size in batch_sizes:                  # that cold start measures a cached start
                     model(torch.zeros(size, 1, 28, 28))
-            models[path] = dict.fromkeys(args.threads, model)
-    cold = {} if args.no_cold_start else {path: cold_start_in_fresh_process(path, args.batch_sizes[0],
-                                                                            args.threads[0], args.runner)
-                                          for path in args.models}
+            models[path] = dict.fromkeys(threads, model)
+    cold = {} if not cold_start else {path: cold_start_in_fresh_process(path, batch_sizes[0],
+                                                                            threads[0], runner)
+                                          for path in paths}
     try:
-        rows = measure(models, args.batch_sizes, args.threads, args.rounds, args.calls)
+        rows = measure(models, batch_sizes, threads, rounds, calls)
     finally:
         torch.set_num_threads(previous_threads)
     print(format_table(rows, cold))
-    write_json(out, {"environment": environment(), "runner": args.runner, "results": rows,
-                     "cold_start": {"batch_size": args.batch_sizes[0], "threads": args.threads[0], "models": cold}})
+    write_json(out, {"environment": environment(), "runner": runner, "results": rows,
+                     "cold_start": {"batch_size": batch_sizes[0], "threads": threads[0], "models": cold}})
     print(f"wrote {out}")
-    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the fresh process of cold_start_in_fresh_process: PATH BATCH_SIZE THREADS RUNNER
+    model_path, batch_size, thread_count, runner_name = sys.argv[1:5]
+    print(json.dumps(_cold_start(model_path, int(batch_size), int(thread_count), runner_name)))

@@ -2,8 +2,8 @@
 
 Example::
 
-    from litquant.cli import LitquantCLI
     from litquant.apps.workflow import run_demo
+    from litquant.cli.lightning import LitquantCLI
 
     cli = LitquantCLI(args=["--trainer.max_epochs=1", "--data.train_size=2000"], run=False)
     run_demo(cli.trainer, cli.model, cli.datamodule, Path("demo"), ["ptq", "onnxruntime"])

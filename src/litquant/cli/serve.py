@@ -1,8 +1,8 @@
-"""``litquant serve MODEL...``: the command's options and its start-up and shut-down."""
+"""``litquant serve MODEL...``: the command's options and the server's start-up and shut-down
+(:mod:`litquant.serve` serves)."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -12,9 +12,10 @@ import time
 import urllib.request
 from collections.abc import Sequence
 
-import torch
+from jsonargparse import ArgumentParser, Namespace
 
-from litquant.artifacts.loading import RUNNERS
+from litquant.cli.options import add_runner_argument, command_parser
+from litquant.errors import UserError
 
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")
 
@@ -30,9 +31,8 @@ By default the models run in the HTTP process (a model call of a few ms or less:
 each, on a machine with the cores for them)."""
 
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="litquant serve", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def serve_parser() -> ArgumentParser:
+    parser = command_parser("litquant serve", DESCRIPTION)
     parser.add_argument("models", nargs="+", metavar="MODEL", help=".pt2/.onnx artifacts or .ckpt checkpoints "
                         "(PATH or NAME=PATH)")
     parser.add_argument("--host", default="127.0.0.1", help=f"address to bind: one of {', '.join(HOSTS)} "
@@ -47,11 +47,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads of each model call (default: "
                         "all cores but one in the HTTP process, which reads and decodes the requests on the one "
                         "left; the cores split between the workers with --workers)")
-    parser.add_argument("--runner", choices=RUNNERS, default="compile",
-                        help=".pt2 models: compile (torch.compile where the models run, default), aot (AOTInductor "
-                             "packages, built once and cached under $LITQUANT_CACHE, else ~/.cache/litquant: "
-                             "later starts are fast), eager (the exported graph as is)")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    add_runner_argument(parser, where="where the models run")
     return parser
 
 
@@ -82,16 +78,16 @@ def _stop(signum: int, frame) -> None:
     os.kill(os.getpid(), signum)
 
 
-def main(argv: Sequence[str]) -> None:
-    """Parse ``argv``, load the models, serve until SIGINT/SIGTERM. Bad input raises ``ValueError``."""
-    config = parser().parse_args(list(argv))
+def cmd_serve(argv: Sequence[str]) -> None:
+    """Parse ``argv``, load the models, serve until SIGINT/SIGTERM. Bad input raises ``UserError``."""
+    config = serve_parser().parse_args(list(argv))
     if config.host not in HOSTS:
-        raise ValueError(f"--host {config.host}: choose one of {', '.join(HOSTS)}")
+        raise UserError(f"--host {config.host}: choose one of {', '.join(HOSTS)}")
     if not 1024 <= config.port <= 65535:
-        raise ValueError(f"--port {config.port}: choose a port from 1024 to 65535")
+        raise UserError(f"--port {config.port}: choose a port from 1024 to 65535")
     threads_valid = config.threads is None or config.threads >= 1
     if config.max_batch_size < 1 or config.workers < 0 or config.batch_timeout < 0 or not threads_valid:
-        raise ValueError("--max_batch_size and --threads must be at least 1, --workers and --batch_timeout at "
+        raise UserError("--max_batch_size and --threads must be at least 1, --workers and --batch_timeout at "
                          "least 0")
     from litquant.serve.app import served_models
 
@@ -112,7 +108,7 @@ def main(argv: Sequence[str]) -> None:
     print("litquant serve: stopped", file=sys.stderr, flush=True)
 
 
-def serve_in_process(config: argparse.Namespace, models: list) -> None:
+def serve_in_process(config: Namespace, models: list) -> None:
     """The models loaded and compiled here, then one uvicorn server running them between requests."""
     import uvicorn
 
@@ -126,9 +122,11 @@ def serve_in_process(config: argparse.Namespace, models: list) -> None:
                                   access_log=False)).run()
 
 
-def serve_with_workers(config: argparse.Namespace, models: list) -> None:
+def serve_with_workers(config: Namespace, models: list) -> None:
     """Every model checked here (one line on a bad file, not a traceback in a worker), then LitServe's HTTP
     process and ``--workers`` worker processes."""
+    import torch
+
     from litquant.artifacts.loading import load_model
     from litquant.serve.litserve_server import build_server
     from litquant.serve.models import warmup_sizes

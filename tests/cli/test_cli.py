@@ -363,13 +363,13 @@ def test_a_given_length_decides_and_print_config_keeps_it(tmp_path: Path, in_pro
 
 def test_predict_runs_an_artifact_as_exported_for_a_few_images_and_compiles_for_many(
         tmp_path: Path, digit_pngs, in_process, tiny_artifacts, monkeypatch: pytest.MonkeyPatch) -> None:
-    import litquant.cli
+    import litquant.cli.artifact_commands
 
     folder, _ = digit_pngs
     ptq = str(tiny_artifacts["ptq"])
     runs = {}
     for runner, compile_from in (("auto", 1000), ("eager", 1000), ("compile", 1000), ("auto", 8)):
-        monkeypatch.setattr(litquant.cli, "PREDICT_COMPILE_FROM", compile_from)
+        monkeypatch.setattr(litquant.cli.artifact_commands, "PREDICT_COMPILE_FROM", compile_from)
         code, stderr = in_process("predict", "--model", ptq, "--runner", runner, str(folder), cwd=tmp_path)
         assert code == 0, stderr
         runs[runner, compile_from] = (in_process.stdout, "compiling int8 model" in stderr)
@@ -381,8 +381,8 @@ def test_predict_runs_an_artifact_as_exported_for_a_few_images_and_compiles_for_
 
 
 def test_user_error_of_another_module_exits_2_under_python_m(tmp_path: Path) -> None:
-    """``python -m litquant.cli`` runs the module as ``__main__``; a command whose module raises ``UserError`` from
-    ``litquant.cli`` (bench) must still exit 2 with one line, as the ``litquant`` script does."""
+    """``python -m litquant.cli`` (what ``run_litquant`` runs) exits as the ``litquant`` script does: a command
+    whose module raises ``UserError`` (bench) exits 2 with one line."""
     result = run_litquant("bench", str(tmp_path / "missing.pt2"), "--no_cold_start", cwd=tmp_path, check=False)
     assert result.returncode == 2, result.stderr
     assert "litquant: error: not found:" in result.stderr and "Traceback" not in result.stderr
