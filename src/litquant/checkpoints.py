@@ -9,10 +9,11 @@ run code, but the weights themselves are only as good as their source.
 
 Example::
 
-    from litquant.checkpoints import load_checkpoint, load_classifier
+    from litquant.checkpoints import load_checkpoint, load_classifier, load_module
 
     checkpoint = load_checkpoint("checkpoints/last.ckpt")      # dict: state_dict, hyper_parameters, ...
     model = load_classifier("checkpoints/last.ckpt").eval()    # MNISTClassifier, weights loaded
+    mine = load_module("mine.ckpt", MyModule)                  # any LightningModule class the caller names
 
 Lightning's own loaders (``trainer.fit/validate/test/predict(ckpt_path=...)``,
 ``LightningModule.load_from_checkpoint``) take a ``weights_only`` argument. Left at ``None`` they use PyTorch's
@@ -25,12 +26,13 @@ accept the same allow-list.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import pickle
 import re
-from functools import lru_cache
+from collections.abc import Mapping
 from pathlib import Path, PosixPath, WindowsPath
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -44,6 +46,7 @@ __all__ = [
     "resume_checkpoint",
     "unsafe_checkpoint_error",
     "load_classifier",
+    "load_module",
     "register_safe_globals",
     "safe_globals",
 ]
@@ -144,37 +147,82 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     return checkpoint
 
 
-@lru_cache(maxsize=1)
-def _classifier_keys() -> frozenset[str]:
-    return frozenset(MNISTClassifier().state_dict())
+def class_path(module_class: type) -> str:
+    """``package.module.Class``: how a class is named on the command line and in a LightningCLI checkpoint's
+    ``_class_path``."""
+    return f"{module_class.__module__}.{module_class.__qualname__}"
 
 
-def _check_classifier(checkpoint: dict[str, Any], path: Path) -> None:
+def _init_arguments(module_class: type, hyper_parameters: Any, path: Path) -> dict[str, Any]:
+    """The checkpoint's hyper-parameters that ``module_class.__init__`` takes (all of them when it takes
+    ``**kwargs``), as the plain data the safe loader rebuilt. A LightningCLI checkpoint's ``_class_path`` must name
+    ``module_class`` itself: the class comes from the caller, never from the file."""
+    if hyper_parameters is None:
+        return {}
+    if not isinstance(hyper_parameters, Mapping):
+        raise CheckpointError(f"{path}: its hyper-parameters are not a mapping; it was not written by Lightning")
+    named = hyper_parameters.get("_class_path")
+    if named is not None and named != class_path(module_class):
+        raise CheckpointError(f"{path} is a checkpoint of {named}, not {class_path(module_class)}: pass "
+                              f"--model {named} (a class is never imported because a checkpoint names it)")
+    parameters = inspect.signature(module_class.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return {key: value for key, value in hyper_parameters.items()
+            if isinstance(key, str) and not key.startswith("_") and (takes_any or key in parameters)}
+
+
+def _check_keys(module: torch.nn.Module, checkpoint: dict[str, Any], path: Path) -> None:
     keys = set(checkpoint["state_dict"])
-    expected = _classifier_keys()
+    expected = set(module.state_dict())
     if keys != expected:
         missing, unexpected = sorted(expected - keys), sorted(keys - expected)
         parts = [f"{len(missing)} weights missing (e.g. {missing[0]})"] if missing else []
         parts += [f"{len(unexpected)} unexpected (e.g. {unexpected[0]})"] if unexpected else []
-        raise CheckpointError(
-            f"{path} is a checkpoint of another model, not MNISTClassifier ({', '.join(parts)}): "
-            "pass a checkpoint written by `litquant fit`"
-        )
+        ours = isinstance(module, MNISTClassifier)
+        name = type(module).__name__ if ours else class_path(type(module))
+        advice = ("pass a checkpoint written by `litquant fit`" if ours else
+                  "pass a checkpoint of that class, or --model the class it was trained with")
+        raise CheckpointError(f"{path} is a checkpoint of another model, not {name} ({', '.join(parts)}): {advice}")
+
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
+def load_module(path: str | os.PathLike, module_class: type[ModuleT], map_location: Any = "cpu") -> ModuleT:
+    """An instance of ``module_class`` (a LightningModule the caller names) with the weights and hyper-parameters
+    of the checkpoint ``path``, never executing code from the file.
+
+    The file is read with :func:`load_checkpoint` (so the same errors apply); its hyper-parameters are passed, as
+    plain data, to ``module_class.__init__`` (those it takes), then ``on_load_checkpoint`` and a strict
+    ``load_state_dict`` run as in Lightning's ``load_from_checkpoint``. Unlike that, no class or instantiator the
+    checkpoint names is ever imported.
+
+    Raises:
+        CheckpointError: the checkpoint names another class, its weights are another model's, or its
+            hyper-parameters or tensor shapes do not fit ``module_class``.
+    """
+    path = Path(path)
+    checkpoint = load_checkpoint(path, map_location=map_location)
+    arguments = _init_arguments(module_class, checkpoint.get("hyper_parameters"), path)
+    name = module_class.__name__ if issubclass(module_class, MNISTClassifier) else class_path(module_class)
+    try:
+        module = module_class(**arguments)
+    except (TypeError, ValueError) as err:  # hyper-parameters that do not fit __init__
+        raise CheckpointError(f"{path} does not fit {name} ({_fit_problem(err)})") from None
+    _check_keys(module, checkpoint, path)
+    try:
+        if hasattr(module, "on_load_checkpoint"):
+            module.on_load_checkpoint(checkpoint)
+        module.load_state_dict(checkpoint["state_dict"])
+    except (RuntimeError, TypeError, KeyError) as err:  # shapes that do not fit
+        raise CheckpointError(f"{path} does not fit {name} ({_fit_problem(err)})") from None
+    return module.to(map_location) if isinstance(map_location, (str, torch.device)) else module
 
 
 def load_classifier(path: str | os.PathLike, map_location: Any = "cpu") -> MNISTClassifier:
-    """An :class:`~litquant.model.MNISTClassifier` with the weights and hyper-parameters of ``path``.
-
-    The file is checked with :func:`load_checkpoint` (so the same errors apply) and then handed to
-    ``MNISTClassifier.load_from_checkpoint(..., weights_only=True)``.
-    """
-    path = Path(path)
-    _check_classifier(load_checkpoint(path, map_location=map_location), path)
-    try:
-        with safe_globals():
-            return MNISTClassifier.load_from_checkpoint(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, TypeError, KeyError) as err:  # shapes or hyper-parameters that do not fit
-        raise CheckpointError(f"{path} does not fit MNISTClassifier ({_fit_problem(err)})") from None
+    """An :class:`~litquant.model.MNISTClassifier` with the weights and hyper-parameters of ``path``
+    (:func:`load_module`)."""
+    return load_module(path, MNISTClassifier, map_location)
 
 
 def _fit_problem(error: BaseException) -> str:

@@ -29,19 +29,38 @@ import torch
 from torch import nn
 
 from litquant.artifacts.loading import LoadedModel, load_artifact
+from litquant.data.batches import labelled_batches
 
 __all__ = ["ArtifactModule", "evaluate", "measure_latency", "time_calls"]
 
 
-def evaluate(model: Callable[[torch.Tensor], torch.Tensor], datamodule: Any, split: str = "test",
-             batch_size: int = 256, limit_batches: int | None = None) -> float:
-    """Top-1 accuracy of ``model`` on a split, with a plain PyTorch loop (no Trainer)."""
+def evaluate(model: Callable[..., Any], datamodule: Any, split: str = "test", batch_size: int = 256,
+             limit_batches: int | None = None, *, inputs: Callable[[Any], tuple[tuple, dict]] | None = None,
+             logits: Callable[[Any], torch.Tensor] | None = None) -> float:
+    """Top-1 accuracy of ``model`` on a split, with a plain PyTorch loop (no Trainer).
+
+    Args:
+        model: called on a batch's inputs.
+        datamodule: the data (:func:`~litquant.data.batches.labelled_batches`: MNIST's normalised batches of
+            ``batch_size``, or any data module's own ``(inputs, target)`` batches).
+        split: ``train``, ``val`` or ``test``.
+        batch_size: samples per batch (MNIST's data module only).
+        limit_batches: at most this many batches (``None``: the whole split).
+        inputs: a batch's inputs as the model's ``(args, kwargs)`` (default: the inputs are the one argument).
+        logits: the class logits in the model's output (default: the output is the logits).
+
+    Raises:
+        ValueError: the split is empty.
+    """
     if isinstance(model, nn.Module) and not isinstance(model, torch.fx.GraphModule):
         model.eval()  # exported graphs have no eval(): their mode is fixed at export
     correct = total = 0
     with torch.inference_mode():
-        for images, labels in datamodule.normalized_batches(split, batch_size, limit_batches):
-            correct += (model(images).argmax(dim=1) == labels).sum().item()
+        for batch, labels in labelled_batches(datamodule, split, batch_size, limit_batches):
+            args, kwargs = ((batch,), {}) if inputs is None else inputs(batch)
+            output = model(*args, **kwargs)
+            predicted = (output if logits is None else logits(output)).argmax(dim=1)
+            correct += (predicted == labels).sum().item()
             total += len(labels)
     if total == 0:
         raise ValueError(f"the {split!r} split is empty: nothing to evaluate")

@@ -229,14 +229,17 @@ def describe(method: str, precision: str, *, datamodule: Any = None, checkpoint:
              **extra: Any) -> ArtifactDescription:
     """A description for a model of ``datamodule``'s dataset (default MNIST): normalisation and classes from its
     spec, and its data settings; an ``output_shape`` other than ``["batch", classes]`` drops the class names.
-    ``checkpoint_sha256`` defaults to the hash of ``checkpoint``'s bytes now. A ``signature`` (a model with several
-    inputs or outputs) gives the input names, the first input's shape and the logits output's shape."""
+    ``checkpoint_sha256`` defaults to the hash of ``checkpoint``'s bytes now. A ``signature`` gives the input names,
+    the first input's shape and the logits output's shape; it is kept only for a model with several inputs or
+    outputs (one tensor in, one tensor out is described by ``input`` and ``output`` alone)."""
     from litquant.data import DATASETS
     from litquant.data.settings import data_settings
 
     if signature is not None:
         input_names, input_shape = [s.name for s in signature.inputs], signature.inputs[0].shape
         output_shape = signature.outputs[signature.logits_index or 0].shape
+        if len(signature.inputs) == 1 and signature.structure == "tensor":
+            signature = None
     spec = DATASETS["mnist"] if datamodule is None else getattr(datamodule, "spec", None)
     if checkpoint is not None and checkpoint_sha256 is None:
         checkpoint_sha256 = file_sha256(checkpoint)

@@ -280,13 +280,8 @@ class QuantizationAwareTraining(Callback):
         from litquant.quantization.pt2e import save_program
 
         program = self.export()
-        signature = program_signature(program, self.logits_output)
-        if len(signature.inputs) == 1 and signature.structure == "tensor":
-            spec = signature.inputs[0]
-            base = describe("lightning-qat", "int8", datamodule=self._datamodule, input_names=[spec.name],
-                            input_shape=spec.shape, output_shape=signature.outputs[0].shape)
-        else:
-            base = describe("lightning-qat", "int8", datamodule=self._datamodule, signature=signature)
+        base = describe("lightning-qat", "int8", datamodule=self._datamodule,
+                        signature=program_signature(program, self.logits_output))
         return save_program(program, path, {**base.to_dict(), **(meta or {})})
 
     # -- Lightning hooks ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The fp32 side of quantization: the checkpoint's model, checked; its fp32 artifacts (``fp32.pt2``,
+"""The fp32 side of quantization: the checkpoint's fp32 artifacts (``fp32.pt2``,
 ``onnxruntime.fp32.onnx``) and the ONNX export every ONNX method starts from; and the refusal to write an
 artifact whose checkpoint changed meanwhile.
 
@@ -15,6 +15,7 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,41 +27,17 @@ from litquant.artifacts.errors import ArtifactError
 from litquant.artifacts.files import file_sha256
 from litquant.artifacts.loading import read_description
 from litquant.artifacts.saving import save_onnx
-from litquant.checkpoints import load_classifier
+from litquant.artifacts.signature import program_signature
 from litquant.files import atomic_path
-from litquant.quantization.pt2e import export_program, save_program
+from litquant.quantization.model_io import CheckedNet, checked_net
+from litquant.quantization.pt2e import Example, batch_dynamic_shapes, export_program, save_program
 
-__all__ = ["FP32_ONNX", "FP32_PT2", "checked_net", "export_fp32", "export_onnx", "fp32_onnx_for",
-           "refuse_if_changed"]
+__all__ = ["FP32_ONNX", "FP32_PT2", "export_fp32", "export_onnx", "fp32_onnx_for", "refuse_if_changed"]
 
 #: The fp32 program's file name in an output folder.
 FP32_PT2 = "fp32.pt2"
 #: The fp32 ONNX model's file name in an output folder (the ONNX methods' size reference and cache).
 FP32_ONNX = "onnxruntime.fp32.onnx"
-
-
-def checked_net(checkpoint: str | os.PathLike, datamodule: Any) -> torch.nn.Module:
-    """The checkpoint's model, in eval mode.
-
-    Raises:
-        ArtifactError: the model does not map the data's input shape to ``[N, classes]``.
-    """
-    net = load_classifier(checkpoint).model.eval()
-    spec = describe("fp32", "fp32", datamodule=datamodule).input
-    classes = len(spec.classes or ())
-    image = [int(size) for size in spec.shape[1:]]
-    shown = f"[N, {', '.join(map(str, image))}]"
-    try:
-        with torch.no_grad():
-            shape = list(net(torch.zeros(2, *image)).shape)
-    except RuntimeError as err:
-        shape = [f"an error ({str(err).splitlines()[0]})"]
-    if shape != [2, classes]:
-        found = f"[N, {', '.join(map(str, shape[1:]))}]" if shape[:1] == [2] else shape[0]
-        raise ArtifactError(f"{checkpoint}: its model maps {shown} to {found}, not to [N, {classes}] "
-                            f"(the {classes} classes of the data); quantize a checkpoint of a {classes}-class "
-                            "model, nothing was written")
-    return net
 
 
 def refuse_if_changed(checkpoint: str | os.PathLike, sha256: str) -> None:
@@ -69,43 +46,58 @@ def refuse_if_changed(checkpoint: str | os.PathLike, sha256: str) -> None:
         raise ArtifactError(f"{checkpoint} changed while it was being quantized; run again once it is written")
 
 
-def export_onnx(net: torch.nn.Module, path: str | os.PathLike, opset: int = 18) -> Path:
-    """Export ``net`` (input ``x`` float ``[batch, 1, 28, 28]``, output ``logits``) to ONNX, atomically."""
-    from torch.export import Dim
+def export_onnx(net: torch.nn.Module, path: str | os.PathLike, opset: int = 18, *, example: Example | None = None,
+                input_names: Sequence[str] = ("x",), output_names: Sequence[str] = ("logits",)) -> Path:
+    """Export ``net`` to ONNX, atomically, with a dynamic batch dimension on every input.
 
+    Args:
+        net: the fp32 network (put back in its mode afterwards).
+        path: the ``.onnx`` file written.
+        opset: the ONNX opset.
+        example: its example inputs ``(args, kwargs)``; default: one float image batch ``[2, 1, 28, 28]``.
+        input_names: the ONNX names of the inputs, positional then keyword (default ``x``).
+        output_names: the ONNX names of the outputs, in order (default ``logits``).
+    """
     path = Path(path)
     was_training = net.training
     net.eval()
-    example = (torch.zeros(2, 1, 28, 28, device=next(net.parameters()).device),)
+    device = next(net.parameters()).device
+    args, kwargs = example or ((torch.zeros(2, 1, 28, 28),), {})
+    args = tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args)
+    kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
     try:
         with atomic_path(path) as tmp, library_internal_warnings_ignored():  # torch pickles a deprecated LeafSpec
-            program = torch.onnx.export(net, example, dynamo=True, opset_version=opset, input_names=["x"],
-                                        output_names=["logits"], dynamic_shapes={"x": {0: Dim("batch", min=1)}},
-                                        verbose=False)
+            program = torch.onnx.export(net, args, kwargs=kwargs, dynamo=True, opset_version=opset,
+                                        input_names=list(input_names), output_names=list(output_names),
+                                        dynamic_shapes=batch_dynamic_shapes(net, args, kwargs), verbose=False)
             program.save(str(tmp))
     finally:
         net.train(was_training)
     return path
 
 
-def _export_fp32_onnx(net: torch.nn.Module, path: Path, description: ArtifactDescription) -> Path:
-    """Export ``net`` to ONNX as ``path``, the description embedded (the export runs in a private folder)."""
+def _export_fp32_onnx(checked: CheckedNet, path: Path, description: ArtifactDescription) -> Path:
+    """Export the checked network to ONNX as ``path``, the description embedded (the export runs in a private
+    folder)."""
     with tempfile.TemporaryDirectory(prefix="litquant-onnx-") as scratch:
-        exported = export_onnx(net, Path(scratch) / "fp32.onnx")
+        exported = export_onnx(checked.net, Path(scratch) / "fp32.onnx", example=checked.example,
+                               input_names=checked.input_names(), output_names=checked.output_names())
         return save_onnx(exported, path, description)
 
 
-def _fp32_onnx_description(checkpoint: str | os.PathLike, sha256: str, datamodule: Any) -> ArtifactDescription:
-    return describe("onnxruntime-fp32", "fp32", datamodule=datamodule, checkpoint=checkpoint, checkpoint_sha256=sha256)
+def _fp32_onnx_description(checked: CheckedNet, checkpoint: str | os.PathLike, sha256: str,
+                           datamodule: Any) -> ArtifactDescription:
+    return describe("onnxruntime-fp32", "fp32", datamodule=datamodule, checkpoint=checkpoint, checkpoint_sha256=sha256,
+                    signature=checked.signature)
 
 
-def fp32_onnx_for(net: torch.nn.Module, out_dir: Path, private: Path, checkpoint: str | os.PathLike, sha256: str,
+def fp32_onnx_for(checked: CheckedNet, out_dir: Path, private: Path, checkpoint: str | os.PathLike, sha256: str,
                   datamodule: Any) -> Path:
     """A private copy of the checkpoint's fp32 ONNX model: ``<out_dir>/onnxruntime.fp32.onnx`` when the hash
     embedded in it is that checkpoint's, else a new export, which then replaces the cache. Quantizing the
     private copy keeps a concurrent run that rewrites the cache from changing this run's model."""
     cache = out_dir / FP32_ONNX
-    description = _fp32_onnx_description(checkpoint, sha256, datamodule)
+    description = _fp32_onnx_description(checked, checkpoint, sha256, datamodule)
     if cache.is_file():
         with contextlib.suppress(OSError):
             private.write_bytes(cache.read_bytes())
@@ -113,7 +105,7 @@ def fp32_onnx_for(net: torch.nn.Module, out_dir: Path, private: Path, checkpoint
             cached = read_description(private)
             if cached.method == "onnxruntime-fp32" and cached.checkpoint_sha256 == sha256:
                 return private
-    _export_fp32_onnx(net, private, description)
+    _export_fp32_onnx(checked, private, description)
     save_onnx(private, cache, description)
     return private
 
@@ -135,15 +127,18 @@ def export_fp32(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, *, da
     """
     out_dir = Path(out_dir)
     sha256 = file_sha256(checkpoint)
-    net = checked_net(checkpoint, datamodule)
+    checked = checked_net(checkpoint, datamodule)
     if progress:
         print("exporting the fp32 model (torch.export)...", file=sys.stderr, flush=True)
-    program = export_program(net, (torch.zeros(2, 1, 28, 28),))
+    program = export_program(checked.net, *checked.example)
     refuse_if_changed(checkpoint, sha256)
     path = save_program(program, out_dir / FP32_PT2, describe("fp32", "fp32", datamodule=datamodule,
-                                                                checkpoint=checkpoint, checkpoint_sha256=sha256))
+                                                                checkpoint=checkpoint, checkpoint_sha256=sha256,
+                                                                signature=program_signature(program,
+                                                                                            checked.logits_index)))
     if onnx:
         if progress:
             print("exporting the fp32 model (ONNX)...", file=sys.stderr, flush=True)
-        _export_fp32_onnx(net, out_dir / FP32_ONNX, _fp32_onnx_description(checkpoint, sha256, datamodule))
+        _export_fp32_onnx(checked, out_dir / FP32_ONNX, _fp32_onnx_description(checked, checkpoint, sha256,
+                                                                                 datamodule))
     return path

@@ -3,7 +3,8 @@ label of the report, the artifact's file name, the observer it calibrates with b
 in its own module and added with :func:`register_method`. :func:`~litquant.quantization.quantize`, the report,
 the benchmarks and the CLI iterate :data:`METHODS`; nothing else knows the list.
 
-A method gets a :class:`QuantizeJob`: the checked fp32 model of the checkpoint, the data, the
+A method gets a :class:`QuantizeJob`: the checked fp32 model of the checkpoint (MNIST's, or the LightningModule
+class a :class:`~litquant.quantization.model_io.ModelSpec` names), the data, the
 :class:`~litquant.quantization.config.QuantizeConfig`, and the shared last steps (accuracy on a few validation
 batches, the check that the checkpoint did not change, the save with the description embedded).
 
@@ -39,15 +40,18 @@ from litquant.artifacts.description import ArtifactDescription, describe
 from litquant.artifacts.files import file_sha256
 from litquant.artifacts.loading import load_artifact
 from litquant.artifacts.saving import save_onnx
+from litquant.artifacts.signature import program_signature
 from litquant.cpu import RangeChoice, choose_reduce_range, cpu_info
+from litquant.data.batches import sample_count
 from litquant.evaluation import evaluate
 from litquant.quantization.calibration import PTQ_OBSERVER, CalibrationConfig
 from litquant.quantization.config import QuantizeConfig
-from litquant.quantization.export import FP32_ONNX, FP32_PT2, checked_net, refuse_if_changed
+from litquant.quantization.export import FP32_ONNX, FP32_PT2, refuse_if_changed
+from litquant.quantization.model_io import CheckedNet, ModelSpec, checked_net
 from litquant.quantization.pt2e import save_program
 
 __all__ = ["BASELINES", "METHODS", "Fp32Baseline", "PT2EMethod", "QuantizationMethod", "QuantizeJob", "get_entry",
-           "get_method", "int8_description", "register_method", "run_method", "unregister_method"]
+           "get_method", "int8_description", "prepare_data", "register_method", "run_method", "unregister_method"]
 
 #: The registered methods by name, in the report's order (registration order).
 METHODS: dict[str, QuantizationMethod] = {}
@@ -171,7 +175,8 @@ def int8_description(method: QuantizationMethod, *, datamodule: Any, checkpoint:
         checkpoint: the checkpoint the artifact comes from, and ``checkpoint_sha256`` the hash of its bytes.
         calibration: how it was calibrated (its ``reduce_range`` resolved).
         range_choice: the int8 range chosen for this CPU (the CPU it was quantized and checked on is recorded).
-        extra: entries added or replacing the common ones.
+        extra: entries added or replacing the common ones (``signature``: every input and output of the model,
+            see :func:`~litquant.artifacts.description.describe`).
     """
     common = {"cpu": cpu_info().as_dict(), "calibration": calibration.describe(method.default_observer),
               "int8_range": range_choice.describe()}
@@ -194,6 +199,7 @@ class QuantizeJob:
     out_dir: Path
     config: QuantizeConfig = field(default_factory=QuantizeConfig)
     progress: bool = True
+    model: ModelSpec = field(default_factory=ModelSpec)
 
     def __post_init__(self) -> None:
         self.checkpoint_sha256 = file_sha256(self.checkpoint)
@@ -202,8 +208,10 @@ class QuantizeJob:
         #: the options with ``reduce_range`` resolved (:attr:`range_choice`) and the method's observer filled in
         self.config = self.config.replace(reduce_range=self.range_choice.reduce_range,
                                           observer=self.config.observer or self.method.default_observer)
-        #: the checkpoint's model in eval mode; a QAT method fine-tunes it in place
-        self.net: torch.nn.Module = checked_net(self.checkpoint, self.datamodule)
+        #: the checkpoint's network, checked, with its example inputs and the way to feed and read it
+        self.checked: CheckedNet = checked_net(self.checkpoint, self.datamodule, self.model)
+        #: the checkpoint's network in eval mode; a QAT method fine-tunes it in place
+        self.net: torch.nn.Module = self.checked.net
         #: an untouched copy, the reference of the accuracy comparison
         self.reference: torch.nn.Module = copy.deepcopy(self.net)
 
@@ -231,14 +239,15 @@ class QuantizeJob:
                                 range_choice=self.range_choice, **extra)
 
     def accuracy(self, model: Any) -> dict[str, Any] | None:
-        """int8 and fp32 accuracy on ``config.accuracy_batches`` validation batches of 256 (``None`` for 0)."""
+        """int8 and fp32 accuracy on ``config.accuracy_batches`` validation batches (of 256 for MNIST's data)
+        (``None`` for 0)."""
         batches = self.config.accuracy_batches
         if not batches:
             return None
-        samples = min(len(self.datamodule.split("val")), batches * 256)
-        return {"split": "val", "samples": samples,
-                "int8": evaluate(model, self.datamodule, "val", 256, batches),
-                "fp32": evaluate(self.reference, self.datamodule, "val", 256, batches)}
+        io = {"inputs": self.checked.inputs, "logits": self.checked.logits}
+        return {"split": "val", "samples": sample_count(self.datamodule, "val", 256, batches),
+                "int8": evaluate(model, self.datamodule, "val", 256, batches, **io),
+                "fp32": evaluate(self.reference, self.datamodule, "val", 256, batches, **io)}
 
     def unchanged(self) -> None:
         """Refuse to write the artifact if the checkpoint changed since the job began."""
@@ -248,10 +257,12 @@ class QuantizeJob:
         """Measure, check the checkpoint is unchanged, and save the program as ``job.path``."""
         accuracy = self.accuracy(program.module())
         self.unchanged()
-        return save_program(program, self.path, self.description(accuracy=accuracy, **extra))
+        signature = program_signature(program, self.checked.logits_index)
+        return save_program(program, self.path, self.description(accuracy=accuracy, signature=signature, **extra))
 
     def save_onnx(self, int8: Path, **extra: Any) -> Path:
         """Embed the description in the int8 ONNX model ``int8``, measure it, and save it as ``job.path``."""
+        extra = {"signature": self.checked.signature, **extra}
         with tempfile.TemporaryDirectory(prefix="litquant-onnx-") as scratch:
             described = save_onnx(int8, Path(scratch) / "described.onnx", self.description(**extra))
             accuracy = self.accuracy(load_artifact(described))
@@ -259,14 +270,24 @@ class QuantizeJob:
             return save_onnx(described, self.path, self.description(accuracy=accuracy, **extra))
 
 
+def prepare_data(datamodule: Any) -> None:
+    """Make the data module's splits ready outside a ``Trainer``: ``prepare_data``, then ``setup("fit")`` (and
+    ``setup("test")`` for a data module other than MNIST's, whose setup reads every split at once)."""
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    if not hasattr(datamodule, "normalized_batches"):
+        datamodule.setup("test")
+
+
 def run_method(name: str, checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathLike,
-               config: QuantizeConfig | None = None, progress: bool = True) -> Path:
+               config: QuantizeConfig | None = None, progress: bool = True, model: ModelSpec | None = None) -> Path:
     """Run the registered method ``name`` (what :func:`~litquant.quantization.quantize` does, see there)."""
     method = get_method(name)
-    datamodule.setup("fit")
+    prepare_data(datamodule)
     start = time.perf_counter()
     _note(progress, f"{name}: quantizing {checkpoint} ...")
-    job = QuantizeJob(method, Path(checkpoint), datamodule, Path(out_dir), config or QuantizeConfig(), progress)
+    job = QuantizeJob(method, Path(checkpoint), datamodule, Path(out_dir), config or QuantizeConfig(), progress,
+                      model or ModelSpec())
     path = method.run(job)
     _note(progress, f"{name}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in "
                     f"{time.perf_counter() - start:.0f} s")

@@ -30,17 +30,20 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from litquant.cpu import choose_reduce_range
+from litquant.data.batches import labelled_batches
 from litquant.files import atomic_path
 from litquant.quantization.calibration import ONNXRUNTIME_OBSERVER, onnxruntime_options
 from litquant.quantization.config import QuantizeConfig
 from litquant.quantization.export import fp32_onnx_for
 from litquant.quantization.methods import QuantizationMethod, QuantizeJob, register_method
+from litquant.quantization.pt2e import Example
 
 __all__ = ["CANDIDATES", "OnnxRuntime", "eligible_candidates", "quantize_onnxruntime"]
 
@@ -59,15 +62,19 @@ def eligible_candidates(reduce_range: bool) -> list[str]:
 
 
 class _Reader:
-    """``CalibrationDataReader`` over normalised training batches."""
+    """``CalibrationDataReader`` over the model's inputs of training batches."""
 
-    def __init__(self, input_name: str, batches: list[np.ndarray]) -> None:
-        self.input_name = input_name
-        self.batches = iter(batches)
+    def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
+        self.feeds = iter(feeds)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        batch = next(self.batches, None)
-        return None if batch is None else {self.input_name: batch}
+        return next(self.feeds, None)
+
+
+def _feeds(names: list[str], inputs: Any, to_arguments: Callable[[Any], Example] | None) -> dict[str, np.ndarray]:
+    """A batch's inputs as ONNX Runtime's feeds: the model's arguments, positional then keyword, by input name."""
+    args, kwargs = ((inputs,), {}) if to_arguments is None else to_arguments(inputs)
+    return dict(zip(names, [value.numpy() for value in (*args, *kwargs.values())], strict=True))
 
 
 def _session(path: Path, level: str = "ORT_ENABLE_ALL") -> Any:
@@ -79,7 +86,8 @@ def _session(path: Path, level: str = "ORT_ENABLE_ALL") -> Any:
 
 
 def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLike, datamodule: Any,
-                         config: QuantizeConfig | None = None, *, check_batches: int = 4) -> dict[str, Any]:
+                         config: QuantizeConfig | None = None, *, check_batches: int = 4,
+                         inputs: Callable[[Any], Example] | None = None, logits_index: int = 0) -> dict[str, Any]:
     """Quantize an fp32 ONNX model to int8 QDQ, choosing the weight format by a check against fp32 among the
     :func:`eligible_candidates` of ``config.reduce_range`` (resolved for this CPU).
 
@@ -91,6 +99,9 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         config: the options; its calibration picks ONNX Runtime's calibration method (see
             :mod:`litquant.quantization.calibration`) and per-channel or per-tensor weights.
         check_batches: validation batches of the check against fp32.
+        inputs: turns a batch's inputs into the model's ``(args, kwargs)``, fed by name in that order (default:
+            they are the one input).
+        logits_index: the position of the class logits among the model's outputs.
 
     Returns:
         The choice and the check (``{"weights": ..., "reduce_range": ..., "eligible": [...], "check": {...}}``),
@@ -104,14 +115,15 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
     config = config or QuantizeConfig()
     calibration_batches = config.calibration_batches
     fp32_path, out_path = Path(fp32_path), Path(out_path)
-    input_name = _session(fp32_path).get_inputs()[0].name
-    calibration_inputs = [x.numpy() for x, _ in datamodule.normalized_batches("train", limit=calibration_batches,
-                                                                    shuffle=True)]
-    held_out = [(x.numpy(), y.numpy()) for x, y in datamodule.normalized_batches("val", 256, check_batches)]
+    names = [spec.name for spec in _session(fp32_path).get_inputs()]
+    calibration_inputs = [_feeds(names, x, inputs)
+                          for x, _ in labelled_batches(datamodule, "train", limit=calibration_batches, shuffle=True)]
+    held_out = [(_feeds(names, x, inputs), y.numpy()) for x, y in labelled_batches(datamodule, "val", 256,
+                                                                                     check_batches)]
     labels = np.concatenate([y for _, y in held_out])
 
     def logits_of(session: Any) -> np.ndarray:
-        return np.concatenate([session.run(None, {input_name: x})[0] for x, _ in held_out])
+        return np.concatenate([session.run(None, feeds)[logits_index] for feeds, _ in held_out])
 
     fp32_logits = logits_of(_session(fp32_path))
     calibration = config.calibration
@@ -123,7 +135,7 @@ def quantize_onnxruntime(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         quant_pre_process(str(fp32_path), str(prepared))
         for name, (weights, reduce_range, _) in CANDIDATES.items():
             candidate = Path(scratch) / f"{name}.onnx"
-            quantize_static(str(prepared), str(candidate), _Reader(input_name, calibration_inputs),
+            quantize_static(str(prepared), str(candidate), _Reader(calibration_inputs),
                             quant_format=QuantFormat.QDQ, reduce_range=reduce_range,
                             activation_type=QuantType.QUInt8, weight_type=getattr(QuantType, weights), **options)
             logits = logits_of(_session(candidate))
@@ -162,9 +174,10 @@ class OnnxRuntime(QuantizationMethod):
         batches = job.config.calibration_batches
         with tempfile.TemporaryDirectory(prefix="litquant-onnx-") as folder:
             scratch = Path(folder)
-            fp32_onnx = fp32_onnx_for(job.net, job.out_dir, scratch / "fp32.onnx", job.checkpoint,
+            fp32_onnx = fp32_onnx_for(job.checked, job.out_dir, scratch / "fp32.onnx", job.checkpoint,
                                       job.checkpoint_sha256, job.datamodule)
-            choice = quantize_onnxruntime(fp32_onnx, scratch / "int8.onnx", job.datamodule, job.config)
+            choice = quantize_onnxruntime(fp32_onnx, scratch / "int8.onnx", job.datamodule, job.config,
+                                          inputs=job.checked.inputs, logits_index=job.checked.logits_index)
             saturates = not CANDIDATES[choice["weights"]][2]
             return job.save_onnx(scratch / "int8.onnx", onnxruntime=choice, calibration_batches=batches,
                                  int8_range=job.range_choice.describe(saturates_without_vnni=saturates))

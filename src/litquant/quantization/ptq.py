@@ -6,13 +6,13 @@ int8 graph, saved as ``.pt2``.
 
 Example::
 
-    from litquant.checkpoints import load_classifier
     from litquant.data import MNISTDataModule
     from litquant.quantization.config import QuantizeConfig
+    from litquant.quantization.model_io import checked_net
     from litquant.quantization.ptq import quantize_ptq
 
-    net = load_classifier("fp32.ckpt").model
-    program = quantize_ptq(net, MNISTDataModule(train_size=2000), QuantizeConfig(calibration_batches=16))
+    data = MNISTDataModule(train_size=2000)
+    program = quantize_ptq(checked_net("fp32.ckpt", data), data, QuantizeConfig(calibration_batches=16))
 """
 
 from __future__ import annotations
@@ -22,27 +22,30 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-from torch import nn
 from torch.export import ExportedProgram
 from torch.fx import GraphModule
 from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
 from tqdm import tqdm
 
+from litquant.data.batches import labelled_batches
 from litquant.quantization.calibration import PTQ_OBSERVER, CalibrationConfig, quantizer_for
 from litquant.quantization.config import QuantizeConfig
 from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
+from litquant.quantization.model_io import CheckedNet
 from litquant.quantization.pt2e import QUANTIZER_NAME, Example, capture, convert_to_program
 
 __all__ = ["PTQ", "calibrate", "quantize_ptq"]
 
 
-def quantize_ptq(net: nn.Module, datamodule: Any, config: QuantizeConfig | None = None, *,
+def quantize_ptq(checked: CheckedNet, datamodule: Any, config: QuantizeConfig | None = None, *,
                  progress: bool = True) -> ExportedProgram:
-    """Calibrate ``net`` on ``config.calibration_batches`` shuffled training batches and return the int8 program.
+    """Calibrate the checked network on ``config.calibration_batches`` shuffled training batches and return the
+    int8 program.
 
     Args:
-        net: the fp32 model (left unchanged).
-        datamodule: the data whose training split calibrates.
+        checked: the fp32 network (left unchanged), its example inputs and how a batch feeds it
+            (:func:`~litquant.quantization.model_io.checked_net`).
+        datamodule: the data whose training split calibrates (:func:`~litquant.data.batches.labelled_batches`).
         config: the options (default :class:`QuantizeConfig`); its calibration chooses the observers, the weight
             granularity and the layers left in fp32.
         progress: a progress bar on a terminal.
@@ -52,13 +55,14 @@ def quantize_ptq(net: nn.Module, datamodule: Any, config: QuantizeConfig | None 
     """
     config = config or QuantizeConfig()
     calibration = config.calibration
+    net = checked.net
     calibration.check_layers(net)
     device = next(net.parameters()).device
-    batches = list(datamodule.normalized_batches("train", limit=config.calibration_batches, shuffle=True,
-                                                 device=device))
-    example = (batches[0][0][:2].clone(),)  # a copy: the saved example holds no whole batch
-    prepared = calibrate(capture(net, example, train=False), batches, calibration, progress=progress, copy_graph=False)
-    return convert_to_program(prepared, example)
+    batches = list(labelled_batches(datamodule, "train", limit=config.calibration_batches, shuffle=True,
+                                    device=device))
+    prepared = calibrate(capture(net, *checked.example, train=False), batches, calibration, progress=progress,
+                         copy_graph=False, inputs=checked.inputs)
+    return convert_to_program(prepared, *checked.example)
 
 
 def calibrate(captured: GraphModule, batches: Iterable[tuple[torch.Tensor, Any]],
@@ -70,11 +74,11 @@ def calibrate(captured: GraphModule, batches: Iterable[tuple[torch.Tensor, Any]]
 
     Args:
         captured: an eval-mode capture (:func:`~litquant.quantization.pt2e.capture`).
-        batches: ``(images, labels)`` batches fed to the observers.
+        batches: ``(inputs, target)`` batches whose inputs are fed to the observers.
         calibration: the observers and weight granularity (default :class:`CalibrationConfig`).
         progress: a progress bar on a terminal.
         copy_graph: calibrate a copy of ``captured``, which stays as it is.
-        inputs: turns a batch's images into the model's ``(args, kwargs)`` (default: the images are the one input).
+        inputs: turns a batch's inputs into the model's ``(args, kwargs)`` (default: they are the one input).
     """
     graph = copy.deepcopy(captured) if copy_graph else captured  # progress bar on a terminal only (tqdm: None)
     prepared = prepare_pt2e(graph, quantizer_for(calibration, is_qat=False))
@@ -93,7 +97,7 @@ class PTQ(PT2EMethod):
     default_observer = PTQ_OBSERVER
 
     def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
-        program = quantize_ptq(job.net, job.datamodule, job.config, progress=job.progress)
+        program = quantize_ptq(job.checked, job.datamodule, job.config, progress=job.progress)
         return program, {"calibration_batches": job.config.calibration_batches,
                          "quantizer": QUANTIZER_NAME}
 

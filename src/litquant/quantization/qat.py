@@ -7,13 +7,13 @@ model is fine-tuned with AdamW and cross-entropy for a few epochs or steps, then
 
 Example::
 
-    from litquant.checkpoints import load_classifier
     from litquant.data import MNISTDataModule
     from litquant.quantization.config import QuantizeConfig
+    from litquant.quantization.model_io import checked_net
     from litquant.quantization.qat import quantize_qat
 
-    net = load_classifier("fp32.ckpt").model
-    program = quantize_qat(net, MNISTDataModule(train_size=2000), QuantizeConfig(qat_epochs=1, qat_max_steps=50))
+    data = MNISTDataModule(train_size=2000)
+    program = quantize_qat(checked_net("fp32.ckpt", data), data, QuantizeConfig(qat_epochs=1, qat_max_steps=50))
 """
 
 from __future__ import annotations
@@ -26,29 +26,35 @@ from torch.export import ExportedProgram
 from torch.fx import GraphModule
 from tqdm import tqdm
 
+from litquant.data.batches import labelled_batches
 from litquant.quantization.calibration import QAT_OBSERVER, CalibrationConfig, quantizer_for
 from litquant.quantization.config import QuantizeConfig
 from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
+from litquant.quantization.model_io import CheckedNet
 from litquant.quantization.pt2e import QUANTIZER_NAME, capture, convert_to_program, prepare_qat
 
 __all__ = ["QAT", "prepare_net_for_qat", "quantize_qat"]
 
 
-def prepare_net_for_qat(net: nn.Module, example: tuple, calibration: CalibrationConfig | None = None) -> GraphModule:
-    """``net`` captured in training mode with fake quantization inserted, its own dropout probabilities (and
-    batch-norm settings) kept; switch it with :func:`~litquant.quantization.pt2e.set_graph_mode`."""
+def prepare_net_for_qat(net: nn.Module, example: tuple, calibration: CalibrationConfig | None = None, *,
+                        example_kwargs: dict | None = None) -> GraphModule:
+    """``net`` captured in training mode (on the positional inputs ``example`` and the keyword inputs
+    ``example_kwargs``) with fake quantization inserted, its own dropout probabilities (and batch-norm settings)
+    kept; switch it with :func:`~litquant.quantization.pt2e.set_graph_mode`."""
     if calibration is not None:
         calibration.check_layers(net)
-    return prepare_qat(capture(net, example, train=True), quantizer_for(calibration, is_qat=True))
+    return prepare_qat(capture(net, example, example_kwargs, train=True), quantizer_for(calibration, is_qat=True))
 
 
-def quantize_qat(net: nn.Module, datamodule: Any, config: QuantizeConfig | None = None, *,
+def quantize_qat(checked: CheckedNet, datamodule: Any, config: QuantizeConfig | None = None, *,
                  weight_decay: float = 1e-4, progress: bool = True) -> ExportedProgram:
-    """Fine-tune ``net`` with fake quantization and return the int8 program.
+    """Fine-tune the checked network with fake quantization (cross-entropy on its class logits) and return the
+    int8 program.
 
     Args:
-        net: the fp32 model, fine-tuned in place.
-        datamodule: the data whose training split fine-tunes.
+        checked: the fp32 network (fine-tuned in place), its example inputs and how a batch feeds it
+            (:func:`~litquant.quantization.model_io.checked_net`).
+        datamodule: the data whose training split fine-tunes (:func:`~litquant.data.batches.labelled_batches`).
         config: the options (default :class:`QuantizeConfig`): ``qat_epochs`` epochs of at most ``qat_max_steps``
             steps in all, AdamW at ``qat_lr``; its calibration chooses the observers inside the fake-quant
             modules, the weight granularity and the layers left in fp32.
@@ -60,18 +66,22 @@ def quantize_qat(net: nn.Module, datamodule: Any, config: QuantizeConfig | None 
     """
     config = config or QuantizeConfig()
     epochs, max_steps = config.qat_epochs, config.qat_max_steps
+    net = checked.net
     device = next(net.parameters()).device
-    images, _ = next(datamodule.normalized_batches("train", limit=1, device=device))
-    example = (images[:2].clone(),)  # a copy: the saved example holds no whole batch
-    prepared = prepare_net_for_qat(net, example, config.calibration)
+    args, kwargs = checked.example
+    example = (tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args),
+               {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()})
+    prepared = prepare_net_for_qat(net, example[0], config.calibration, example_kwargs=example[1])
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=config.qat_lr, weight_decay=weight_decay)
     criterion = nn.CrossEntropyLoss()
     step = 0
     for epoch in range(epochs):
-        batches = datamodule.normalized_batches("train", shuffle=True, seed=datamodule.seed + epoch, device=device)
-        for images, labels in tqdm(batches, desc=f"qat: epoch {epoch + 1}/{epochs}", disable=not progress,
+        batches = labelled_batches(datamodule, "train", shuffle=True, seed=getattr(datamodule, "seed", 0) + epoch,
+                                   device=device)
+        for inputs, labels in tqdm(batches, desc=f"qat: epoch {epoch + 1}/{epochs}", disable=not progress,
                                    leave=False):
-            loss = criterion(prepared(images), labels)
+            inputs_args, inputs_kwargs = checked.inputs(inputs)
+            loss = criterion(checked.logits(prepared(*inputs_args, **inputs_kwargs)), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -80,7 +90,7 @@ def quantize_qat(net: nn.Module, datamodule: Any, config: QuantizeConfig | None 
                 break
         if max_steps is not None and step >= max_steps:
             break
-    return convert_to_program(prepared, example)
+    return convert_to_program(prepared, *example)
 
 
 class QAT(PT2EMethod):
@@ -92,7 +102,7 @@ class QAT(PT2EMethod):
 
     def fine_tune(self, job: QuantizeJob) -> ExportedProgram:
         """The checkpoint's model fine-tuned with fake quantization, converted to int8."""
-        return quantize_qat(job.net, job.datamodule, job.config, progress=job.progress)
+        return quantize_qat(job.checked, job.datamodule, job.config, progress=job.progress)
 
     def program(self, job: QuantizeJob) -> tuple[ExportedProgram, dict[str, Any]]:
         if job.config.qat_max_steps == 0:
