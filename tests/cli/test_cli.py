@@ -96,6 +96,21 @@ def test_a_fit_that_fails_before_training_leaves_no_run_folder(tmp_path: Path, i
     assert not list((tmp_path / "runs").rglob("version_*"))
 
 
+def test_a_fast_dev_run_writes_nothing_and_a_replaced_optimizer_is_said(tmp_path: Path, in_process,
+                                                                      mnist_dir: Path) -> None:
+    """``--trainer.fast_dev_run`` checks the code, Lightning logging nothing: no table or plots in ``runs/``
+    either. ``--optimizer SGD`` replaces the model's AdamW and its one-cycle schedule: one line says so."""
+    code, stderr = in_process("fit", "--trainer.fast_dev_run=true", "--optimizer=SGD", "--optimizer.lr=0.01",
+                              f"--data.data_dir={mnist_dir}", *TINY, cwd=tmp_path)
+    assert code == 0, stderr
+    assert [line for line in in_process.stdout.splitlines() if "--optimizer" in line] == [
+        "--optimizer SGD replaces the model's adamw (--model.optimizer, --model.lr, --model.weight_decay) and trains "
+        "without its onecycle schedule (--lr_scheduler gives one); --model.optimizer sgd keeps the schedule"]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "a fast_dev_run writes no file"
+    code, _ = in_process("fit", "--trainer.fast_dev_run=true", f"--data.data_dir={mnist_dir}", *TINY, cwd=tmp_path)
+    assert code == 0 and "--optimizer" not in in_process.stdout
+
+
 def test_resuming_a_complete_fit_says_so_in_one_line_and_writes_nothing(fitted: Path, mnist_dir: Path) -> None:
     before = sorted(p.relative_to(fitted) for p in (fitted / "runs").rglob("*"))
     result = run_litquant("fit", "--ckpt_path=last", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)

@@ -67,10 +67,12 @@ def quantize_qat(net: nn.Module, datamodule: Any, config: QuantizeConfig | None 
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=config.qat_lr, weight_decay=weight_decay)
     criterion = nn.CrossEntropyLoss()
     step = 0
+    per_epoch = -(-len(datamodule.split("train")) // datamodule.batch_size)
     for epoch in range(epochs):
         batches = datamodule.normalized_batches("train", shuffle=True, seed=datamodule.seed + epoch, device=device)
-        for images, labels in tqdm(batches, desc=f"qat: epoch {epoch + 1}/{epochs}", disable=not progress,
-                                   leave=False):
+        total = per_epoch if max_steps is None else min(per_epoch, max_steps - step)
+        for images, labels in tqdm(batches, desc=f"qat: epoch {epoch + 1}/{epochs}", total=total,
+                                   disable=not progress, leave=False):
             loss = criterion(prepared(images), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
