@@ -176,7 +176,13 @@ def test_test_and_predict_log_apart_from_training_runs(fitted: Path, tmp_path: P
     assert [int(row["true_label"]) for row in rows] == truth
     code, stderr = in_process("test", f"--ckpt_path={best_ckpt}", *data, cwd=tmp_path)
     assert code == 0 and "test_acc" in in_process.stdout
-    assert (tmp_path / "runs" / "test" / "version_0" / "metrics.csv").is_file()
+    test_run = tmp_path / "runs" / "test" / "version_0"
+    assert (test_run / "metrics.csv").is_file()
+    pictures = ("confusion_matrix.csv", "confusion_matrix.png", "per_class_accuracy.csv")
+    assert all((test_run / name).is_file() for name in pictures)  # where people would rather look
+    assert f"Confusion matrix: {test_run.relative_to(tmp_path)}/{{{', '.join(pictures)}}}" in in_process.stdout
+    with open(test_run / "per_class_accuracy.csv") as handle:
+        assert sum(int(row["images"]) for row in csv.DictReader(handle)) == 256
     assert not (tmp_path / "runs" / "mnist").exists()  # nothing that looks like a training run
     assert "dirpath has changed" not in stderr
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from litquant.callbacks import InterruptedCheckpoint, MetricsReport
+from litquant.callbacks import ConfusionMatrix, InterruptedCheckpoint, MetricsReport
 from litquant.checkpoints import FIT_RUNS_DIR, register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
 from litquant.cli.data_options import use_checkpoint_data
 from litquant.cli.options import ShortErrors, check_config_files, given_options, missing_logger_error
@@ -69,7 +69,8 @@ class LightningShortErrorParser(ShortErrors, LightningArgumentParser):
 
 
 class LitquantCLI(LightningCLI):
-    """LightningCLI with litquant's defaults: CSV logs, two top-3 checkpoints plus ``last.ckpt``, tables, plots.
+    """LightningCLI with litquant's defaults: CSV logs, two top-3 checkpoints plus ``last.ckpt``, tables, plots,
+    and a test's confusion matrix.
 
     Every ``fit`` is a new run: logs go to ``<default_root_dir>/mnist/version_N`` (``metrics.csv``, the per-epoch
     table, the plots, ``config.yaml``) and its checkpoints to ``<default_root_dir>/mnist/version_N/checkpoints``,
@@ -110,6 +111,7 @@ class LitquantCLI(LightningCLI):
             parser.set_defaults({f"{key}.{name}": value for name, value in defaults.items()})
             parser.set_defaults({f"{key}.save_top_k": 3, f"{key}.auto_insert_metric_name": False})
         parser.add_lightning_class_args(MetricsReport, "metrics_report")
+        parser.add_lightning_class_args(ConfusionMatrix, "confusion_matrix")
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
