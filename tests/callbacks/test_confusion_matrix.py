@@ -50,7 +50,8 @@ def test_a_test_run_writes_them_into_its_run_folder(tmp_path: Path, make_datamod
     assert float(counts.diagonal().sum()) / 256 == pytest.approx(accuracy, abs=1e-6)
     assert (folder / "confusion_matrix.png").is_file() and (folder / "per_class_accuracy.csv").is_file()
     printed = capsys.readouterr().out
-    assert f"Confusion matrix: {folder}/{{confusion_matrix.csv, confusion_matrix.png, per_class_accuracy.csv}}" in printed
+    names = "confusion_matrix.csv, confusion_matrix.png, per_class_accuracy.csv"
+    assert f"Confusion matrix: {folder}/{{{names}}}" in printed
     assert "least accurate class: " in printed
 
 
