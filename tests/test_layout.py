@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
+import layout  # noqa: E402  docs/layout.py draws the README's block
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "litquant"
@@ -103,17 +107,17 @@ def test_lower_layers_do_not_import_higher_ones(importer: str, imported: str) ->
             assert not [t for t in targets if t == imported or t.startswith(imported + ".")], name
 
 
-def layout_section(readme: Path, heading: str) -> str:
-    text = readme.read_text()
-    start = text.index(heading)
-    return text[start:text.index("\n## ", start + 1)]
+@pytest.mark.parametrize("readme", ["README.md", "README.ja.md"])
+def test_readme_layout_is_the_one_generated_from_the_tree(readme: str) -> None:
+    """The block lists every package and module with its floor, as ``python docs/layout.py`` draws it now."""
+    generated = layout.block()
+    assert generated in (ROOT / readme).read_text(), f"{readme} is out of date: run python docs/layout.py"
+    listed = set(re.findall(r"`(\w+\.py)`", generated))
+    assert listed >= {path.name for path in PACKAGE.rglob("*.py") if path.name != "__init__.py"}
+    assert "data → model → trainer → checkpoint → quantize → artifact → runtime → report" in (ROOT / readme).read_text()
 
 
-@pytest.mark.parametrize(("readme", "heading"), [("README.md", "## How the code is laid out"),
-                                                 ("README.ja.md", "## コードの構成")])
-def test_readme_layout_lists_every_module_and_no_other(readme: str, heading: str) -> None:
-    section = layout_section(ROOT / readme, heading)
-    listed = re.findall(r"^- `([\w/]+\.py)`", section, re.MULTILINE)
-    existing = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py")
-    assert sorted(listed) == existing
-    assert "data → model → trainer → checkpoint → quantize → artifact → runtime → report" in section
+def test_the_layout_refuses_a_circle(monkeypatch) -> None:
+    monkeypatch.setattr(layout, "imported_modules", lambda path: {"litquant.cli", "litquant.cpu"})
+    with pytest.raises(SystemExit, match="import circle"):
+        layout.floors()

@@ -100,6 +100,14 @@ def test_results_section_is_generated_and_identical_in_both(texts) -> None:
     assert english == japanese
 
 
+def test_a_measured_number_names_its_machine_not_the_readers(texts) -> None:
+    """Numbers measured on the machine of the results are not said of "here" (README once said "AVX2, as here"
+    on any machine); what depends on the reader's CPU is printed by the commands (``python -m litquant.cpu``)."""
+    english, japanese = (FENCE.sub("", text) for text in texts)
+    assert not re.findall(r"\bas here\b|, here,|: here\b|\bhere it\b|\bhere, with\b", english)
+    assert "このマシン" not in japanese
+
+
 def test_a_missing_command_in_one_readme_is_detected(texts) -> None:
     english, japanese = texts
     dropped = japanese.replace("litquant info loggers\n", "", 1)

@@ -11,11 +11,14 @@ __version__ = version("litquant")
 #: Warnings that libraries raise about their own internals, or about settings litquant chose for the user:
 #: nothing a litquant user can act on. (Lightning's hint that a small training set has fewer batches than the
 #: logging interval: litquant's tables and plots are per epoch; the model summary's size estimate under bf16;
-#: torch.export reading weights saved as slices of one storage, which a CPU model reads whole.)
+#: torch.export reading weights saved as slices of one storage, which a CPU model reads whole; torchao's
+#: quantizer leaving a max-pool in fp32 after a layer litquant left in fp32 (``--quant.fp32_layers``, ``--method
+#: auto``), with its whole configuration, 1,500 characters, in the message.)
 LIBRARY_INTERNAL_WARNINGS = [(r".*isinstance\(treespec, LeafSpec\)", FutureWarning),
                              (r"The number of training batches \(\d+\) is smaller than the logging interval", Warning),
                              (r"Precision \S+ is not supported by the model summary", UserWarning),
-                             (r"No complete tensor found in the group", UserWarning)]
+                             (r"No complete tensor found in the group", UserWarning),
+                             (r"The input of maxpool2d is not quantized", UserWarning)]
 
 
 def ignore_library_internal_warnings() -> None:

@@ -92,7 +92,8 @@ class MNISTClassifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _shared_step(self, batch, split: str) -> torch.Tensor:
+    def _shared_step(self, batch, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log the loss and accuracy of ``batch`` for ``split``; return the loss and the logits."""
         images, labels = batch
         if self.hparams.get("channels_last"):
             images = images.contiguous(memory_format=torch.channels_last)
@@ -108,20 +109,23 @@ class MNISTClassifier(L.LightningModule):
                  batch_size=batch_size)
         self.log(f"{split}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=split == "val",
                  batch_size=batch_size)
-        return loss
+        return loss, logits
 
     def on_fit_start(self) -> None:
         if self.hparams.get("channels_last"):
             self.model.to(memory_format=torch.channels_last)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
+        return self._shared_step(batch, "train")[0]
 
     def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "val")
+        return self._shared_step(batch, "val")[0]
 
-    def test_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "test")
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        """The loss, and the predicted classes for callbacks such as
+        :class:`~litquant.callbacks.ConfusionMatrix`."""
+        loss, logits = self._shared_step(batch, "test")
+        return {"loss": loss, "predictions": logits.argmax(dim=1)}
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch

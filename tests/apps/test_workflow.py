@@ -1,5 +1,6 @@
 """What ``litquant demo`` says about its own run: the precision it trains in, that its fit is a short one, the
-data it ran on (the offline fallback said loudly), and the sample digits it leaves to try."""
+data it ran on (the offline fallback said loudly), the sample digits it leaves to try, and the pictures its
+report shows."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import numpy as np
+from helpers import TINY
 from PIL import Image
 
+from litquant.apps import workflow
 from litquant.apps.workflow import FULL_FIT, _this_run, precision_label, training_summary, write_samples
 from litquant.data import MNISTDataModule
 
@@ -51,3 +54,26 @@ def test_the_report_says_when_it_ran_on_the_offline_fallback(make_datamodule) ->
     real = make_datamodule()
     real.setup("fit")
     assert "fallback" not in _this_run(_trainer(max_epochs=2), real, "best.ckpt")
+
+
+def test_the_report_shows_the_curves_the_confusion_matrix_and_every_model(tmp_path: Path, mnist_dir: Path,
+                                                                          monkeypatch, capsys) -> None:
+    """The demo's own fit and test (tiny), its quantization and measurements stood in for by two rows."""
+    from litquant.cli.demo import DemoCLI
+
+    def measured(best, datamodule, out: Path, methods, config=None) -> list[dict]:
+        (out / "report.md").write_text("# Quantization report\n")
+        return [{"method": "fp32", "test_acc": 0.9, "size_bytes": 4_800_000, "latency_ms_b1": 0.8},
+                {"method": "ptq", "test_acc": 0.89, "size_bytes": 1_200_000, "latency_ms_b1": 0.3}]
+
+    monkeypatch.setattr(workflow, "build_report", measured)
+    monkeypatch.chdir(tmp_path)
+    cli = DemoCLI([f"--data.data_dir={mnist_dir}", "--methods=ptq", "--trainer.max_epochs=1", *TINY])
+    workflow.run_demo(cli.trainer, cli.model, cli.datamodule, Path("demo"), ["ptq"])
+    report = (tmp_path / "demo" / "report.md").read_text()
+    run = tmp_path / "demo" / "mnist" / "version_0"
+    for name in ("loss.png", "acc.png", "confusion_matrix.png"):
+        assert f"(mnist/version_0/{name})" in report and (run / name).stat().st_size > 5_000, name
+    assert "| Accuracy |" in report and (run / "per_class_accuracy.csv").is_file()
+    assert "](models.png)" in report and (tmp_path / "demo" / "models.png").stat().st_size > 5_000
+    assert report.index("## Pictures") < report.index("## This run")

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from litquant.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -52,3 +55,22 @@ def test_bench_print_config_is_accepted_back_by_config(tmp_path: Path, capsys, m
     assert main(["bench", "--config=bench.yaml", "--print_config"]) == 0
     assert yaml.safe_load(capsys.readouterr().out) == config
     assert not list(tmp_path.glob("runs")), "printing the configuration measures nothing"
+
+
+def test_results_go_to_runs_bench_by_default_which_git_ignores(tiny_checkpoint: Path, tmp_path: Path, capsys,
+                                                               monkeypatch) -> None:
+    """Not ``bench.<kind>.json`` in whatever folder the user is in: beside the other commands' runs, which
+    ``.gitignore`` keeps out of a clone's changes, as it does ``litquant quantize``'s default ``quantized/``."""
+    from litquant.cpu import cpu_info
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", str(tiny_checkpoint), "--batch_sizes", "1", "--threads", "1", "--rounds", "1",
+                 "--calls", "2", "--runner", "eager", "--no_cold_start"]) == 0
+    printed = capsys.readouterr().out
+    out = Path("runs") / "bench" / f"bench.{cpu_info().isa}.json"
+    assert f"wrote {out}" in printed and [p.name for p in tmp_path.iterdir()] == ["runs"]
+    results = json.loads(out.read_text())
+    assert results["cold_start"] is None and isinstance(results["results"][0]["unstable"], list)
+    assert "nan" not in printed.lower() and "cold s" not in printed
+    ignored = (REPO / ".gitignore").read_text().splitlines()
+    assert "runs/" in ignored and "quantized/" in ignored and "demo/" in ignored

@@ -96,6 +96,21 @@ def test_a_fit_that_fails_before_training_leaves_no_run_folder(tmp_path: Path, i
     assert not list((tmp_path / "runs").rglob("version_*"))
 
 
+def test_a_fast_dev_run_writes_nothing_and_a_replaced_optimizer_is_said(tmp_path: Path, in_process,
+                                                                      mnist_dir: Path) -> None:
+    """``--trainer.fast_dev_run`` checks the code, Lightning logging nothing: no table or plots in ``runs/``
+    either. ``--optimizer SGD`` replaces the model's AdamW and its one-cycle schedule: one line says so."""
+    code, stderr = in_process("fit", "--trainer.fast_dev_run=true", "--optimizer=SGD", "--optimizer.lr=0.01",
+                              f"--data.data_dir={mnist_dir}", *TINY, cwd=tmp_path)
+    assert code == 0, stderr
+    assert [line for line in in_process.stdout.splitlines() if "--optimizer" in line] == [
+        "--optimizer SGD replaces the model's adamw (--model.optimizer, --model.lr, --model.weight_decay) and trains "
+        "without its onecycle schedule (--lr_scheduler gives one); --model.optimizer sgd keeps the schedule"]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "a fast_dev_run writes no file"
+    code, _ = in_process("fit", "--trainer.fast_dev_run=true", f"--data.data_dir={mnist_dir}", *TINY, cwd=tmp_path)
+    assert code == 0 and "--optimizer" not in in_process.stdout
+
+
 def test_resuming_a_complete_fit_says_so_in_one_line_and_writes_nothing(fitted: Path, mnist_dir: Path) -> None:
     before = sorted(p.relative_to(fitted) for p in (fitted / "runs").rglob("*"))
     result = run_litquant("fit", "--ckpt_path=last", f"--data.data_dir={mnist_dir}", *TINY, cwd=fitted)
@@ -161,7 +176,13 @@ def test_test_and_predict_log_apart_from_training_runs(fitted: Path, tmp_path: P
     assert [int(row["true_label"]) for row in rows] == truth
     code, stderr = in_process("test", f"--ckpt_path={best_ckpt}", *data, cwd=tmp_path)
     assert code == 0 and "test_acc" in in_process.stdout
-    assert (tmp_path / "runs" / "test" / "version_0" / "metrics.csv").is_file()
+    test_run = tmp_path / "runs" / "test" / "version_0"
+    assert (test_run / "metrics.csv").is_file()
+    pictures = ("confusion_matrix.csv", "confusion_matrix.png", "per_class_accuracy.csv")
+    assert all((test_run / name).is_file() for name in pictures)  # where people would rather look
+    assert f"Confusion matrix: {test_run.relative_to(tmp_path)}/{{{', '.join(pictures)}}}" in in_process.stdout
+    with open(test_run / "per_class_accuracy.csv") as handle:
+        assert sum(int(row["images"]) for row in csv.DictReader(handle)) == 256
     assert not (tmp_path / "runs" / "mnist").exists()  # nothing that looks like a training run
     assert "dirpath has changed" not in stderr
 

@@ -19,7 +19,8 @@ from litquant.artifacts.loading import load_model
 from litquant.evaluation import time_calls
 from litquant.fresh_process import json_lines
 
-__all__ = ["environment", "measure", "run_bench"]
+__all__ = ["STABLE_SPREAD", "environment", "format_table", "measure", "run_bench", "stability_problems",
+           "unstable_rows"]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -147,23 +148,78 @@ def measure(models: dict[str, dict[int, Model]], batch_sizes: Sequence[int], thr
     return rows
 
 
-def format_table(rows: list[dict[str, Any]], cold: dict[str, dict[str, Any]]) -> str:
-    header = (f"{'model':<28} {'batch':>5} {'thr':>3} {'p50 ms':>9} {'p90 ms':>9} {'spread':>7} "
-              f"{'vs best':>7}  {'cold s':>7} {'+RSS MB':>8}")
+#: Round-to-round spread of the median latency above which a figure is called unstable.
+STABLE_SPREAD = 0.20
+#: How many times its p50 the p90 of a model's calls may be before the calls are called unstable.
+STABLE_TAIL = 2.0
+#: How many times slower than with fewer threads a model may run with more before its figure is called
+#: contended: more cores never make a call that much slower unless other processes are running on them (a
+#: steady load slows every round alike, so the spread alone misses it).
+CONTENDED_SLOWDOWN = 1.5
+
+
+def stability_problems(p50_ms: float, p90_ms: float, spread: float,
+                       fewer_threads_p50_ms: float | None = None) -> list[str]:
+    """Why a latency figure is not to be trusted, in words (empty: stable): its round medians far apart
+    (:data:`STABLE_SPREAD`), its calls' tail far above their median (:data:`STABLE_TAIL`), or slower than the same
+    model with fewer threads (:data:`CONTENDED_SLOWDOWN`; ``fewer_threads_p50_ms``: the fastest p50 there)."""
+    problems = []
+    if spread > STABLE_SPREAD:
+        problems.append(f"its rounds {spread:.0%} apart")
+    if p90_ms > STABLE_TAIL * p50_ms:
+        problems.append(f"p90 {p90_ms / p50_ms:.1f}x the p50")
+    if fewer_threads_p50_ms and p50_ms > CONTENDED_SLOWDOWN * fewer_threads_p50_ms:
+        problems.append(f"{p50_ms / fewer_threads_p50_ms:.1f}x slower than with fewer threads")
+    return problems
+
+
+def unstable_rows(rows: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], list[str]]]:
+    """The rows of :func:`measure` whose latency is not to be trusted, each with its
+    :func:`stability_problems`, judged against its own rounds and calls and against the same model and batch
+    size at fewer threads."""
+    found = []
+    for row in rows:
+        fewer = [other["p50_ms"] for other in rows if (other["model"], other["batch_size"]) ==
+                 (row["model"], row["batch_size"]) and other["threads"] < row["threads"]]
+        problems = stability_problems(row["p50_ms"], row["p90_ms"], row["spread"], min(fewer, default=None))
+        if problems:
+            found.append((row, problems))
+    return found
+
+
+def _cell(value: float | None, width: int, fmt: str) -> str:
+    return f"{'-' if value is None else format(value, fmt):>{width}}"
+
+
+def format_table(rows: Sequence[dict[str, Any]], cold: dict[str, dict[str, Any]] | None = None) -> str:
+    """The latency table of :func:`measure`'s ``rows``, with each model's cold start and RSS growth when
+    ``cold`` holds them (``-`` where one failed; no such columns without ``cold``), then one line per figure
+    that :func:`unstable_rows` finds unstable."""
+    header = (f"{'model':<28} {'batch':>5} {'thr':>3} {'p50 ms':>9} {'p90 ms':>9} {'spread':>7} {'vs best':>7}"
+              + (f"  {'cold s':>7} {'+RSS MB':>8}" if cold else ""))
     lines = [header, "-" * len(header)]
     for row in rows:
         best = min(r["p50_ms"] for r in rows if (r["batch_size"], r["threads"]) == (row["batch_size"], row["threads"]))
-        start = {"cold_start_s": float("nan"), "rss_growth_mb": float("nan"), **cold.get(row["model"], {})}
-        lines.append(f"{row['model'][-28:]:<28} {row['batch_size']:>5} {row['threads']:>3} {row['p50_ms']:>9.4g} "
-                     f"{row['p90_ms']:>9.4g} {row['spread']:>6.1%} {row['p50_ms'] / best:>6.2f}x  "
-                     f"{start['cold_start_s']:>7.3g} {start['rss_growth_mb']:>8.4g}")
+        line = (f"{row['model'][-28:]:<28} {row['batch_size']:>5} {row['threads']:>3} {row['p50_ms']:>9.4g} "
+                f"{row['p90_ms']:>9.4g} {row['spread']:>6.1%} {row['p50_ms'] / best:>6.2f}x")
+        if cold:
+            start = cold.get(row["model"], {})
+            line += f"  {_cell(start.get('cold_start_s'), 7, '.3g')} {_cell(start.get('rss_growth_mb'), 8, '.4g')}"
+        lines.append(line)
+    for row, problems in unstable_rows(rows):
+        lines.append(f"unstable: {row['model']} at batch {row['batch_size']}, {row['threads']} thread(s): "
+                     f"{', '.join(problems)}")
+    if len(lines) > len(rows) + 2:
+        lines.append("(other processes on the same cores are the usual cause: measure again on an idle machine)")
     return "\n".join(lines)
 
 
 def run_bench(paths: Sequence[str], batch_sizes: Sequence[int], threads: Sequence[int], rounds: int, calls: int,
               runner: str, out: Path, cold_start: bool = True) -> None:
     """Load every model of ``paths``, :func:`measure` them (and, with ``cold_start``, their cold start in a fresh
-    process each), print the table and write the results with the :func:`environment` to ``out`` (JSON)."""
+    process each), print the table (:func:`format_table`) and write the results with the :func:`environment` to
+    ``out`` (JSON; each row's ``unstable`` lists its :func:`stability_problems`; ``cold_start`` is ``null``
+    without ``cold_start``)."""
     from litquant.files import write_json
 
     previous_threads = torch.get_num_threads()
@@ -177,16 +233,19 @@ def run_bench(paths: Sequence[str], batch_sizes: Sequence[int], threads: Sequenc
                 for size in batch_sizes:                  # that cold start measures a cached start
                     model(torch.zeros(size, 1, 28, 28))
             models[path] = dict.fromkeys(threads, model)
-    cold = {} if not cold_start else {path: cold_start_in_fresh_process(path, batch_sizes[0],
-                                                                            threads[0], runner)
-                                          for path in paths}
+    cold = {path: cold_start_in_fresh_process(path, batch_sizes[0], threads[0], runner)
+            for path in paths} if cold_start else {}
     try:
         rows = measure(models, batch_sizes, threads, rounds, calls)
     finally:
         torch.set_num_threads(previous_threads)
     print(format_table(rows, cold))
+    problems = {id(row): found for row, found in unstable_rows(rows)}
+    for row in rows:
+        row["unstable"] = problems.get(id(row), [])
     write_json(out, {"environment": environment(), "runner": runner, "results": rows,
-                     "cold_start": {"batch_size": batch_sizes[0], "threads": threads[0], "models": cold}})
+                     "cold_start": {"batch_size": batch_sizes[0], "threads": threads[0], "models": cold}
+                     if cold_start else None})
     print(f"wrote {out}")
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 
-from litquant.apps.bench import cold_start_in_fresh_process, measure
+from litquant.apps.bench import STABLE_SPREAD, cold_start_in_fresh_process, measure, stability_problems
 from litquant.artifacts.loading import load_artifact, read_description
 from litquant.evaluation import ArtifactModule, evaluate
 from litquant.files import write_json, write_text
@@ -53,10 +53,7 @@ from litquant.quantization import (
     quantize,
 )
 
-__all__ = ["REPORT_KEYS", "STABLE_SPREAD", "build_report", "label", "render_markdown"]
-
-#: Round-to-round spread above which a latency is called unstable in the report.
-STABLE_SPREAD = 0.20
+__all__ = ["REPORT_KEYS", "build_report", "label", "render_markdown"]
 
 #: Batch sizes timed.
 BATCH_SIZES = (1, 256)
@@ -361,15 +358,16 @@ def render_markdown(rows: Sequence[dict[str, Any]]) -> str:
               "compilation), the fp32 `.pt2` once with eager kernels and once compiled; ONNX Runtime runs "
               "without spinning threads. Cold start is loading plus the first call at batch 1 in a fresh "
               "process (compilation included), peak RSS that process's resident memory."]
-    spreads = [(entry["method"], b, entry[f"spread_b{b}"]) for entry in entries for b in BATCH_SIZES
-               if entry.get(f"spread_b{b}") is not None]
-    unstable = [item for item in spreads if item[2] > STABLE_SPREAD]
+    measured = [(entry, b) for entry in entries for b in BATCH_SIZES if entry.get(f"spread_b{b}") is not None]
+    unstable = [(entry[f"spread_b{b}"], entry["method"], b, problems) for entry, b in measured
+                if (problems := stability_problems(entry[f"latency_ms_b{b}"], entry[f"latency_p90_ms_b{b}"],
+                                                   entry[f"spread_b{b}"]))]
     if unstable:
-        worst = max(unstable, key=lambda item: item[2])
-        lines += ["", f"**Latencies not stable**: {len(unstable)} of {len(spreads)} measurements vary by more than "
-                  f"{STABLE_SPREAD:.0%} from round to round (worst: {label(worst[0])} at batch "
-                  f"{worst[1]}, {worst[2]:.0%}); read them with the spread beside them. A busy machine (other "
-                  "processes on the same cores) is the usual cause."]
+        _, method, batch_size, problems = max(unstable)
+        lines += ["", f"**Latencies not stable**: {len(unstable)} of {len(measured)} measurements vary from round "
+                  f"to round by more than {STABLE_SPREAD:.0%} or from call to call (worst: {label(method)} at "
+                  f"batch {batch_size}, {', '.join(problems)}); read them with the spread beside them. A busy "
+                  "machine (other processes on the same cores) is the usual cause."]
     lines += ["", "## Accuracy", "", ACCURACY_NOTE]
     errors = [f"- {row['method']}: {row['error']}" for row in rows if row.get("error")]
     if errors:

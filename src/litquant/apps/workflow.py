@@ -1,4 +1,5 @@
-"""The whole litquant workflow, as ``litquant demo`` runs it: fit → test → quantize four ways → report.
+"""The whole litquant workflow, as ``litquant demo`` runs it: fit → test → quantize four ways → report, with the
+fit's curves, the test's confusion matrix and every model's size, latency and accuracy drawn in it.
 
 Example::
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import lightning.pytorch as L
 
 from litquant.apps.report import build_report
+from litquant.apps.report_pictures import MODELS_PLOT, pictures_section, plot_models
 from litquant.data import MNISTDataModule
 from litquant.files import write_text
 from litquant.model import MNISTClassifier
@@ -99,7 +101,8 @@ def run_demo(
     methods: Sequence[str],
     config: QuantizeConfig | None = None,
 ) -> list[dict]:
-    """Fit, test the best checkpoint, then quantize it with each method and write ``report.{md,json}`` in ``out``."""
+    """Fit, test the best checkpoint, then quantize it with each method and write ``report.{md,json}`` in ``out``,
+    with :data:`~litquant.apps.report_pictures.MODELS_PLOT` and the fit's and the test's pictures shown in it."""
     out.mkdir(parents=True, exist_ok=True)
     print(f"demo: a short fit, {training_summary(trainer, datamodule)}, so its accuracy stays below the full "
           f"fit's: {FULL_FIT}.", file=sys.stderr, flush=True)
@@ -110,11 +113,13 @@ def run_demo(
     trainer.test(model, datamodule=datamodule, ckpt_path=best)
     _say(f"3/3 quantizing with {', '.join(methods)} and measuring every model")
     entries = build_report(best, datamodule, out, methods, config=config)
+    plot_models(entries, out / MODELS_PLOT)
     report = out / "report.md"
-    write_text(report, report.read_text() + _this_run(trainer, datamodule, best))
+    run_folder = Path(trainer.log_dir) if trainer.log_dir else None
+    write_text(report, report.read_text() + pictures_section(out, run_folder) + _this_run(trainer, datamodule, best))
     samples = write_samples(datamodule, out / "samples")
     print(report.read_text())
-    print(f"report: {report} and {out / 'report.json'}; logs, table and plots: {trainer.log_dir}")
+    print(f"report: {report} and {out / 'report.json'}; logs, table, plots and confusion matrix: {trainer.log_dir}")
     model = next((path for m in methods if (path := out / artifact_name(m)).is_file()), out / "fp32.pt2")
     print(f"{len(samples)} test digits to try: litquant predict --model {model} {out / 'samples'}")
     return entries

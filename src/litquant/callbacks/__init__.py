@@ -10,13 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from litquant.callbacks.confusion_matrix import ConfusionMatrix
     from litquant.callbacks.interrupted_checkpoint import InterruptedCheckpoint
     from litquant.callbacks.metrics_report import MetricsReport
     from litquant.quantization.callback import QuantizationAwareTraining
 
-__all__ = ["InterruptedCheckpoint", "MetricsReport", "QuantizationAwareTraining"]
+__all__ = ["ConfusionMatrix", "InterruptedCheckpoint", "MetricsReport", "QuantizationAwareTraining"]
 
-_MODULES = {"InterruptedCheckpoint": "litquant.callbacks.interrupted_checkpoint",
+_MODULES = {"ConfusionMatrix": "litquant.callbacks.confusion_matrix",
+            "InterruptedCheckpoint": "litquant.callbacks.interrupted_checkpoint",
             "MetricsReport": "litquant.callbacks.metrics_report",
             "QuantizationAwareTraining": "litquant.quantization.callback"}
 

@@ -63,9 +63,10 @@ class MetricsReport(Callback):
     ``loss.png`` and ``acc.png`` in the logger's folder at the end of ``fit``.
 
     The report is also written when the fit stops on an exception (if any epoch was logged), so a crash or a
-    ``Ctrl+C`` does not lose it. It runs on global rank zero only. Without a ``CSVLogger`` it warns once and
-    does nothing. Beside any other logger (TensorBoard, MLflow, ...), it keeps the logged metrics itself and
-    writes them as ``metrics.csv`` with the table and plots into that logger's run folder.
+    ``Ctrl+C`` does not lose it. A ``fast_dev_run``, whose logging Lightning suppresses, gets none. It runs on
+    global rank zero only. Without a ``CSVLogger`` it warns once and does nothing. Beside any other logger
+    (TensorBoard, MLflow, ...), it keeps the logged metrics itself and writes them as ``metrics.csv`` with the
+    table and plots into that logger's run folder.
 
     Args:
         verbose: print one line with the written paths.
@@ -86,6 +87,8 @@ class MetricsReport(Callback):
 
     @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.fast_dev_run:
+            return
         if stage == "fit" and trainer.loggers and not any(isinstance(lg, CSVLogger) for lg in trainer.loggers):
             self._rows = _LoggedRows()
             trainer.loggers.append(self._rows)  # last, so that the run folder stays the first logger's
@@ -107,7 +110,7 @@ class MetricsReport(Callback):
             self._report(trainer, failed=True)
 
     def _report(self, trainer: L.Trainer, failed: bool) -> None:
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or trainer.fast_dev_run:
             return
         logger = next((lg for lg in trainer.loggers if isinstance(lg, CSVLogger)), None)
         if logger is not None:

@@ -19,9 +19,12 @@ DESCRIPTION = """Latency, cold start and memory of artifacts and checkpoints, si
 
 Every model runs in this one process, in interleaved rounds (the order rotating each round, so a noisy machine
 slows them alike), per batch size and thread count; the table gives p50 and p90 of the single calls and the
-spread of the round medians ((max - min) / median). Cold start (load + first call) and resident memory are
-measured for each model in a fresh process of its own, where they mean what a user sees: the RSS growth from
-loading and the first call, and the process's peak RSS."""
+spread of the round medians ((max - min) / median). A figure is called unstable, in a line under the table,
+when its rounds are over 20% apart, its p90 over twice its p50, or it is over 1.5x slower than the same model
+with fewer threads (a steady load on the cores slows every round alike: the spread alone misses it). Cold
+start (load + first call) and resident memory are measured for each model in a fresh process of its own, where
+they mean what a user sees: the RSS growth from loading and the first call, and the process's peak RSS
+(--no_cold_start leaves those columns out)."""
 
 MODEL_SUFFIXES = (".pt2", ".onnx", ".ckpt")
 

@@ -10,13 +10,14 @@ import csv
 import os
 import pickle
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from litquant.callbacks import InterruptedCheckpoint, MetricsReport
+from litquant.callbacks import ConfusionMatrix, InterruptedCheckpoint, MetricsReport
 from litquant.checkpoints import FIT_RUNS_DIR, register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
 from litquant.cli.data_options import use_checkpoint_data
 from litquant.cli.options import ShortErrors, check_config_files, given_options, missing_logger_error
@@ -68,7 +69,8 @@ class LightningShortErrorParser(ShortErrors, LightningArgumentParser):
 
 
 class LitquantCLI(LightningCLI):
-    """LightningCLI with litquant's defaults: CSV logs, two top-3 checkpoints plus ``last.ckpt``, tables, plots.
+    """LightningCLI with litquant's defaults: CSV logs, two top-3 checkpoints plus ``last.ckpt``, tables, plots,
+    and a test's confusion matrix.
 
     Every ``fit`` is a new run: logs go to ``<default_root_dir>/mnist/version_N`` (``metrics.csv``, the per-epoch
     table, the plots, ``config.yaml``) and its checkpoints to ``<default_root_dir>/mnist/version_N/checkpoints``,
@@ -109,6 +111,7 @@ class LitquantCLI(LightningCLI):
             parser.set_defaults({f"{key}.{name}": value for name, value in defaults.items()})
             parser.set_defaults({f"{key}.save_top_k": 3, f"{key}.auto_insert_metric_name": False})
         parser.add_lightning_class_args(MetricsReport, "metrics_report")
+        parser.add_lightning_class_args(ConfusionMatrix, "confusion_matrix")
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
@@ -158,6 +161,8 @@ class LitquantCLI(LightningCLI):
 
             if message := finished_fit(config.ckpt_path, config.trainer.max_epochs, config.trainer.max_steps):
                 raise FitComplete(message)
+        if self.subcommand in ("fit", None):
+            _note_replaced_optimizer(config)
         if self.subcommand in ("fit", None) and config.trainer.precision is None:
             self._choose_precision(config)
         elif self.subcommand in ("fit", None) and "bf16" in str(config.trainer.precision):
@@ -250,6 +255,31 @@ class LitquantCLI(LightningCLI):
         target = write_text(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "predictions.csv",
                             table.getvalue())
         print(f"predicted {len(labels)} test images: {target}")
+
+
+def _class_name(option) -> str | None:
+    """The class an ``--optimizer``/``--lr_scheduler`` option names (``SGD``), ``None`` when not given."""
+    class_path = getattr(option, "class_path", None) or (option if isinstance(option, str) else None)
+    return class_path.rpartition(".")[2] if class_path else None
+
+
+def _note_replaced_optimizer(config) -> None:
+    """Lightning's ``--optimizer`` (and ``--lr_scheduler``) replace the model's ``configure_optimizers``: its
+    ``--model.optimizer`` and its schedule. One line says so, and how to keep the schedule."""
+    optimizer = _class_name(config.get("optimizer"))
+    if optimizer is None or "model" not in config:
+        return
+    model = config.model
+    line = (f"--optimizer {optimizer} replaces the model's {model.optimizer} (--model.optimizer, --model.lr, "
+            "--model.weight_decay)")
+    if scheduler := _class_name(config.get("lr_scheduler")):
+        line += f" and --lr_scheduler {scheduler} its {model.scheduler} schedule"
+    elif model.scheduler != "none":
+        line += f" and trains without its {model.scheduler} schedule (--lr_scheduler gives one)"
+    own = typing.get_args(typing.get_type_hints(MNISTClassifier.__init__)["optimizer"])
+    if optimizer.lower() in own and model.scheduler != "none":
+        line += f"; --model.optimizer {optimizer.lower()} keeps the schedule"
+    print(line, flush=True)
 
 
 #: Files a run writes before it starts, which alone make no result worth keeping.

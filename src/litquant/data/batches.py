@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["BatchError", "labelled_batches", "sample_count"]
+__all__ = ["BatchError", "batch_count", "labelled_batches", "sample_count"]
 
 #: The loader method of each split.
 _LOADERS = {"train": "train_dataloader", "val": "val_dataloader", "test": "test_dataloader"}
@@ -47,13 +47,7 @@ def labelled_batches(datamodule: Any, split: str, batch_size: int | None = None,
         yield from datamodule.normalized_batches(split, batch_size, limit, shuffle=shuffle, seed=seed, device=device)
         return
     name = type(datamodule).__name__
-    loader_method = getattr(datamodule, _LOADERS[split], None)
-    try:
-        loader = loader_method() if loader_method is not None else None
-    except NotImplementedError:
-        loader = None
-    if loader is None or (hasattr(loader, "__len__") and len(loader) == 0):
-        raise BatchError(f"{name} has no {_LOADERS[split]}(): litquant quantize reads the {split} split through it")
+    loader = _loader(datamodule, split)
     for index, batch in enumerate(loader):
         if limit is not None and index >= limit:
             return
@@ -64,6 +58,31 @@ def labelled_batches(datamodule: Any, split: str, batch_size: int | None = None,
             raise BatchError(f"{name}'s {split} batches are {_shown(batch)}, not (inputs, target) pairs: give "
                              "batches of (inputs, class indices), the inputs as the model's example_input_array")
         yield batch[0], batch[1]
+
+
+def batch_count(datamodule: Any, split: str) -> int | None:
+    """How many batches a pass over ``split`` takes (``None`` when its loader does not say)."""
+    if hasattr(datamodule, "normalized_batches"):
+        return -(-len(datamodule.split(split)) // datamodule.batch_size)
+    loader = _loader(datamodule, split)
+    return len(loader) if hasattr(loader, "__len__") else None
+
+
+def _loader(datamodule: Any, split: str) -> Any:
+    """The data module's loader of ``split``.
+
+    Raises:
+        BatchError: it has none, or an empty one.
+    """
+    loader_method = getattr(datamodule, _LOADERS[split], None)
+    try:
+        loader = loader_method() if loader_method is not None else None
+    except NotImplementedError:  # LightningDataModule's default for a loader not defined
+        loader = None
+    if loader is None or (hasattr(loader, "__len__") and len(loader) == 0):
+        raise BatchError(f"{type(datamodule).__name__} has no {_LOADERS[split]}(): litquant quantize reads the "
+                         f"{split} split through it")
+    return loader
 
 
 def sample_count(datamodule: Any, split: str, batch_size: int, limit: int | None) -> int:

@@ -26,7 +26,7 @@ from torch.export import ExportedProgram
 from torch.fx import GraphModule
 from tqdm import tqdm
 
-from litquant.data.batches import labelled_batches
+from litquant.data.batches import batch_count, labelled_batches
 from litquant.quantization.calibration import QAT_OBSERVER, CalibrationConfig, quantizer_for
 from litquant.quantization.config import QuantizeConfig
 from litquant.quantization.methods import PT2EMethod, QuantizeJob, register_method
@@ -75,11 +75,13 @@ def quantize_qat(checked: CheckedNet, datamodule: Any, config: QuantizeConfig | 
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=config.qat_lr, weight_decay=weight_decay)
     criterion = nn.CrossEntropyLoss()
     step = 0
+    per_epoch = batch_count(datamodule, "train")
     for epoch in range(epochs):
         batches = labelled_batches(datamodule, "train", shuffle=True, seed=getattr(datamodule, "seed", 0) + epoch,
                                    device=device)
-        for inputs, labels in tqdm(batches, desc=f"qat: epoch {epoch + 1}/{epochs}", disable=not progress,
-                                   leave=False):
+        total = per_epoch if max_steps is None else min(per_epoch or max_steps, max_steps - step)
+        for inputs, labels in tqdm(batches, desc=f"qat: epoch {epoch + 1}/{epochs}", total=total,
+                                   disable=not progress, leave=False):
             inputs_args, inputs_kwargs = checked.inputs(inputs)
             loss = criterion(checked.logits(prepared(*inputs_args, **inputs_kwargs)), labels)
             optimizer.zero_grad(set_to_none=True)
