@@ -4,18 +4,24 @@ theirs: what the QAT callback, PTQ and ``litquant quantize`` must handle beyond 
 Every model classifies MNIST images ``[N, 1, 28, 28]`` (normalised) into 10 classes, has fewer than 1 M
 parameters and an ``example_input_array``. :class:`ZooModule` holds the Lightning side (steps, optimiser);
 ``inputs`` and ``logits`` adapt a batch of images to models with a second input or a second output.
+:class:`ZooData` is MNIST as a user's own data module (``litquant quantize --data model_zoo.ZooData``): its
+batches are ``(inputs, target)``, the inputs as the model's ``example_input_array``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import lightning.pytorch as L
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
 
-__all__ = ["ZOO", "ZooModule"]
+from litquant.data import MNISTDataModule
+
+__all__ = ["ZOO", "ZooData", "ZooModule"]
 
 
 class ZooModule(L.LightningModule):
@@ -35,8 +41,9 @@ class ZooModule(L.LightningModule):
         """The class logits in ``forward``'s output."""
         return output
 
-    def predict_logits(self, images: torch.Tensor) -> torch.Tensor:
-        args, kwargs = self.inputs(images)
+    def predict_logits(self, images: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The class logits of a batch of images, or of a batch already in ``forward``'s keyword inputs."""
+        args, kwargs = ((), dict(images)) if isinstance(images, Mapping) else self.inputs(images)
         return self.logits(self(*args, **kwargs))
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
@@ -203,3 +210,40 @@ class DictOutputs(TwoOutputs):
 ZOO: dict[str, type[ZooModule]] = {"resnet": ResNet, "mobilenetv3": MobileNetV3, "vit": ViT, "mlp": MLP,
                                    "two_inputs": TwoInputs, "tuple_outputs": TwoOutputs,
                                    "dict_outputs": DictOutputs}
+
+
+class ZooData(L.LightningDataModule):
+    """A small real-MNIST data module written as a user writes one: plain ``DataLoader`` batches of
+    ``(inputs, target)``, normalised images, or with ``rows`` the keyword inputs of :class:`TwoInputs`
+    (``{"image": ..., "rows": ...}``)."""
+
+    def __init__(self, data_dir: str | None = None, train_size: int = 512, val_size: int = 256, test_size: int = 256,
+                 batch_size: int = 64, rows: bool = False) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.mnist = MNISTDataModule(data_dir=data_dir, train_size=train_size, val_size=val_size, test_size=test_size,
+                                     batch_size=batch_size, augment_shift=0, download=False, allow_fallback=False)
+
+    def setup(self, stage: str | None = None) -> None:
+        self.mnist.setup(stage)
+
+    def _collate(self, samples: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[Any, torch.Tensor]:
+        images, labels = torch.stack([s[0] for s in samples]), torch.stack([s[1] for s in samples])
+        if self.hparams.rows:
+            return {"image": images, "rows": images.mean(dim=(1, 3))}, labels
+        return images, labels
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        data = self.mnist.split(split)
+        images = self.mnist.normalize(data.images.unsqueeze(1))
+        return DataLoader(TensorDataset(images, data.labels), batch_size=self.hparams.batch_size, shuffle=shuffle,
+                          collate_fn=self._collate)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")

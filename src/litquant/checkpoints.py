@@ -188,14 +188,15 @@ def _check_keys(module: torch.nn.Module, checkpoint: dict[str, Any], path: Path)
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 
-def load_module(path: str | os.PathLike, module_class: type[ModuleT], map_location: Any = "cpu") -> ModuleT:
+def load_module(path: str | os.PathLike, module_class: type[ModuleT], map_location: Any = "cpu", *,
+                init_args: Mapping[str, Any] | None = None) -> ModuleT:
     """An instance of ``module_class`` (a LightningModule the caller names) with the weights and hyper-parameters
     of the checkpoint ``path``, never executing code from the file.
 
     The file is read with :func:`load_checkpoint` (so the same errors apply); its hyper-parameters are passed, as
     plain data, to ``module_class.__init__`` (those it takes), then ``on_load_checkpoint`` and a strict
     ``load_state_dict`` run as in Lightning's ``load_from_checkpoint``. Unlike that, no class or instantiator the
-    checkpoint names is ever imported.
+    checkpoint names is ever imported. ``init_args`` replace hyper-parameters of the same name.
 
     Raises:
         CheckpointError: the checkpoint names another class, its weights are another model's, or its
@@ -203,7 +204,7 @@ def load_module(path: str | os.PathLike, module_class: type[ModuleT], map_locati
     """
     path = Path(path)
     checkpoint = load_checkpoint(path, map_location=map_location)
-    arguments = _init_arguments(module_class, checkpoint.get("hyper_parameters"), path)
+    arguments = {**_init_arguments(module_class, checkpoint.get("hyper_parameters"), path), **(init_args or {})}
     name = module_class.__name__ if issubclass(module_class, MNISTClassifier) else class_path(module_class)
     try:
         module = module_class(**arguments)

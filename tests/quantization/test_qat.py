@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from litquant.model import Net
+from litquant.model import MNISTClassifier
 from litquant.quantization.config import QuantizeConfig
+from litquant.quantization.model_io import check_module
 from litquant.quantization.qat import quantize_qat
 
 
@@ -14,6 +15,7 @@ def test_the_progress_bar_knows_how_many_steps_an_epoch_takes(make_datamodule, c
                                                                shown: str) -> None:
     datamodule = make_datamodule(train_size=256, batch_size=64)
     datamodule.setup("fit")
-    quantize_qat(Net(), datamodule, QuantizeConfig(qat_epochs=1, qat_max_steps=max_steps), progress=True)
+    config = QuantizeConfig(qat_epochs=1, qat_max_steps=max_steps)
+    quantize_qat(check_module(MNISTClassifier(), datamodule), datamodule, config, progress=True)
     err = capsys.readouterr().err
     assert "qat: epoch 1/1" in err and shown in err  # without a total, tqdm shows "0it" and no percentage

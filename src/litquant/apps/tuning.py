@@ -66,13 +66,16 @@ from litquant.apps.tuning_log import Candidate, TuningResult, choose, most_accur
 from litquant.artifacts.description import ArtifactDescription
 from litquant.artifacts.files import file_sha256
 from litquant.artifacts.loading import load_artifact
+from litquant.artifacts.signature import Signature, program_signature
 from litquant.cpu import choose_reduce_range
+from litquant.data.batches import labelled_batches, sample_count
 from litquant.evaluation import evaluate
 from litquant.files import write_json, write_text
 from litquant.quantization.calibration import OBSERVERS, CalibrationConfig
 from litquant.quantization.config import QuantizeConfig
-from litquant.quantization.export import checked_net, refuse_if_changed
-from litquant.quantization.methods import QuantizationMethod, get_method, int8_description
+from litquant.quantization.export import refuse_if_changed
+from litquant.quantization.methods import QuantizationMethod, get_method, int8_description, prepare_data
+from litquant.quantization.model_io import CheckedNet, ModelSpec, checked_net
 from litquant.quantization.pt2e import (
     QUANTIZER_NAME,
     capture,
@@ -108,19 +111,28 @@ def _weight_bytes(graph: GraphModule) -> int:
 class _Tuner:
     """The state one :func:`tune` call shares between its stages."""
 
-    def __init__(self, net: torch.nn.Module, datamodule: Any, config: QuantizeConfig, *, max_drop: float,
+    def __init__(self, checked: CheckedNet, datamodule: Any, config: QuantizeConfig, *, max_drop: float,
                  progress: bool) -> None:
-        self.net, self.datamodule, self.config, self.max_drop, self.progress = net, datamodule, config, max_drop, \
-            progress
+        self.checked, self.datamodule, self.config, self.max_drop, self.progress = checked, datamodule, config, \
+            max_drop, progress
         self.ptq_method, self.qat_method = get_method(PTQ.name), get_method(QAT.name)
-        self.batches = list(datamodule.normalized_batches("train", limit=config.calibration_batches, shuffle=True))
-        self.example = (self.batches[0][0][:2].clone(),)
-        self.captured = capture(net, self.example, train=False)
-        self.fp32_accuracy = evaluate(net, datamodule, "val", 256, config.val_batches)
+        self.batches = list(labelled_batches(datamodule, "train", limit=config.calibration_batches, shuffle=True))
+        self.example = checked.example
+        self.captured = capture(checked.net, *self.example, train=False)
+        self.fp32_accuracy = self.evaluate(checked.net, "val", config.val_batches)
         self.candidates: list[Candidate] = []
 
+    def evaluate(self, model: Any, split: str, batches: int | None) -> float:
+        """Top-1 accuracy of ``model`` (fed and read as the checked network) on ``batches`` batches of ``split``."""
+        return evaluate(model, self.datamodule, split, 256, batches, inputs=self.checked.inputs,
+                        logits=self.checked.logits)
+
+    def signature(self, program: torch.export.ExportedProgram) -> Signature:
+        """Every input and output of an int8 program, the class logits marked."""
+        return program_signature(program, self.checked.logits_index)
+
     def score(self, candidate: Candidate, model: Any) -> Candidate:
-        candidate.val_accuracy = evaluate(model, self.datamodule, "val", 256, self.config.val_batches)
+        candidate.val_accuracy = self.evaluate(model, "val", self.config.val_batches)
         candidate.drop_points = round((self.fp32_accuracy - candidate.val_accuracy) * 100, 6)
         candidate.status = "met" if candidate.drop_points <= self.max_drop + 1e-9 else "missed"
         candidate.note = (f"within {self.max_drop:g} points" if candidate.met
@@ -132,7 +144,7 @@ class _Tuner:
 
     def ptq(self, calibration: CalibrationConfig, stage: str) -> Candidate:
         candidate = Candidate(self.ptq_method, calibration, stage)
-        candidate.graph = calibrate(self.captured, self.batches, calibration)
+        candidate.graph = calibrate(self.captured, self.batches, calibration, inputs=self.checked.inputs)
         converted = convert_pt2e(copy.deepcopy(candidate.graph))
         candidate.weight_bytes = _weight_bytes(candidate.graph)
         return self.score(candidate, converted)
@@ -141,7 +153,8 @@ class _Tuner:
         candidate = Candidate(self.qat_method, calibration, "qat")
         config = self.config.replace(qat_epochs=1, qat_max_steps=max_steps, observer=calibration.observer,
                                      per_channel=calibration.per_channel, fp32_layers=calibration.fp32_layers)
-        program = quantize_qat(copy.deepcopy(self.net), self.datamodule, config, progress=self.progress)
+        fresh = dataclasses.replace(self.checked, net=copy.deepcopy(self.checked.net))  # fine-tuned in place
+        program = quantize_qat(fresh, self.datamodule, config, progress=self.progress)
         candidate.graph = program
         candidate.weight_bytes = sum(t.numel() * t.element_size() for t in program.state_dict.values())
         return self.score(candidate, program.module())
@@ -149,7 +162,7 @@ class _Tuner:
     def program(self, candidate: Candidate) -> torch.export.ExportedProgram:
         if isinstance(candidate.graph, torch.export.ExportedProgram):
             return candidate.graph
-        return convert_to_program(candidate.graph, self.example)
+        return convert_to_program(candidate.graph, *self.example)
 
 
 def _fallback(tuner: _Tuner, base: Candidate, layers: Sequence[str], max_fp32_layers: int) -> None:
@@ -182,8 +195,9 @@ def _time_finalists(tuner: _Tuner, finalists: list[Candidate], scratch: Path, de
     models, representatives = {}, {}
     for index, members in enumerate(groups.values()):
         head = members[0]
-        path = save_program(tuner.program(head), scratch / f"candidate{index}.pt2",
-                            description(head.method, head.calibration))
+        program = tuner.program(head)
+        path = save_program(program, scratch / f"candidate{index}.pt2",
+                            description(head.method, head.calibration, signature=tuner.signature(program)))
         head.size_bytes = path.stat().st_size
         _note(tuner.progress, f"auto: compiling {head.name} for batch {batch_size} ...")
         models[head.name] = {torch.get_num_threads(): load_artifact(path, compile=True, progress=False)}
@@ -216,14 +230,17 @@ def _search(tuner: _Tuner, base: CalibrationConfig, observers: Sequence[str], la
 
 def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathLike,
          config: QuantizeConfig | None = None, *, max_drop: float = 0.1, observers: Sequence[str] | None = None,
-         test_batches: int | None = 8, latency_tolerance: float = 0.05, progress: bool = True) -> TuningResult:
+         test_batches: int | None = 8, latency_tolerance: float = 0.05, progress: bool = True,
+         model: ModelSpec | None = None) -> TuningResult:
     """Tune the int8 configuration of ``checkpoint`` (see the module docstring) and write ``<out>/auto.pt2``,
     ``<out>/tuning.json`` and ``<out>/tuning.md``.
 
     Args:
-        checkpoint: a Lightning checkpoint of :class:`~litquant.model.MNISTClassifier`.
+        checkpoint: a Lightning checkpoint of ``model.module_class`` (default
+            :class:`~litquant.model.MNISTClassifier`).
         datamodule: the data: training split for calibration and QAT, validation split for every decision,
-            test split for the report of the kept model.
+            test split for the report of the kept model (batches of ``(inputs, target)``,
+            :mod:`litquant.data.batches`).
         out_dir: folder of the artifact and the tuning log.
         config: the options (default :class:`QuantizeConfig`): ``calibration_batches`` per PTQ candidate,
             ``val_batches`` (of 256) every accuracy is measured on, ``latency_batch_size``, ``percentile``,
@@ -236,6 +253,8 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
         latency_tolerance: relative latency difference counted as equally fast (see
             :func:`~litquant.apps.tuning_log.choose`).
         progress: one line per candidate on stderr.
+        model: the LightningModule class the checkpoint is loaded into and its class-logits output
+            (:class:`~litquant.quantization.model_io.ModelSpec`).
 
     Raises:
         ValueError: ``max_drop`` is not finite, ``observers`` is empty or names an unknown observer, or
@@ -257,13 +276,13 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    datamodule.setup("fit")
+    prepare_data(datamodule)
     sha256 = file_sha256(checkpoint)
-    net = checked_net(checkpoint, datamodule)
-    layers = [name for name, m in net.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    checked = checked_net(checkpoint, datamodule, model)
+    layers = [name for name, m in checked.net.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     max_fp32 = len(layers) - 1 if config.max_fp32_layers is None else min(config.max_fp32_layers, len(layers) - 1)
     _note(progress, f"auto: tuning {checkpoint} for a drop of at most {max_drop:g} points of validation accuracy")
-    tuner = _Tuner(net, datamodule, config, max_drop=max_drop, progress=progress)
+    tuner = _Tuner(checked, datamodule, config, max_drop=max_drop, progress=progress)
     _search(tuner, config.replace(observer=None, per_channel=True).calibration, observers, layers, max_fp32)
     candidates = tuner.candidates
     finalists = [c for c in candidates if c.met]
@@ -290,11 +309,10 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
     chosen.status = "kept"
 
     program = tuner.program(chosen)
-    samples = min(len(datamodule.split("val")), config.val_batches * 256)
-    test = {"int8": evaluate(program.module(), datamodule, "test", 256, test_batches),
-            "fp32": evaluate(net, datamodule, "test", 256, test_batches),
-            "samples": len(datamodule.split("test")) if test_batches is None
-            else min(len(datamodule.split("test")), test_batches * 256)}
+    samples = sample_count(datamodule, "val", 256, config.val_batches)
+    test = {"int8": tuner.evaluate(program.module(), "test", test_batches),
+            "fp32": tuner.evaluate(checked.net, "test", test_batches),
+            "samples": sample_count(datamodule, "test", 256, test_batches)}
     qat_steps = QAT_STEPS if config.qat_max_steps is None else config.qat_max_steps
     log = {"max_drop_points": max_drop, "met": met, "chosen": chosen.name, "split": "val", "val_samples": samples,
            "fp32_val_accuracy": tuner.fp32_accuracy, "latency_batch_size": config.latency_batch_size,
@@ -310,7 +328,8 @@ def tune(checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathL
                 "test": test}
     refuse_if_changed(checkpoint, sha256)
     path = save_program(program, out_dir / ARTIFACT_NAME,
-                        description(chosen.method, chosen.calibration, accuracy=accuracy, tuning=log, **extra))
+                        description(chosen.method, chosen.calibration, accuracy=accuracy, tuning=log,
+                                    signature=tuner.signature(program), **extra))
     log["artifact"] = {"path": path.name, "sha256": file_sha256(path)}
     files = {"json": write_json(out_dir / "tuning.json", log),
              "markdown": write_text(out_dir / "tuning.md", render_markdown(log, Path(checkpoint).name))}

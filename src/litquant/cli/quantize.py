@@ -1,5 +1,11 @@
 """``litquant quantize``: an int8 artifact from a checkpoint, by one method or (``--method auto``) the fastest
-within an accuracy budget, and the configuration it ran with written beside it."""
+within an accuracy budget, and the configuration it ran with written beside it.
+
+The checkpoint is MNIST's classifier unless ``--model CLASS_PATH`` names the user's LightningModule, and the data
+MNIST's (``--data.*``) unless ``--data CLASS_PATH`` names the user's LightningDataModule, both as LightningCLI
+takes them (a class path, or ``class_path`` and ``init_args``). The class is always the one named on the command
+line, never one the checkpoint names.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,12 @@ import os
 import sys
 from pathlib import Path
 
-from jsonargparse import ArgumentParser
+from jsonargparse import ArgumentParser, Namespace
 
 from litquant.cli.data_options import data_command_parser, make_datamodule, parse_data_command
 from litquant.cli.options import (
     add_quantize_arguments,
+    given_options,
     legacy_quant_flags,
     method_choices,
     quantize_config,
@@ -20,11 +27,18 @@ from litquant.cli.options import (
 )
 from litquant.errors import UserError
 
+_DESCRIPTION = ("Quantize a trained checkpoint to an int8 artifact. Your own model: --model CLASS_PATH (a "
+                "LightningModule with example_input_array; the checkpoint is loaded into it) and --data CLASS_PATH "
+                "(a LightningDataModule whose batches are (inputs, target); its arguments as --data.init_args.NAME). "
+                "Without them: MNIST's classifier and data (--data.*).")
+
 
 def cmd_quantize(argv: list[str]) -> None:
     from litquant.quantization import quantize
 
-    parser = data_command_parser("litquant quantize", "Quantize a trained checkpoint to an int8 artifact.")
+    argv = legacy_quant_flags(argv)
+    own_data = names_own_data(argv)
+    parser = own_data_parser() if own_data else data_command_parser("litquant quantize", _DESCRIPTION)
     parser.add_argument("--ckpt_path", required=True, help="the fp32 Lightning checkpoint to quantize: a .ckpt "
                         "PATH, or `last` (the newest fit run's last.ckpt)")
     parser.add_argument("--method", type=method_choices(auto=True), required=True,
@@ -33,15 +47,18 @@ def cmd_quantize(argv: list[str]) -> None:
     parser.add_argument("--out", default="quantized", help="output folder")
     parser.add_argument("--max_drop", type=float, default=0.1,
                         help="--method auto: validation accuracy the int8 model may lose, in points")
+    add_model_arguments(parser)
     add_quantize_arguments(parser)
-    config = parse_data_command(parser, legacy_quant_flags(argv))
+    config = parse_own_data(parser, argv) if own_data else parse_data_command(parser, argv)
     settings = quantize_config(config)
     require_file(config.ckpt_path, "checkpoint")
     writable_folder(config.out, "--out")
+    model = model_spec(parser, config, argv)
+    datamodule = parser.instantiate_classes(config).data if own_data else make_datamodule(config)
     if config.method == "auto":
-        return _quantize_auto(parser, config, settings)
+        return _quantize_auto(parser, config, settings, datamodule, model)
     # says "<method>: wrote <artifact> (<size>) in <time>" itself
-    artifact = quantize(config.method, config.ckpt_path, make_datamodule(config), config.out, config=settings)
+    artifact = quantize(config.method, config.ckpt_path, datamodule, config.out, config=settings, model=model)
     from litquant.describe_artifact import quantized_summary
 
     print(quantized_summary(artifact))
@@ -76,7 +93,7 @@ def write_run_config(parser: ArgumentParser, config, artifact: Path) -> Path:
     return write_text(run_config_path(artifact), header + parser.dump(config, skip_unset=False))
 
 
-def _quantize_auto(parser: ArgumentParser, config, settings) -> None:
+def _quantize_auto(parser: ArgumentParser, config, settings, datamodule, model) -> None:
     """``--method auto``: :func:`litquant.apps.tuning.tune`; exit 1 with one line when nothing met
     the budget (the most accurate candidate is written all the same)."""
     import math
@@ -89,7 +106,7 @@ def _quantize_auto(parser: ArgumentParser, config, settings) -> None:
     if settings.fp32_layers:
         raise UserError("--quant.fp32_layers does not apply to --method auto, which chooses the layers left in "
                         "fp32 itself (limit them with --quant.max_fp32_layers)")
-    result = tune(config.ckpt_path, make_datamodule(config), config.out, settings, max_drop=config.max_drop)
+    result = tune(config.ckpt_path, datamodule, config.out, settings, max_drop=config.max_drop, model=model)
     print(format_table(result.log))
     print(f"auto: {summary(result.log)}")
     print(f"wrote {result.path}, {result.files['markdown']}, {result.files['json']}")
@@ -102,3 +119,85 @@ def _quantize_auto(parser: ArgumentParser, config, settings) -> None:
               f"(best: {result.chosen.name}, {result.chosen.drop_points:.2f} points); kept it as {result.path}, "
               f"see {result.files['markdown']}", file=sys.stderr)
         raise SystemExit(1)
+
+
+# -- your own model and data ------------------------------------------------------------------------------
+def add_model_arguments(parser: ArgumentParser) -> None:
+    """``--model CLASS_PATH`` (a LightningModule, as LightningCLI takes it; default MNIST's classifier) and
+    ``--logits_output`` (which of its outputs is the class logits)."""
+    import lightning.pytorch as L
+
+    parser.add_subclass_arguments(L.LightningModule, "model", required=False, instantiate=False, fail_untyped=False,
+                                  help="your LightningModule class (default: MNIST's classifier): the checkpoint's "
+                                       "weights and hyper-parameters are loaded into it; --model.init_args.NAME "
+                                       "replaces a hyper-parameter")
+    parser.add_argument("--logits_output", type=int | str | None, default=None,
+                        help="a model with several outputs: the position (tuple) or key (dict) of the class logits")
+
+
+def names_own_data(argv: list[str]) -> bool:
+    """Whether ``argv`` (or a ``--config`` file in it) names a data module class: ``--data CLASS_PATH``,
+    ``--data.class_path``, or a config file whose ``data`` is a class path or has ``class_path``."""
+    for index, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        if name in ("--data", "--data.class_path"):
+            return True
+        if name in ("-c", "--config"):
+            path = value or (argv[index + 1] if index + 1 < len(argv) else "")
+            if _config_names_data_class(path):
+                return True
+    return False
+
+
+def _config_names_data_class(path: str) -> bool:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            content = yaml.safe_load(file)
+    except (OSError, yaml.YAMLError):
+        return False  # the parser says what is wrong with it
+    data = content.get("data") if isinstance(content, dict) else None
+    return isinstance(data, str) or (isinstance(data, dict) and "class_path" in data)
+
+
+def own_data_parser() -> ArgumentParser:
+    """The parser of ``litquant quantize --data CLASS_PATH``: the data module class and its ``init_args``."""
+    import lightning.pytorch as L
+
+    from litquant.cli.options import command_parser
+
+    parser = command_parser("litquant quantize", _DESCRIPTION)
+    parser.add_subclass_arguments(L.LightningDataModule, "data", required=True, instantiate=True,
+                                  help="your LightningDataModule class: batches of (inputs, target), the inputs as "
+                                       "the model's example_input_array, the target the class indices")
+    return parser
+
+
+def parse_own_data(parser: ArgumentParser, argv: list[str]) -> Namespace:
+    """``parser.parse_args(argv)`` with ``--ckpt_path last`` resolved; the checkpoint's MNIST data settings are
+    not used (the data is the class named)."""
+    config = parser.parse_args(argv)
+    if config.ckpt_path == "last":
+        from litquant.checkpoints import checkpoint_argument
+
+        config.ckpt_path = checkpoint_argument("last")
+    return config
+
+
+def model_spec(parser: ArgumentParser, config: Namespace, argv: list[str]):
+    """The :class:`~litquant.quantization.model_io.ModelSpec` of ``--model`` and ``--logits_output``: the class
+    named (imported because the user named it), and the ``init_args`` given on the command line or in a config
+    file, which replace the checkpoint's hyper-parameters of the same name."""
+    from importlib import import_module
+
+    from litquant.quantization.model_io import ModelSpec
+
+    if config.get("model") is None:
+        return ModelSpec(logits_output=config.logits_output)
+    module_name, _, class_name = config.model.class_path.rpartition(".")
+    module_class = getattr(import_module(module_name), class_name)
+    given = given_options(parser, argv).get("model")
+    init_args = given.get("init_args") if isinstance(given, Namespace) else None
+    arguments = init_args.as_dict() if isinstance(init_args, Namespace) else {}
+    return ModelSpec(module_class, config.logits_output, arguments)

@@ -47,9 +47,10 @@ from litquant.quantization.methods import (
     register_method,
     run_method,
 )
+from litquant.quantization.model_io import ModelSpec
 
-__all__ = ["BASELINES", "METHODS", "CalibrationConfig", "QuantizationMethod", "QuantizeConfig", "artifact_name",
-           "export_fp32", "get_entry", "get_method", "quantize", "register_method"]
+__all__ = ["BASELINES", "METHODS", "CalibrationConfig", "ModelSpec", "QuantizationMethod", "QuantizeConfig",
+           "artifact_name", "export_fp32", "get_entry", "get_method", "quantize", "register_method"]
 
 def artifact_name(method: str) -> str:
     """The file name the artifact of a method or fp32 baseline (:data:`BASELINES`) gets in the output folder."""
@@ -57,20 +58,24 @@ def artifact_name(method: str) -> str:
 
 
 def quantize(method: str, checkpoint: str | os.PathLike, datamodule: Any, out_dir: str | os.PathLike, *,
-             config: QuantizeConfig | None = None, progress: bool = True) -> Path:
+             config: QuantizeConfig | None = None, progress: bool = True, model: ModelSpec | None = None) -> Path:
     """Quantize the checkpoint's model to int8 with ``method`` and write the artifact (its description
     embedded, a readable JSON copy beside it).
 
     Args:
         method: the name of a registered method (one of :data:`METHODS`).
-        checkpoint: a Lightning checkpoint of :class:`~litquant.model.MNISTClassifier`.
+        checkpoint: a Lightning checkpoint of ``model.module_class`` (default
+            :class:`~litquant.model.MNISTClassifier`).
         datamodule: the data (calibration and fine-tuning use its training split; the description's accuracy
-            its validation split).
+            its validation split): :class:`~litquant.data.MNISTDataModule`, or any ``LightningDataModule`` whose
+            batches are ``(inputs, target)`` (:mod:`litquant.data.batches`).
         out_dir: folder of the artifact.
         config: the options (calibration batches, QAT fine-tuning, observer...); default :class:`QuantizeConfig`.
         progress: progress output on stderr.
+        model: the LightningModule class the checkpoint is loaded into and its class-logits output (default
+            ``MNISTClassifier``); its ``example_input_array`` gives the inputs the artifact takes.
 
     Returns:
         The artifact's path.
     """
-    return run_method(method, checkpoint, datamodule, out_dir, config, progress)
+    return run_method(method, checkpoint, datamodule, out_dir, config, progress, model)

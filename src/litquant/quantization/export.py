@@ -29,7 +29,7 @@ from litquant.artifacts.loading import read_description
 from litquant.artifacts.saving import save_onnx
 from litquant.artifacts.signature import program_signature
 from litquant.files import atomic_path
-from litquant.quantization.model_io import CheckedNet, checked_net
+from litquant.quantization.model_io import CheckedNet, ModelSpec, checked_net
 from litquant.quantization.pt2e import Example, batch_dynamic_shapes, export_program, save_program
 
 __all__ = ["FP32_ONNX", "FP32_PT2", "export_fp32", "export_onnx", "fp32_onnx_for", "refuse_if_changed"]
@@ -111,23 +111,26 @@ def fp32_onnx_for(checked: CheckedNet, out_dir: Path, private: Path, checkpoint:
 
 
 def export_fp32(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, *, datamodule: Any = None,
-                onnx: bool = True, progress: bool = True) -> Path:
+                onnx: bool = True, progress: bool = True, model: ModelSpec | None = None) -> Path:
     """Export the checkpoint's fp32 model as ``<out>/fp32.pt2`` and, with ``onnx``,
     ``<out>/onnxruntime.fp32.onnx`` (each describing itself, with a readable JSON copy). Returns the ``.pt2``.
 
     Args:
-        checkpoint: a Lightning checkpoint of :class:`~litquant.model.MNISTClassifier`.
+        checkpoint: a Lightning checkpoint of ``model.module_class`` (default
+            :class:`~litquant.model.MNISTClassifier`).
         out_dir: folder of the artifacts.
-        datamodule: the data whose input spec and normalisation the descriptions record.
+        datamodule: the data whose input spec and normalisation the descriptions record (default MNIST's).
         onnx: also export the fp32 ONNX model.
         progress: progress output on stderr.
+        model: the LightningModule class and its class-logits output
+            (:class:`~litquant.quantization.model_io.ModelSpec`).
 
     Raises:
         ArtifactError: the checkpoint's model does not fit the data, or the checkpoint changed meanwhile.
     """
     out_dir = Path(out_dir)
     sha256 = file_sha256(checkpoint)
-    checked = checked_net(checkpoint, datamodule)
+    checked = checked_net(checkpoint, datamodule, model)
     if progress:
         print("exporting the fp32 model (torch.export)...", file=sys.stderr, flush=True)
     program = export_program(checked.net, *checked.example)

@@ -31,10 +31,11 @@ from litquant.artifacts.errors import ArtifactError
 from litquant.artifacts.signature import Signature, flat_outputs, program_signature
 from litquant.checkpoints import class_path, load_module
 from litquant.data.batches import labelled_batches
+from litquant.data.formats import DATASETS
 from litquant.model import MNISTClassifier
 from litquant.quantization.pt2e import Example, canonical_inputs, export_program, normalize_example
 
-__all__ = ["CheckedNet", "ModelSpec", "checked_net"]
+__all__ = ["CheckedNet", "ModelSpec", "check_module", "checked_net"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,10 +46,12 @@ class ModelSpec:
         module_class: the class (never one a checkpoint names); default :class:`~litquant.model.MNISTClassifier`.
         logits_output: for a ``forward`` with several outputs, the class logits' tuple position or dict key;
             default: the one output, or the dict key ``"logits"``.
+        init_args: ``__init__`` arguments that replace the checkpoint's hyper-parameters of the same name.
     """
 
     module_class: type[L.LightningModule] = MNISTClassifier
     logits_output: str | int | None = None
+    init_args: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def is_default(self) -> bool:
@@ -62,7 +65,7 @@ class ModelSpec:
 
     def load(self, checkpoint: str | os.PathLike) -> L.LightningModule:
         """The checkpoint's weights in a new ``module_class`` (:func:`~litquant.checkpoints.load_module`)."""
-        return load_module(checkpoint, self.module_class)
+        return load_module(checkpoint, self.module_class, init_args=self.init_args)
 
     def net_of(self, module: L.LightningModule) -> torch.nn.Module:
         """The network quantized in ``module``."""
@@ -91,6 +94,12 @@ class CheckedNet:
         else:
             args, kwargs = tuple(value), {}
         return canonical_inputs(self.forward_signature, args, kwargs)
+
+    def example_on(self, device: torch.device | str) -> Example:
+        """The example inputs ``(args, kwargs)`` on ``device``."""
+        args, kwargs = self.example
+        return (tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args),
+                {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()})
 
     def logits(self, output: Any) -> torch.Tensor:
         """The class logits in an output of the network (or of its int8 model, or a loaded artifact)."""
@@ -146,25 +155,44 @@ def _shown_shape(shape: Any) -> str:
 
 
 def checked_net(checkpoint: str | os.PathLike, datamodule: Any, model: ModelSpec | None = None) -> CheckedNet:
-    """The checkpoint's network in eval mode, checked: it runs on its example inputs and returns class logits
-    ``[N, classes]`` (the data's classes when the data says how many), and a batch of the data's validation inputs
-    runs through it.
+    """The checkpoint's network (loaded into ``model.module_class``, :func:`~litquant.checkpoints.load_module`),
+    checked by :func:`check_module`.
 
     Raises:
         CheckpointError: the checkpoint does not load into ``model.module_class``.
+        ArtifactError: see :func:`check_module`.
+    """
+    model = model or ModelSpec()
+    return check_module(model.load(checkpoint), datamodule, model, name=f"{checkpoint}: its model")
+
+
+def check_module(module: L.LightningModule, datamodule: Any, model: ModelSpec | None = None, *,
+                 name: str | None = None) -> CheckedNet:
+    """``module``'s network in eval mode, checked: it runs on its ``example_input_array`` and returns class logits
+    ``[N, classes]`` (the data's classes when the data says how many), and a batch of the data's validation inputs
+    runs through it.
+
+    Args:
+        module: the LightningModule (of ``model.module_class``).
+        datamodule: the data (``None``: MNIST's 10 classes, no batch checked).
+        model: which output is the class logits (default: MNIST's classifier).
+        name: how errors name the model (default: its class).
+
+    Raises:
         ArtifactError: the network has no example inputs, fails on them or on the data, or returns no class logits.
     """
     model = model or ModelSpec()
-    module = model.load(checkpoint).eval()
+    module = module.eval()
     net = model.net_of(module).eval()
-    name = f"{checkpoint}: its model" if model.is_default else class_path(model.module_class)
+    if name is None or not model.is_default:
+        name = class_path(type(module))
     if module.example_input_array is None:
         raise ArtifactError(f"{name} has no example_input_array: set it in __init__ to the inputs forward takes (a "
                             "tensor, a tuple of positional inputs or a dict of keyword inputs)")
     forward = inspect.signature(net.forward)
     args, kwargs = normalize_example(module.example_input_array)
     example = canonical_inputs(forward, args, kwargs)
-    spec = getattr(datamodule, "spec", None)
+    spec = DATASETS["mnist"] if datamodule is None else getattr(datamodule, "spec", None)
     classes = len(spec.classes) if spec is not None else None
     shown = " and ".join(_shown_shape(v.shape) for v in (*example[0], *example[1].values())
                          if isinstance(v, torch.Tensor))
@@ -183,6 +211,8 @@ def checked_net(checkpoint: str | os.PathLike, datamodule: Any, model: ModelSpec
         raise ArtifactError(f"{name} maps {shown} to {found}, not to {wanted}; quantize a checkpoint of a "
                             f"{classes or 'classifier'}{'-class' if classes else ''} model, nothing was written")
     checked = CheckedNet(model, module, net, example, index, len(flat_outputs(output)), forward)
+    if datamodule is None:
+        return checked
     inputs, _ = next(labelled_batches(datamodule, "val", limit=1))
     try:
         with torch.no_grad():

@@ -60,9 +60,10 @@ def quantize_ptq(checked: CheckedNet, datamodule: Any, config: QuantizeConfig | 
     device = next(net.parameters()).device
     batches = list(labelled_batches(datamodule, "train", limit=config.calibration_batches, shuffle=True,
                                     device=device))
-    prepared = calibrate(capture(net, *checked.example, train=False), batches, calibration, progress=progress,
+    example = checked.example_on(device)
+    prepared = calibrate(capture(net, *example, train=False), batches, calibration, progress=progress,
                          copy_graph=False, inputs=checked.inputs)
-    return convert_to_program(prepared, *checked.example)
+    return convert_to_program(prepared, *example)
 
 
 def calibrate(captured: GraphModule, batches: Iterable[tuple[torch.Tensor, Any]],

@@ -68,9 +68,7 @@ def quantize_qat(checked: CheckedNet, datamodule: Any, config: QuantizeConfig | 
     epochs, max_steps = config.qat_epochs, config.qat_max_steps
     net = checked.net
     device = next(net.parameters()).device
-    args, kwargs = checked.example
-    example = (tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args),
-               {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()})
+    example = checked.example_on(device)
     prepared = prepare_net_for_qat(net, example[0], config.calibration, example_kwargs=example[1])
     optimizer = torch.optim.AdamW(prepared.parameters(), lr=config.qat_lr, weight_decay=weight_decay)
     criterion = nn.CrossEntropyLoss()
