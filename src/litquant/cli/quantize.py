@@ -18,7 +18,6 @@ from jsonargparse import ArgumentParser, Namespace
 from litquant.cli.data_options import data_command_parser, make_datamodule, parse_data_command
 from litquant.cli.options import (
     add_quantize_arguments,
-    given_options,
     legacy_quant_flags,
     method_choices,
     quantize_config,
@@ -53,7 +52,7 @@ def cmd_quantize(argv: list[str]) -> None:
     settings = quantize_config(config)
     require_file(config.ckpt_path, "checkpoint")
     writable_folder(config.out, "--out")
-    model = model_spec(parser, config, argv)
+    model = model_spec(config.model, config.logits_output)
     datamodule = parser.instantiate_classes(config).data if own_data else make_datamodule(config)
     if config.method == "auto":
         return _quantize_auto(parser, config, settings, datamodule, model)
@@ -123,14 +122,13 @@ def _quantize_auto(parser: ArgumentParser, config, settings, datamodule, model) 
 
 # -- your own model and data ------------------------------------------------------------------------------
 def add_model_arguments(parser: ArgumentParser) -> None:
-    """``--model CLASS_PATH`` (a LightningModule, as LightningCLI takes it; default MNIST's classifier) and
-    ``--logits_output`` (which of its outputs is the class logits)."""
-    import lightning.pytorch as L
-
-    parser.add_subclass_arguments(L.LightningModule, "model", required=False, instantiate=False, fail_untyped=False,
-                                  help="your LightningModule class (default: MNIST's classifier): the checkpoint's "
-                                       "weights and hyper-parameters are loaded into it; --model.init_args.NAME "
-                                       "replaces a hyper-parameter")
+    """``--model CLASS_PATH`` (a LightningModule; default MNIST's classifier), or ``{class_path, init_args}`` as
+    LightningCLI writes it, and ``--logits_output`` (which of its outputs is the class logits). The class is not
+    checked against its ``__init__`` here: the arguments it needs come from the checkpoint."""
+    parser.add_argument("--model", type=str | dict | None, default=None,
+                        help="your LightningModule class (default: MNIST's classifier), or {class_path: ..., "
+                             "init_args: {...}}: the checkpoint's weights and hyper-parameters are loaded into it; "
+                             "init_args replace hyper-parameters of the same name")
     parser.add_argument("--logits_output", type=int | str | None, default=None,
                         help="a model with several outputs: the position (tuple) or key (dict) of the class logits")
 
@@ -185,19 +183,36 @@ def parse_own_data(parser: ArgumentParser, argv: list[str]) -> Namespace:
     return config
 
 
-def model_spec(parser: ArgumentParser, config: Namespace, argv: list[str]):
+def model_spec(model: str | dict | None, logits_output: int | str | None):
     """The :class:`~litquant.quantization.model_io.ModelSpec` of ``--model`` and ``--logits_output``: the class
-    named (imported because the user named it), and the ``init_args`` given on the command line or in a config
-    file, which replace the checkpoint's hyper-parameters of the same name."""
+    named (imported because the user named it, never because a checkpoint does) and its ``init_args``.
+
+    Raises:
+        UserError: the class path does not name an importable LightningModule, or the mapping is not
+            ``{class_path, init_args}``."""
     from importlib import import_module
+
+    import lightning.pytorch as L
 
     from litquant.quantization.model_io import ModelSpec
 
-    if config.get("model") is None:
-        return ModelSpec(logits_output=config.logits_output)
-    module_name, _, class_name = config.model.class_path.rpartition(".")
-    module_class = getattr(import_module(module_name), class_name)
-    given = given_options(parser, argv).get("model")
-    init_args = given.get("init_args") if isinstance(given, Namespace) else None
-    arguments = init_args.as_dict() if isinstance(init_args, Namespace) else {}
-    return ModelSpec(module_class, config.logits_output, arguments)
+    if model is None:
+        return ModelSpec(logits_output=logits_output)
+    init_args = {}
+    if isinstance(model, dict):
+        unknown = sorted(set(model) - {"class_path", "init_args"})
+        if unknown or not isinstance(model.get("class_path"), str) or not isinstance(model.get("init_args", {}), dict):
+            raise UserError(f"--model {model}: give a class path, or {{class_path: CLASS_PATH, init_args: {{...}}}}")
+        model, init_args = model["class_path"], model.get("init_args", {})
+    module_name, _, class_name = model.rpartition(".")
+    try:
+        module_class = getattr(import_module(module_name), class_name) if module_name else None
+    except ImportError as err:
+        raise UserError(f"--model {model}: cannot import {module_name} ({err}); is its folder on PYTHONPATH?") from None
+    except AttributeError:
+        module_class = None
+    if not (isinstance(module_class, type) and issubclass(module_class, L.LightningModule)):
+        what = "not found" if module_class is None else "not a LightningModule class"
+        raise UserError(f"--model {model}: {what}; give the class path of your LightningModule, "
+                        "e.g. my_package.models.MyModel")
+    return ModelSpec(module_class, logits_output, init_args)
