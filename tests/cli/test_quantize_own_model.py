@@ -123,8 +123,10 @@ def test_a_tuple_output_needs_the_logits_position(zoo_checkpoints: dict[str, Pat
 
 def test_the_model_on_mnist_data_by_default(zoo_checkpoints: dict[str, Path], mnist_dir: Path, tmp_path: Path,
                                             capsys) -> None:
-    """``--model`` alone: the default data is MNIST's (``--data.*``), as for litquant's own model."""
-    code, _, err = _quantize(capsys, "--model=model_zoo.MLP", f"--ckpt_path={zoo_checkpoints['mlp']}",
+    """``--model`` alone: the default data is MNIST's (``--data.*``), as for litquant's own model; the model given
+    as ``{class_path, init_args}``, whose ``init_args`` replace the checkpoint's hyper-parameters."""
+    model = '{"class_path": "model_zoo.MLP", "init_args": {"lr": 0.5}}'
+    code, _, err = _quantize(capsys, f"--model={model}", f"--ckpt_path={zoo_checkpoints['mlp']}",
                              "--method=ptq", f"--out={tmp_path}", f"--data.data_dir={mnist_dir}",
                              "--data.train_size=512", "--data.val_size=256", "--data.test_size=256", *FAST)
     assert code == 0, err
@@ -176,3 +178,27 @@ def test_a_model_and_data_in_a_fresh_process(zoo_checkpoints: dict[str, Path], m
                          PYTHONPATH=str(tests))
     assert "ptq: wrote" in again.stderr
     assert read_description(tmp_path / "ptq.pt2").checkpoint_sha256 == first.checkpoint_sha256
+
+
+@pytest.mark.parametrize(("model", "error"), [
+    ("model_zoo.Nope", "--model model_zoo.Nope: not found; give the class path of your LightningModule"),
+    ("model_zoo.ZooData", "--model model_zoo.ZooData: not a LightningModule class"),
+    ("no_such_package.Model", "--model no_such_package.Model: cannot import no_such_package"),
+])
+def test_a_model_that_is_not_a_lightning_module_class_is_refused(model: str, error: str, tmp_path: Path,
+                                                                 zoo_checkpoints: dict[str, Path], capsys) -> None:
+    code, _, err = _quantize(capsys, f"--model={model}", f"--ckpt_path={zoo_checkpoints['mlp']}", "--method=ptq",
+                             f"--out={tmp_path}")
+    assert code != 0 and error in err.splitlines()[0] and "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet", "mobilenetv3", "vit"])
+def test_ptq_of_the_larger_zoo_models(name: str, mnist_dir: Path, tmp_path: Path, capsys) -> None:
+    """The conv/batch-norm and attention models of the zoo through ``litquant quantize --method ptq``."""
+    checkpoint = _train(name, tmp_path, mnist_dir)
+    code, _, err = _quantize(capsys, f"--model=model_zoo.{ZOO[name].__name__}", *_data(mnist_dir),
+                             f"--ckpt_path={checkpoint}", "--method=ptq", f"--out={tmp_path / 'out'}", *FAST)
+    assert code == 0, err
+    int8, fp32 = _accuracies(tmp_path / "out" / "ptq.pt2", checkpoint, ModelSpec(ZOO[name]), ZooData(str(mnist_dir)))
+    assert (fp32 - int8) * 100 <= MAX_DROP_POINTS, (int8, fp32)

@@ -81,7 +81,6 @@ class CheckedNet:
     net: torch.nn.Module
     example: Example
     logits_index: int
-    output_count: int
     forward_signature: inspect.Signature
 
     def inputs(self, value: Any) -> Example:
@@ -110,11 +109,6 @@ class CheckedNet:
         args, kwargs = self.inputs(value)
         return self.logits(self.net(*args, **kwargs))
 
-    @property
-    def simple(self) -> bool:
-        """One tensor input and one tensor output: described by ``input``/``output`` alone."""
-        return len(self.example[0]) + len(self.example[1]) == 1 and self.output_count == 1
-
     @cached_property
     def signature(self) -> Signature:
         """Every input and output of the fp32 network, from a ``torch.export`` of it."""
@@ -126,6 +120,7 @@ class CheckedNet:
         return [spec.name for spec in self.signature.inputs]
 
     def output_names(self) -> list[str]:
+        """The names of the outputs, in order (``logits`` for one tensor)."""
         return [spec.name for spec in self.signature.outputs]
 
 
@@ -210,7 +205,7 @@ def check_module(module: L.LightningModule, datamodule: Any, model: ModelSpec | 
         wanted = f"[N, {classes}] (the {classes} classes of the data)" if classes else "[N, classes]"
         raise ArtifactError(f"{name} maps {shown} to {found}, not to {wanted}; quantize a checkpoint of a "
                             f"{classes or 'classifier'}{'-class' if classes else ''} model, nothing was written")
-    checked = CheckedNet(model, module, net, example, index, len(flat_outputs(output)), forward)
+    checked = CheckedNet(model, module, net, example, index, forward)
     if datamodule is None:
         return checked
     inputs, _ = next(labelled_batches(datamodule, "val", limit=1))
