@@ -87,7 +87,8 @@ def onnx_runner(path: Path, raw: bytes, threads: int | None = None) -> tuple[Art
                                                                             Callable[[Any], Any]]:
     """The checked description of the ``.onnx`` bytes ``raw`` of ``path``, and a callable running the model in ONNX
     Runtime on its first input: a numpy array in gives the first output as a numpy array, a torch tensor in gives
-    a torch tensor on the input's device.
+    a torch tensor on the input's device. A model with several inputs or outputs (a description with a
+    ``signature``) takes them all, positional and keyword, and returns all its outputs.
 
     Args:
         path: the file (for messages).
@@ -123,6 +124,9 @@ def onnx_runner(path: Path, raw: bytes, threads: int | None = None) -> tuple[Art
         message = f"{type(err).__name__}: {err}".strip().splitlines()[0]
         raise ArtifactError(f"{path}: ONNX Runtime cannot load it ({message}); export it again") from None
     name = session.get_inputs()[0].name
+    signature = description.signature
+    if signature is not None:
+        return description, _signature_runner(session, signature)
 
     def run(x: Any) -> Any:
         if isinstance(x, np.ndarray):
@@ -133,3 +137,27 @@ def onnx_runner(path: Path, raw: bytes, threads: int | None = None) -> tuple[Art
         return torch.from_numpy(logits).to(x.device)
 
     return description, run
+
+
+def _signature_runner(session: Any, signature: Any) -> Callable[..., Any]:
+    """A callable running a model of several inputs or outputs: positional inputs in order and keyword inputs by
+    name in, the outputs as the signature says (a tuple, or a dict by name); numpy arrays in and out, or torch
+    tensors (on the first input's device)."""
+    names = [spec.name for spec in session.get_inputs()]
+    output_names = [spec.name for spec in signature.outputs]
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        feeds = {**dict(zip(names, args, strict=False)), **kwargs}
+        first = next(iter(feeds.values()))
+        as_numpy = isinstance(first, np.ndarray)
+        arrays = {key: value if as_numpy else value.detach().cpu().numpy() for key, value in feeds.items()}
+        outputs = session.run(None, arrays)
+        if not as_numpy:
+            import torch  # a tensor came in: its caller has imported torch already
+
+            outputs = [torch.from_numpy(output).to(first.device) for output in outputs]
+        if signature.structure == "dict":
+            return dict(zip(output_names, outputs, strict=True))
+        return tuple(outputs) if signature.structure == "tuple" else outputs[0]
+
+    return run
