@@ -211,3 +211,20 @@ def test_ptq_of_the_larger_zoo_models(name: str, mnist_dir: Path, tmp_path: Path
     assert code == 0, err
     accuracy = read_description(tmp_path / "out" / "ptq.pt2").accuracy  # measured on the 256 validation images
     assert (accuracy["fp32"] - accuracy["int8"]) * 100 <= 2 * MAX_DROP_POINTS, accuracy
+
+
+def test_data_takes_a_class_path_or_a_file_of_mnist_options(tmp_path: Path, capsys, monkeypatch) -> None:
+    """``--data CLASS_PATH`` is the user's data module; ``--data FILE`` stays a file of MNIST's ``--data.*``."""
+    import yaml
+
+    from litquant.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.yaml").write_text("train_size: 123\n")
+    common = ["quantize", "--ckpt_path=x.ckpt", "--method=ptq", "--print_config"]
+    assert main([*common, "--data", "data.yaml"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["data"]["train_size"] == 123
+    assert main([*common, "--data", "model_zoo.ZooData", "--data.init_args.rows=true", "--model=model_zoo.MLP"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["data"]["class_path"] == "model_zoo.ZooData" and printed["data"]["init_args"]["rows"] is True
+    assert printed["model"] == "model_zoo.MLP"

@@ -134,16 +134,16 @@ def add_model_arguments(parser: ArgumentParser) -> None:
 
 
 def names_own_data(argv: list[str]) -> bool:
-    """Whether ``argv`` (or a ``--config`` file in it) names a data module class: ``--data CLASS_PATH``,
-    ``--data.class_path``, or a config file whose ``data`` is a class path or has ``class_path``."""
+    """Whether ``argv`` (or a ``--config`` file in it) names a data module class: ``--data CLASS_PATH`` (``--data
+    FILE``, a file of ``--data.*`` options, stays MNIST's), ``--data.class_path``, or a config file whose ``data``
+    is a class path or has ``class_path``."""
     for index, arg in enumerate(argv):
-        name, _, value = arg.partition("=")
-        if name in ("--data", "--data.class_path"):
+        name, equals, value = arg.partition("=")
+        value = value if equals else (argv[index + 1] if index + 1 < len(argv) else "")
+        if name == "--data.class_path" or (name == "--data" and not Path(value).is_file()):
             return True
-        if name in ("-c", "--config"):
-            path = value or (argv[index + 1] if index + 1 < len(argv) else "")
-            if _config_names_data_class(path):
-                return True
+        if name in ("-c", "--config") and _config_names_data_class(value):
+            return True
     return False
 
 
