@@ -287,7 +287,7 @@ def main() -> None:
     body = (f"Model: {result['settings']['checkpoint']}. Latency: p50 of single calls over {args.rounds} "
             f"interleaved rounds of {args.repeats} calls (`litquant bench`'s measurement; spread: max - min of the "
             "round medians over the p50); \"x best fp32\": over the fastest of fp32 eager, fp32 compiled and "
-            "ONNX Runtime fp32; test accuracy on {result['settings']['test_samples']} "
+            f"ONNX Runtime fp32; test accuracy on {result['settings']['test_samples']} "
             f"samples. Size: the artifact file (fp32 eager: the fp32 `.pt2`).\n\n{table}\n" + "\n".join(lines) + "\n")
     write_markdown(args.name, "Inference: fp32, int8, ONNX Runtime", body, environment())
     print(table + "\n" + "\n".join(lines))

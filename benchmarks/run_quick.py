@@ -10,6 +10,7 @@ Each benchmark runs in its own process (fresh thread settings and compilation ca
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -35,7 +36,8 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(QUICK),
                         help="comma-separated benchmarks to run (default: %(default)s)")
     args = parser.parse_args()
-    data = [f"--data_dir={args.data_dir}"] if args.data_dir else []
+    # absolute, since the benchmarks run from their own folder (the results record it relative to the repository)
+    data = [f"--data_dir={os.path.abspath(args.data_dir)}"] if args.data_dir else []
     timings = {}
     for name in args.only.split(","):
         started = time.perf_counter()

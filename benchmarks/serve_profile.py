@@ -1,12 +1,12 @@
 """Where the time of one ``/predict`` request goes: each step on the path of ``litquant serve``, timed alone.
 
 In this process, each step is run ``repeats`` times and its median is kept: the multipart parse (Starlette,
-as the server parses it), the image decode and framing, a hop to a thread pool and back (the server makes two:
-decoding, then the model), the model call on a batch of one (normalisation and softmax included), the JSON
-answer and the 28×28 PNG returned as ``input``. The HTTP round trip itself (uvicorn, the socket and the load
-generator's client) is measured end to end by ``benchmarks/serve.py`` against the baseline server's
-``/echo``; the queue to LitServe worker processes and back by its LitServe rows. ``serve.py`` writes this
-breakdown into its results file.
+as the server parses it), the image decode and framing, a hop to a thread pool and back (the server makes one,
+for the model: a small PNG is decoded on the event loop, a larger image takes a second hop), the model call on
+a batch of one (normalisation and softmax included), the JSON answer and the 28×28 PNG returned as ``input``.
+The HTTP round trip itself (uvicorn, the socket and the load generator's client) is measured end to end by
+``benchmarks/serve.py`` against the baseline server's ``/echo``; the queue to LitServe worker processes and
+back by its LitServe rows. ``serve.py`` writes this breakdown into its results file.
 
     python benchmarks/serve_profile.py MODEL.onnx
 """
@@ -81,7 +81,7 @@ def stage_costs(model_path: str, png: bytes, repeats: int = 300) -> dict[str, fl
         "multipart parse (Starlette)": lambda: _parse_form(body),
         "asyncio.run overhead (subtracted from the parse)": lambda: asyncio.run(asyncio.sleep(0)),
         "image decode and framing (PIL, litquant.images)": lambda: decode_image(png),
-        "hop to a thread and back (x2: decode, model)": hop,
+        "hop to a thread and back (the model call)": hop,
         "model call, batch of 1 (int8 ONNX, normalise + softmax)": lambda: run_batch(models, [pixels], [["int8"]]),
         "JSON answer": lambda: JSONResponse(answer).body,
         "28x28 input PNG in the answer (/compare, ?input=true)": lambda: png_data_url(pixels),
@@ -89,7 +89,6 @@ def stage_costs(model_path: str, png: bytes, repeats: int = 300) -> dict[str, fl
     costs = {name: _median_us(step, repeats) for name, step in steps.items()}
     overhead = costs.pop("asyncio.run overhead (subtracted from the parse)")
     costs["multipart parse (Starlette)"] = max(0.0, costs["multipart parse (Starlette)"] - overhead)
-    costs["hop to a thread and back (x2: decode, model)"] *= 2
     loop.close()
     pool.shutdown()
     return costs

@@ -1,5 +1,5 @@
 """``litquant serve``'s options: its help, ``--print_config`` taken back by ``--config``, one line for a bad
-option; nothing is loaded or served. (The server itself: ``tests/test_serve.py``.)"""
+option; nothing is loaded or served. (The server itself: ``tests/serve/test_server.py``.)"""
 
 from __future__ import annotations
 

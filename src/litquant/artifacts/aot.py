@@ -63,7 +63,8 @@ __all__ = ["SINGLE_THREAD_MAX_BATCH", "CompiledMismatchError", "aot_runner", "ao
 
 #: Batches up to this size run on one thread whatever ``torch.get_num_threads()`` says: at batch 1 the work is too
 #: small to share. A second thread gains little where it gains (the raw package on an idle 2-core AMX CPU: 0.157 ms
-#: on 1 thread, 0.145 ms on 2; the runner through its former wrapper 0.203 against 0.259 ms) and costs a lot on a
+#: on 1 thread, 0.145 ms on 2, the runner through its former wrapper 0.203 against 0.259 ms; on an idle 2-core
+#: AVX-512 VNNI CPU 0.166 against 0.141 ms) and costs a lot on a
 #: busy machine, where its hand-off waits for a core (0.51 ms against 28 ms at p50 on a loaded 2-core AVX2 CPU).
 #: ``benchmarks/aot_overhead.py`` reports the package's 2-thread over 1-thread time at batch 1.
 SINGLE_THREAD_MAX_BATCH = 1

@@ -42,7 +42,7 @@ def per_class_accuracy(counts: torch.Tensor) -> list[float | None]:
     """Each class's accuracy (its correct predictions over its images) from a confusion matrix ``counts[true,
     predicted]``; ``None`` for a class with no image."""
     images = counts.sum(dim=1)
-    return [None if total == 0 else float(counts[index, index] / total) for index, total in enumerate(images)]
+    return [None if total == 0 else int(counts[index, index]) / int(total) for index, total in enumerate(images)]
 
 
 def plot_confusion_matrix(counts: torch.Tensor, classes: Sequence[str], target: str | os.PathLike) -> Path:

@@ -203,7 +203,10 @@ class LitquantCLI(LightningCLI):
         """For a fit, add :class:`~litquant.callbacks.InterruptedCheckpoint`: ``interrupted.ckpt`` in the run's
         checkpoint folder, saved when a running fit stops on an exception or SIGINT/SIGTERM."""
         trainer = super().instantiate_trainer(**kwargs)
-        if self.subcommand in (None, "fit"):
+        if trainer.fast_dev_run:  # checks the code and writes nothing; ModelCheckpoint.on_train_end (Lightning 2.6)
+            # would still save last.ckpt
+            trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
+        elif self.subcommand in (None, "fit"):
             trainer.callbacks.append(InterruptedCheckpoint())
         else:  # validate/test/predict save no checkpoints (and need not restore the fit's checkpoint callbacks)
             trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, ModelCheckpoint)]
