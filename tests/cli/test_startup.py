@@ -91,6 +91,22 @@ def test_predict_of_an_onnx_imports_no_torch_and_no_lightning(artifacts, digit_p
     assert output == _predictions_through_torch(artifacts["onnxruntime"], digit_pngs)
 
 
+def test_an_onnx_quantized_for_vnni_is_checked_against_this_cpu_without_torch(artifacts, digit_pngs,
+                                                                               tmp_path: Path) -> None:
+    """An ``.onnx`` whose int8 kernels would saturate without VNNI is checked against this CPU's flags (what ONNX
+    Runtime's kernels use), not through torch."""
+    from litquant.artifacts.loading import read_description
+    from litquant.artifacts.saving import save_onnx
+
+    source = artifacts["onnxruntime"]
+    description = read_description(source)
+    int8_range = {**description.extra["int8_range"], "chosen_for_vnni": True, "saturates_without_vnni": True}
+    copy = save_onnx(source, tmp_path / "vnni.onnx",
+                     description.replace(extra={**description.extra, "int8_range": int8_range}))
+    _, imported = run_command("predict", "--model", str(copy), str(digit_pngs[0]))
+    assert not imported & {"torch", "torchao", "lightning"}, imported
+
+
 def test_predict_of_a_pt2_imports_no_lightning(artifacts, digit_pngs) -> None:
     output, imported = run_command("predict", "--model", str(artifacts["ptq"]), *map(str, digit_pngs))
     assert "torch" in imported and "lightning" not in imported, imported
