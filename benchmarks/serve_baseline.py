@@ -31,7 +31,7 @@ mean, std = DATASETS["mnist"].mean, DATASETS["mnist"].std
 
 @app.post("/predict")
 async def predict(file: UploadFile) -> dict:
-    pixels = decode_image(await file.read()).numpy()
+    pixels = decode_image(await file.read())
     x = ((pixels.astype(np.float32) / 255.0 - mean) / std)[None]
     logits = session.run(None, {input_name: x})[0][0]
     probabilities = np.exp(logits - logits.max())

@@ -67,7 +67,7 @@ def stage_costs(model_path: str, png: bytes, repeats: int = 300) -> dict[str, fl
     from litquant.serve.models import load_models, run_batch
 
     models = load_models({"int8": model_path}, runner="eager", max_batch_size=1)
-    pixels = decode_image(png)[0].numpy()
+    pixels = decode_image(png)[0]
     body = multipart_body(png)
     pool = ThreadPoolExecutor(1)
     loop = asyncio.new_event_loop()

@@ -204,3 +204,17 @@ def test_data_settings_are_read_safely(tmp_path: Path) -> None:
         data_settings_from_checkpoint(tmp_path / "odd.ckpt")
     torch.save({"state_dict": {}, "pytorch-lightning_version": "2.6.6"}, tmp_path / "plain.ckpt")
     assert data_settings_from_checkpoint(tmp_path / "plain.ckpt") == {}
+
+
+def test_the_settings_are_the_modules_arguments_and_give_its_test_split_without_torch(mnist_dir: Path) -> None:
+    from dataclasses import asdict
+
+    from litquant.data import DataSettings
+
+    settings = DataSettings(data_dir=str(mnist_dir), test_size=300, download=False)
+    dm = MNISTDataModule(**asdict(settings))
+    assert dm.settings == settings and dict(dm.hparams) == asdict(settings)
+    images, labels = settings.test_split(settings.load_arrays()[0])
+    assert type(images).__module__ == "numpy" and images.shape == (300, 28, 28)
+    assert torch.equal(torch.from_numpy(images.copy()), dm.split("test").images)
+    assert torch.equal(torch.from_numpy(labels), dm.split("test").labels)

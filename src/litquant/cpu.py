@@ -30,10 +30,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-
 __all__ = ["CpuInfo", "PrecisionChoice", "RangeChoice", "ReduceRange", "check_reduce_range", "choose_precision",
-           "choose_reduce_range", "cpu_info", "cpu_info_from_flags", "int8_reduce_range", "onednn_isa_cap", "summary"]
+           "choose_reduce_range", "cpu_info", "cpu_info_from_flags", "int8_reduce_range", "onednn_isa_cap",
+           "onnxruntime_cpu_info", "summary"]
 
 #: How the int8 range is chosen: ``"auto"`` (from the CPU), or ``True``/``False`` (7 bits / full 8 bits).
 ReduceRange = Literal["auto"] | bool
@@ -122,8 +121,8 @@ def cpu_info_from_flags(flags: Iterable[str], name: str = "unknown", torch_capab
 
 
 @functools.cache
-def cpu_info() -> CpuInfo:
-    """The CPU this process runs on (read once)."""
+def _proc_cpuinfo() -> tuple[str, tuple[str, ...]]:
+    """The model name and flags of the first processor in ``/proc/cpuinfo`` (no flags off Linux)."""
     fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -131,9 +130,23 @@ def cpu_info() -> CpuInfo:
             fields.setdefault(key.strip(), value.strip())  # the first processor's entries
     except OSError:
         pass
-    name = fields.get("model name") or platform.processor() or "unknown"
-    return cpu_info_from_flags(fields.get("flags", "").split(), name, torch.backends.cpu.get_cpu_capability(),
-                               onednn_isa_cap())
+    return fields.get("model name") or platform.processor() or "unknown", tuple(fields.get("flags", "").split())
+
+
+@functools.cache
+def cpu_info() -> CpuInfo:
+    """The CPU this process runs on (read once), as torch's and oneDNN's kernels may use it (imports torch)."""
+    import torch
+
+    name, flags = _proc_cpuinfo()
+    return cpu_info_from_flags(flags, name, torch.backends.cpu.get_cpu_capability(), onednn_isa_cap())
+
+
+def onnxruntime_cpu_info() -> CpuInfo:
+    """The CPU as ONNX Runtime's kernels may use it: its flags alone, which neither torch's capability nor
+    ``ONEDNN_MAX_CPU_ISA`` caps; imports no torch where the flags are known (Linux), else :func:`cpu_info`."""
+    name, flags = _proc_cpuinfo()
+    return cpu_info_from_flags(flags, name) if flags else cpu_info()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +160,8 @@ class PrecisionChoice:
 
 def _cuda_bf16() -> str | None:
     """The CUDA device's name when it runs bf16, else ``None``."""
+    import torch
+
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return torch.cuda.get_device_name(0)
     return None

@@ -10,13 +10,16 @@ out. Then, as the dataset was made (``framing``):
 
 Example::
 
-    from litquant.data import normalize
+    from litquant.artifacts.loading import load_model
+    from litquant.data import DATASETS
     from litquant.images import classify, format_predictions, load_images
-    from litquant.model import MNISTClassifier
 
-    paths, images = load_images(["digits/"])           # uint8 [N, 1, 28, 28]
-    model = MNISTClassifier.load_from_checkpoint("best.ckpt")
-    print(format_predictions(paths, classify(model, images, normalize)))
+    paths, images = load_images(["digits/"])           # numpy uint8 [N, 1, 28, 28]
+    model = load_model("quantized/onnxruntime.int8.onnx")
+    print(format_predictions(paths, classify(model, images, DATASETS["mnist"].normalize)))
+
+numpy and PIL only: importing this module, reading images and classifying them with an ``.onnx`` model import no
+PyTorch (:func:`on_numpy` runs a PyTorch model on them).
 """
 
 from __future__ import annotations
@@ -26,10 +29,9 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "format_predictions",
     "load_image",
     "load_images",
+    "on_numpy",
     "printable",
     "read_images",
     "to_mnist",
@@ -102,14 +105,12 @@ def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return found
 
 
-def load_image(path: str | os.PathLike, framing: str = "digit") -> torch.Tensor:
+def load_image(path: str | os.PathLike, framing: str = "digit") -> np.ndarray:
     """Read one image file and convert it as MNIST expects: ``uint8`` ``[1, 28, 28]``, white on black."""
-    path = Path(path)
-    grey = _read_grey(path)
-    return torch.from_numpy(to_mnist(grey, framing)).unsqueeze(0)
+    return to_mnist(_read_grey(Path(path)), framing)[None]
 
 
-def load_images(paths: Sequence[str | os.PathLike], framing: str = "digit") -> tuple[list[Path], torch.Tensor]:
+def load_images(paths: Sequence[str | os.PathLike], framing: str = "digit") -> tuple[list[Path], np.ndarray]:
     """:func:`find_images`, then :func:`load_image` on each: the files and a ``uint8`` ``[N, 1, 28, 28]``.
 
     Raises:
@@ -123,7 +124,7 @@ def load_images(paths: Sequence[str | os.PathLike], framing: str = "digit") -> t
 
 def read_images(
     paths: Sequence[str | os.PathLike], framing: str = "digit"
-) -> tuple[list[Path], torch.Tensor, list[ImageInputError]]:
+) -> tuple[list[Path], np.ndarray, list[ImageInputError]]:
     """Like :func:`load_images`, but a file that cannot be read is skipped: the files read, their ``uint8``
     ``[N, 1, 28, 28]`` images (``N`` may be 0), and one :class:`ImageInputError` per skipped file."""
     files, images, problems = [], [], []
@@ -134,7 +135,7 @@ def read_images(
             problems.append(problem)
         else:
             files.append(file)
-    stacked = torch.stack(images) if images else torch.empty((0, 1, 28, 28), dtype=torch.uint8)
+    stacked = np.stack(images) if images else np.empty((0, 1, 28, 28), dtype=np.uint8)
     return files, stacked, problems
 
 
@@ -162,11 +163,7 @@ def to_mnist(grey: np.ndarray, framing: str = "digit") -> np.ndarray:
     scale = FRAMINGS[framing] / max(height, width)
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
     if size != ink.shape:
-        resized = torch.nn.functional.interpolate(
-            torch.from_numpy(np.ascontiguousarray(ink))[None, None], size=size, mode="bilinear",
-            antialias=True, align_corners=False,
-        )
-        ink = resized[0, 0].clamp_(0.0, 1.0).numpy()
+        ink = np.clip(_resize(ink, size), 0.0, 1.0)
     digit = np.rint(ink * 255.0).astype(np.uint8)
     height, width = digit.shape
     weights = digit.astype(np.float64)
@@ -184,37 +181,104 @@ def to_mnist(grey: np.ndarray, framing: str = "digit") -> np.ndarray:
     return out
 
 
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (float, 2-D) resized to ``size`` by an antialiased bilinear filter, as
+    ``torch.nn.functional.interpolate(mode="bilinear", antialias=True, align_corners=False)`` resizes it: the
+    width first, then the height, with the very weights PyTorch computes, each output summed in ``float64`` and
+    rounded to ``float32`` once (PyTorch's ``float32`` sums differ from it by a few units in the last place, by CPU)."""
+    resized = np.asarray(image, dtype=np.float32)
+    for axis in (1, 0):
+        if resized.shape[axis] != size[axis]:
+            resized = _resize_axis(resized, size[axis], axis)
+    return resized
+
+
+def _resize_axis(image: np.ndarray, out_size: int, axis: int) -> np.ndarray:
+    """``image`` resized along ``axis`` to ``out_size`` (see :func:`_resize`): each output a weighted sum of the
+    inputs under a triangle filter, widened by the downscale factor, whose weights add up to 1."""
+    starts, weights = _filter_weights(image.shape[axis], out_size)
+    moved = np.moveaxis(image, axis, -1).astype(np.float64)
+    last = moved.shape[-1] - 1
+    total = np.zeros((*moved.shape[:-1], out_size))
+    for tap in range(weights.shape[1]):
+        total += moved[..., np.minimum(starts + tap, last)] * weights[:, tap].astype(np.float64)
+    return np.moveaxis(total.astype(np.float32), -1, axis)
+
+
+def _filter_weights(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first input of each output and its ``float32`` weights (``[out_size, taps]``, zero past its last
+    input), computed with PyTorch's roundings (``float32`` where it keeps ``float32``)."""
+    f32 = np.float32
+    scale = f32(in_size) / f32(out_size)
+    support = scale if scale >= 1.0 else f32(1.0)
+    inverse = f32(1.0 / float(scale)) if scale >= 1.0 else f32(1.0)
+    taps = int(np.ceil(support)) * 2 + 1
+    starts = np.zeros(out_size, dtype=np.int64)
+    weights = np.zeros((out_size, taps), dtype=np.float32)
+    for index in range(out_size):
+        centre = f32(float(scale) * (index + 0.5))
+        start = max(int(float(centre - support) + 0.5), 0)
+        count = min(max(min(int(float(centre + support) + 0.5), in_size) - start, 0), taps)
+        distances = [abs(f32((float(f32(start + tap) - centre) + 0.5) * float(inverse))) for tap in range(count)]
+        row = [f32(1.0 - float(distance)) if distance < 1.0 else f32(0.0) for distance in distances]
+        total = f32(0.0)
+        for weight in row:
+            total = f32(total + weight)
+        if total != 0.0:
+            row = [f32(weight / total) for weight in row]
+        starts[index] = start
+        weights[index, :count] = row
+    return starts, weights
+
+
 def classify(
-    model: Callable[[torch.Tensor], torch.Tensor],
-    images: torch.Tensor,
-    normalize: Callable[[torch.Tensor], torch.Tensor],
+    model: Callable[[np.ndarray], Any],
+    images: np.ndarray,
+    normalize: Callable[[np.ndarray], np.ndarray],
     batch_size: int = 256,
-    device: torch.device | str | None = None,
 ) -> list[tuple[int, float]]:
     """Label and confidence (the largest softmax probability) for each ``uint8`` ``[N, 1, 28, 28]`` image.
 
-    ``model`` maps the normalised float batch to logits. Batches go to ``device`` (default: the device of an
-    ``nn.Module``'s parameters, else the CPU); an ``nn.Module`` runs in eval mode, restored afterwards.
+    Args:
+        model: maps a normalised ``float32`` numpy batch to logits (a numpy array, or anything ``np.asarray``
+            reads): an ``.onnx`` model as loaded, a PyTorch one through :func:`on_numpy`.
+        images: the images, ``uint8`` ``[N, 1, 28, 28]``.
+        normalize: ``uint8`` images to the model's float input (:meth:`~litquant.data.DatasetSpec.normalize`).
+        batch_size: images per model call.
     """
-    was_training = None
-    if isinstance(model, torch.nn.Module):
-        parameter = next(model.parameters(), None)
-        if device is None and parameter is not None:
-            device = parameter.device
-        was_training = model.training
-        model.eval()
     results: list[tuple[int, float]] = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                batch = normalize(images[start : start + batch_size].to(device or "cpu"))
-                probabilities = torch.as_tensor(model(batch)).float().softmax(dim=1)
-                confidence, label = probabilities.max(dim=1)
-                results.extend(zip(label.tolist(), confidence.tolist(), strict=True))
-    finally:
-        if was_training:
-            model.train()
+    for start in range(0, len(images), batch_size):
+        logits = np.asarray(model(normalize(images[start : start + batch_size])), dtype=np.float32)
+        exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities = exponentials / exponentials.sum(axis=1, keepdims=True)
+        results.extend(zip(probabilities.argmax(axis=1).tolist(), probabilities.max(axis=1).tolist(), strict=True))
     return results
+
+
+def on_numpy(model: Callable[..., Any], device: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A PyTorch model (an ``nn.Module`` or any callable on tensors) as :func:`classify` calls it: a numpy batch
+    in, moved to ``device`` (default: the device of an ``nn.Module``'s parameters, else the CPU), run under
+    ``torch.inference_mode()``, its logits back as a ``float32`` numpy array. An ``nn.Module`` runs in eval mode,
+    its training mode restored after each call. Imports PyTorch."""
+    import torch
+
+    if device is None and isinstance(model, torch.nn.Module):
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else None
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        training = isinstance(model, torch.nn.Module) and model.training
+        if training:
+            model.eval()
+        try:
+            with torch.inference_mode():
+                logits = model(torch.from_numpy(np.ascontiguousarray(batch)).to(device or "cpu"))
+                return torch.as_tensor(logits).float().cpu().numpy()
+        finally:
+            if training:
+                model.train()
+
+    return run
 
 
 def format_predictions(
@@ -245,7 +309,7 @@ def _read_grey(path: Path) -> np.ndarray:
 
 
 def decode_image(data: bytes, framing: str = "digit", name: str = "image",
-                 max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+                 max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Image file bytes (an upload) to MNIST input, as :func:`load_image` reads a file: ``uint8`` ``[1, 28, 28]``.
 
     The size is checked from the header before any pixel is decoded: an image over ``max_pixels`` pixels is
@@ -254,7 +318,7 @@ def decode_image(data: bytes, framing: str = "digit", name: str = "image",
     if not data:
         raise ImageInputError(f"{printable(name)}: empty; give a PNG, JPEG or other image file")
     grey = _decode_grey(io.BytesIO(data), printable(name), max_pixels)
-    return torch.from_numpy(to_mnist(grey, framing)).unsqueeze(0)
+    return to_mnist(grey, framing)[None]
 
 
 def _decode_grey(source: Path | BinaryIO, name: str, max_pixels: int) -> np.ndarray:

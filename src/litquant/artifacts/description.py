@@ -306,17 +306,18 @@ def check_precision(int8_operators: Iterable[str], precision: str) -> str | None
 
 def saturation_warning(path: str | os.PathLike, description: ArtifactDescription, info: Any = None) -> str | None:
     """One line when ``description``'s ``int8_range`` says it was quantized with full ranges for a CPU with VNNI
-    (int8 kernels that saturate without VNNI) and ``info`` (a :class:`~litquant.cpu.CpuInfo`, default: this CPU)
-    has no VNNI; ``None`` otherwise (also for artifacts that record no choice, and for full ranges forced with
-    ``--quant.reduce_range false`` on a CPU without VNNI: their description says so)."""
+    (int8 kernels that saturate without VNNI) and ``info`` (a :class:`~litquant.cpu.CpuInfo`, default: this CPU
+    as the artifact's runtime sees it) has no VNNI; ``None`` otherwise (also for artifacts that record no
+    choice, and for full ranges forced with ``--quant.reduce_range false`` on a CPU without VNNI: their
+    description says so)."""
     entry = description.extra.get("int8_range")
     if not isinstance(entry, Mapping) or entry.get("saturates_without_vnni") is not True \
             or entry.get("chosen_for_vnni") is not True:
         return None
-    from litquant.cpu import cpu_info  # imports torch: only for the artifacts that record the choice
+    from litquant.cpu import cpu_info, onnxruntime_cpu_info  # cpu_info imports torch, which a .pt2 has loaded
     from litquant.images import printable
 
-    info = info or cpu_info()
+    info = info or (onnxruntime_cpu_info() if Path(path).suffix == ".onnx" else cpu_info())
     if info.has_vnni:
         return None
     chosen_for = printable(entry.get("chosen_for"), limit=40)  # hand-edited files may hold anything

@@ -244,7 +244,7 @@ def load_program(path: str | os.PathLike, raw: bytes | None = None) -> tuple[tor
     raw = read_artifact_bytes(path) if raw is None else raw
     archive = Pt2Archive(path, raw)
     description = archive.description()
-    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  quantized_decomposed ops
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the quantized_decomposed ops (not inductor)
 
     try:
         with _quiet_torch_export():

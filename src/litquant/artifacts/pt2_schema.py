@@ -214,7 +214,7 @@ def target(value: Any, where: str) -> str:
     if isinstance(value, str) and value in PYTHON_OPERATORS:
         return value
     import torch
-    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers quantized_decomposed
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the quantized_decomposed ops (not inductor)
 
     parts = value.split(".") if isinstance(value, str) else []
     if len(parts) != 5 or parts[:2] != ["torch", "ops"] or parts[2] not in OPERATOR_NAMESPACES \

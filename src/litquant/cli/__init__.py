@@ -12,7 +12,8 @@ The other commands use the same ``--data.*`` flags:
 - ``litquant quantize --ckpt_path CKPT --method ptq|qat|lightning-qat|onnxruntime --out DIR`` writes an int8 artifact;
   ``--method auto --max_drop 0.1`` the fastest one within 0.1 points of fp32 validation accuracy (exit 1 if none).
   Beside the artifact, ``<artifact stem>.quantize_config.yaml``: the configuration it ran with (``--config`` takes it).
-- ``litquant evaluate ARTIFACT_OR_CKPT`` prints its test accuracy (plain PyTorch, no Trainer).
+- ``litquant evaluate ARTIFACT_OR_CKPT`` prints its test accuracy (a plain loop, no Trainer; an ``.onnx`` without
+  PyTorch).
 - ``litquant describe ARTIFACT`` prints the description it carries (:mod:`litquant.describe_artifact`).
 - ``litquant inspect ARTIFACT --ckpt_path CKPT --out DIR`` compares each int8 layer with fp32 (SQNR, scales).
 - ``litquant info callbacks|loggers`` lists what Lightning ships.

@@ -1,5 +1,7 @@
 """The commands that read an artifact or checkpoint: ``predict`` of image files, ``evaluate``, ``describe`` and
-``inspect``. Each imports what its model needs when it runs (``describe`` reads only the embedded description)."""
+``inspect``. Each imports what its model needs when it runs: ``predict`` and ``evaluate`` of an ``.onnx`` neither
+PyTorch nor Lightning (numpy images and data, ONNX Runtime), of a ``.pt2`` PyTorch but not Lightning;
+``describe`` reads only the embedded description."""
 
 from __future__ import annotations
 
@@ -8,7 +10,14 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from litquant.cli.data_options import data_command_parser, make_datamodule, parse_data_command
+import numpy as np
+
+from litquant.cli.data_options import (
+    data_command_parser,
+    data_settings_from_options,
+    make_datamodule,
+    parse_data_command,
+)
 from litquant.cli.options import add_runner_argument, command_parser, require_file
 from litquant.errors import UserError
 
@@ -45,16 +54,16 @@ def cmd_predict_images(argv: list[str]) -> int:
     config = parse_data_command(parser, argv, announce=False)  # the checkpoint's dataset frames the images
     from litquant.images import classify, format_predictions, read_images
 
-    dm = make_datamodule(config)
-    paths, images, problems = read_images(config.images, dm.spec.framing)
+    spec = data_settings_from_options(config).spec
+    paths, images, problems = read_images(config.images, spec.framing)
     if not paths:
         raise problems[0]
     runner = config.runner
     if runner == "auto":
         runner = "compile" if len(images) >= PREDICT_COMPILE_FROM else "eager"
     model = _load_model(config.ckpt_path, config.model, runner)
-    predictions = classify(model, images, dm.normalize)
-    print(format_predictions(paths, predictions, dm.spec.classes))
+    predictions = classify(_on_numpy(model), images, spec.normalize)
+    print(format_predictions(paths, predictions, spec.classes))
     for problem in problems:
         print(f"litquant: skipped {problem}", file=sys.stderr)
     if problems:
@@ -66,16 +75,47 @@ def cmd_predict_images(argv: list[str]) -> int:
 
 def cmd_evaluate(argv: list[str]) -> None:
     parser = data_command_parser("litquant evaluate", "Test accuracy of a checkpoint or artifact, with a plain "
-                                 "PyTorch loop.")
+                                 "loop, no Trainer (an .onnx runs without PyTorch).")
     parser.add_argument("model", help="a .pt2/.onnx artifact or a .ckpt checkpoint")
     parser.add_argument("--batch_size", type=int, default=256)
     add_runner_argument(parser)
     config = parse_data_command(parser, argv, ckpt_key="model")
-    from litquant.evaluation import evaluate
-
     model = _load_any(config.model, config.runner)
-    accuracy = evaluate(model, make_datamodule(config), split="test", batch_size=config.batch_size)
+    if _runs_on_numpy(model):
+        accuracy = _numpy_accuracy(model, data_settings_from_options(config), config.batch_size)
+    else:
+        from litquant.evaluation import evaluate
+
+        accuracy = evaluate(model, make_datamodule(config), split="test", batch_size=config.batch_size)
     print(f"test_acc {accuracy:.4f}  ({config.model})")
+
+
+def _runs_on_numpy(model) -> bool:
+    """Whether ``model`` is an ``.onnx`` artifact: it runs on numpy arrays, without PyTorch."""
+    from litquant.artifacts.loading import LoadedModel
+
+    return isinstance(model, LoadedModel) and model.kind == "onnx"
+
+
+def _on_numpy(model):
+    """``model`` as :func:`litquant.images.classify` calls it: an ``.onnx`` as loaded, a PyTorch one wrapped."""
+    from litquant.images import on_numpy
+
+    return model if _runs_on_numpy(model) else on_numpy(model)
+
+
+def _numpy_accuracy(model, settings, batch_size: int) -> float:
+    """Test accuracy of an ``.onnx`` ``model`` on the test split of ``settings``, the batches as
+    :func:`litquant.evaluation.evaluate` makes them, without PyTorch or Lightning."""
+    from litquant.images import classify
+
+    arrays, _ = settings.load_arrays()
+    images, labels = settings.test_split(arrays)
+    if not len(labels):
+        raise ValueError("the 'test' split is empty: nothing to evaluate")
+    predicted = np.array([label for label, _ in classify(model, images[:, None], settings.spec.normalize,
+                                                         batch_size)])
+    return int((predicted == labels).sum()) / len(labels)
 
 
 def cmd_inspect(argv: list[str]) -> None:

@@ -1,5 +1,7 @@
-"""``--data.*``: the options of :class:`~litquant.data.MNISTDataModule`, for the commands outside LightningCLI,
-and the data settings a checkpoint or artifact saved, used where the user gave none."""
+"""``--data.*``: the data options (:class:`~litquant.data.settings.DataSettings`, which
+:class:`~litquant.data.MNISTDataModule` takes) for the commands outside LightningCLI, and the data settings a
+checkpoint or artifact saved, used where the user gave none. Importing this module, and parsing, import no torch
+and no Lightning: only :func:`make_datamodule` does."""
 
 from __future__ import annotations
 
@@ -8,20 +10,27 @@ from pathlib import Path
 from jsonargparse import ArgumentParser
 
 from litquant.cli.options import command_parser, given_options
+from litquant.data.formats import DATASETS
+from litquant.data.settings import SAVED_DATA_KEYS, DataSettings
+from litquant.data.sources import find_local
 from litquant.errors import UserError
+from litquant.saved_data import carries_data_settings, model_kind, saved_data_settings
 
 
 def data_command_parser(prog: str, description: str) -> ArgumentParser:
     """:func:`~litquant.cli.options.command_parser` with the ``--data.*`` options."""
-    from litquant.data import MNISTDataModule
-
     parser = command_parser(prog, description)
-    parser.add_class_arguments(MNISTDataModule, "data")
+    parser.add_class_arguments(DataSettings, "data")
     return parser
 
 
+def data_settings_from_options(config) -> DataSettings:
+    """The :class:`~litquant.data.settings.DataSettings` of parsed ``--data.*`` options."""
+    return DataSettings(**config.data.as_dict())
+
+
 def make_datamodule(config):
-    """The :class:`~litquant.data.MNISTDataModule` of parsed ``--data.*`` options."""
+    """The :class:`~litquant.data.MNISTDataModule` of parsed ``--data.*`` options (imports Lightning)."""
     from litquant.data import MNISTDataModule
 
     return MNISTDataModule(**config.data.as_dict())
@@ -37,11 +46,6 @@ def use_checkpoint_data(parser: ArgumentParser, config, ckpt_path: str, given, p
 
     Raises:
         UserError: with ``announce``, the saved ``data_dir`` does not hold the data."""
-    from litquant.data import DATASETS
-    from litquant.data.settings import SAVED_DATA_KEYS
-    from litquant.data.sources import find_local
-    from litquant.saved_data import model_kind, saved_data_settings
-
     saved = saved_data_settings(ckpt_path)
     kind = model_kind(ckpt_path)
     taken = {key: saved[key] for key in SAVED_DATA_KEYS if key in saved and key not in given}
@@ -69,8 +73,6 @@ def use_checkpoint_data(parser: ArgumentParser, config, ckpt_path: str, given, p
 def describe_data(data) -> str:
     """``mnist from ~/data (train 55000 / val 5000 / test 10000, seed 42)`` for the ``--data.*`` options
     ``data`` (the sizes asked for; the offline fallback says itself when it has fewer)."""
-    from litquant.data import DATASETS
-
     spec = DATASETS[data.dataset]
     train_total = spec.files["train-images-idx3-ubyte"].shape[0]
     test_total = spec.files["t10k-images-idx3-ubyte"].shape[0]
@@ -86,8 +88,6 @@ def parse_data_command(parser: ArgumentParser, argv: list[str], ckpt_key: str = 
     """``parser.parse_args(argv)``, the ``--data.*`` options the user left out taken from the checkpoint or
     artifact named by option ``ckpt_key``: see :func:`use_checkpoint_data`. ``--ckpt_path last`` is the newest
     fit run's ``last.ckpt`` (:func:`~litquant.checkpoints.checkpoint_argument`)."""
-    from litquant.saved_data import carries_data_settings
-
     config = parser.parse_args(argv)
     if ckpt_key == "ckpt_path" and config.get(ckpt_key) == "last":
         from litquant.checkpoints import checkpoint_argument

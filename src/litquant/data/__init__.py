@@ -1,9 +1,10 @@
 """The data: MNIST or Fashion-MNIST, found, checked and served in memory to a Lightning ``Trainer``.
 
-Three modules, each importing only the ones before it:
+Four modules, each importing only the ones before it:
 
 - :mod:`litquant.data.formats`: the IDX format, what each dataset's files hold, content checks;
 - :mod:`litquant.data.sources`: finding the files locally, the verified download, the offline fallback;
+- :mod:`litquant.data.settings`: the data options (:class:`DataSettings`) and those a trained model carries;
 - :mod:`litquant.data.module`: the ``LightningDataModule`` (splits, loaders, normalisation, batches).
 
 Example::
@@ -18,6 +19,7 @@ Example::
 from typing import TYPE_CHECKING, Any
 
 from litquant.data.formats import DATASETS, SPLIT_FILES, DataError, DatasetSpec, IdxFile, read_idx
+from litquant.data.settings import DataSettings
 from litquant.data.sources import DownloadError, default_data_dir, locate_dataset
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ __all__ = [
     "DATASETS",
     "SPLIT_FILES",
     "DataError",
+    "DataSettings",
     "DatasetSpec",
     "DownloadError",
     "EpochShuffleSampler",

@@ -86,6 +86,11 @@ class DatasetSpec:
     classes: tuple[str, ...]
     framing: str = "digit"  # "digit": 20-px box, centre of mass at the centre; "object": fills the frame
 
+    def normalize(self, images: np.ndarray) -> np.ndarray:
+        """``uint8`` (or 0..255) images as the ``float32`` input the model expects: ``(x/255 - mean)/std``, the
+        numpy twin of :func:`litquant.data.normalize` (the same roundings)."""
+        return (np.asarray(images, dtype=np.float32) / 255.0 - self.mean) / self.std
+
 
 def _shapes(train: int, test: int) -> dict[str, tuple[int, ...]]:
     return {"train-images-idx3-ubyte": (train, 28, 28), "train-labels-idx1-ubyte": (train,),

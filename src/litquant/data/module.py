@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Sequence, Sized
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 import lightning.pytorch as L
@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from litquant.data.formats import DATASETS, DataError
-from litquant.data.sources import default_data_dir, locate_dataset
+from litquant.data.settings import DataSettings
 
 __all__ = [
     "EpochShuffleSampler",
@@ -112,58 +112,27 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
 class MNISTDataModule(L.LightningDataModule):
     """MNIST (or Fashion-MNIST) from the four IDX files, in memory, with a seeded train/val split.
 
-    Args:
-        data_dir: folder holding the four IDX files (``.gz`` or uncompressed), flat or in torchvision's
-            ``<dir>/MNIST/raw/`` layout; it must exist. Default: the per-user cache (``$LITQUANT_DATA`` or
-            ``~/.cache/litquant``), the only case where the offline fallback may step in.
-        dataset: ``"mnist"`` or ``"fashion-mnist"``.
-        batch_size: samples per batch for every split.
-        val_size: training samples held out for validation (the original tutorial used 5,000).
-        train_size: cap on the training samples after the split, for quick runs (``None``: all).
-        test_size: cap on the test samples (``None``: all 10,000).
-        num_workers: ``DataLoader`` worker processes (0 is fastest for in-memory data).
-        seed: seed of the split and of the training shuffle.
-        augment_shift: random translation of training images by up to this many pixels (0 turns it off).
-        download: allow a download when the files are not found locally.
-        mirrors: download mirrors (base URLs; one string may list several, comma-separated), overriding the
-            defaults and ``$LITQUANT_MIRRORS``.
-        allow_fallback: without ``data_dir``, files and network, use the small real-MNIST sample that ships in
-            a registry package (announced loudly). A ``data_dir`` that was given never falls back.
+    Takes the fields of :class:`~litquant.data.settings.DataSettings` as keyword arguments (the ``--data.*``
+    options; LightningCLI reads them from there), kept as :attr:`settings` and saved as its hyper-parameters.
     """
 
-    def __init__(
-        self,
-        data_dir: str | None = None,
-        dataset: str = "mnist",
-        batch_size: int = 128,
-        val_size: int = 5000,
-        train_size: int | None = None,
-        test_size: int | None = None,
-        num_workers: int = 0,
-        seed: int = 42,
-        augment_shift: int = 2,
-        download: bool = True,
-        mirrors: str | list[str] | None = None,
-        allow_fallback: bool = True,
-    ) -> None:
+    def __init__(self, **settings: Any) -> None:
         super().__init__()
-        data_dir = None if data_dir is None else str(data_dir)  # a str, not a Path: checkpoints stay weights-only
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
-        self.save_hyperparameters()
-        self.spec = DATASETS[dataset]
-        self.data_dir_given = bool(data_dir)
-        self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
-        self.batch_size = batch_size
-        self.val_size = val_size
-        self.train_size = train_size
-        self.test_size = test_size
-        self.num_workers = num_workers
-        self.seed = seed
-        self.augment_shift = augment_shift
-        self.download = download
-        self.mirrors = mirrors
-        self.allow_fallback = allow_fallback
+        self.settings = DataSettings(**settings)
+        self.save_hyperparameters(asdict(self.settings))
+        self.spec = self.settings.spec
+        self.data_dir_given = bool(self.settings.data_dir)
+        self.data_dir = self.settings.folder
+        self.batch_size = self.settings.batch_size
+        self.val_size = self.settings.val_size
+        self.train_size = self.settings.train_size
+        self.test_size = self.settings.test_size
+        self.num_workers = self.settings.num_workers
+        self.seed = self.settings.seed
+        self.augment_shift = self.settings.augment_shift
+        self.download = self.settings.download
+        self.mirrors = self.settings.mirrors
+        self.allow_fallback = self.settings.allow_fallback
         self.source: str | None = None
         self._arrays: dict[str, np.ndarray] | None = None  # read by prepare_data, consumed by setup
         self._splits: dict[str, InMemoryImages] = {}
@@ -175,17 +144,7 @@ class MNISTDataModule(L.LightningDataModule):
             self._arrays = self._load_arrays()
 
     def _load_arrays(self) -> dict[str, np.ndarray]:
-        if self.data_dir_given and not self.data_dir.is_dir():
-            what = "is not a folder" if self.data_dir.exists() else "does not exist"
-            raise DataError(f"--data.data_dir {self.data_dir} {what}: pass the folder that holds the "
-                            f"{self.spec.name} files (or leave the option out to use the cache)")
-        arrays, self.source = locate_dataset(
-            self.spec,
-            self.data_dir,
-            download=self.download,
-            mirrors=self.mirrors,
-            allow_fallback=self.allow_fallback and not self.data_dir_given,
-        )
+        arrays, self.source = self.settings.load_arrays()
         return arrays
 
     def setup(self, stage: str | None = None) -> None:
@@ -195,8 +154,8 @@ class MNISTDataModule(L.LightningDataModule):
         self._arrays = None
         train = InMemoryImages(torch.from_numpy(arrays["train_images"].copy()),
                                torch.from_numpy(arrays["train_labels"].astype(np.int64)))
-        test = InMemoryImages(torch.from_numpy(arrays["test_images"].copy()),
-                              torch.from_numpy(arrays["test_labels"].astype(np.int64)))
+        test_images, test_labels = self.settings.test_split(arrays)
+        test = InMemoryImages(torch.from_numpy(test_images.copy()), torch.from_numpy(test_labels))
         total = len(train)
         val_size = min(self.val_size, total // 10) if total < self.val_size * 2 else self.val_size
         order = torch.randperm(total, generator=torch.Generator().manual_seed(self.seed))
@@ -207,11 +166,10 @@ class MNISTDataModule(L.LightningDataModule):
                       f"training images available ({self.source}); using {len(train_index):,}",
                       file=sys.stderr, flush=True)
             train_index = train_index[: self.train_size]
-        test_index = torch.arange(len(test))[: self.test_size] if self.test_size else torch.arange(len(test))
         self._splits = {
             "train": InMemoryImages(train.images[train_index], train.labels[train_index]),
             "val": InMemoryImages(train.images[val_index], train.labels[val_index]),
-            "test": InMemoryImages(test.images[test_index], test.labels[test_index]),
+            "test": test,
         }
 
     def split(self, name: str) -> InMemoryImages:

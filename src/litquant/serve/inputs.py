@@ -135,7 +135,7 @@ async def frame(data: bytes, name: str) -> np.ndarray:
                 _decoders, decode_image, data, "digit", name, MAX_IMAGE_PIXELS)
     except ImageInputError as err:
         raise HTTPException(413 if "limit" in str(err) else 400, str(err)) from None
-    return image[0].numpy()
+    return image[0]
 
 
 def png_pixels(data: bytes) -> int:
