@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from litquant import quiet_library_logs
+from litquant import quiet_libraries
 from litquant.artifacts.loading import read_description
 from litquant.data import MNISTDataModule
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test_size", type=int, default=1000, help="test samples")
     parser.add_argument("--out", default="out/examples/own-model", help="folder for the .pt2")
     args = parser.parse_args(argv)
-    quiet_library_logs()  # torchao's CUDA-only libraries not loading on a CPU torch, and other notes
+    quiet_libraries()  # torchao's CUDA-only libraries not loading on a CPU torch, Lightning's notes on its internals
     from litquant.callbacks import QuantizationAwareTraining  # imports torchao: after the logs are quieted
 
     L.seed_everything(0, verbose=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -70,20 +71,31 @@ def run_litquant(*args: str, **options) -> subprocess.CompletedProcess:
 
 
 def start_litquant(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-                   default_sigint: bool = False, stderr: int = subprocess.DEVNULL,
-                   **env_options) -> subprocess.Popen:
+                   default_sigint: bool = False, stdout: int = subprocess.DEVNULL, stderr: int = subprocess.DEVNULL,
+                   process_group: bool = False, **env_options) -> subprocess.Popen:
     """``litquant ARGS`` started in a fresh process, not waited for (to signal or kill it); output discarded,
-    but ``stderr=subprocess.PIPE`` keeps stderr (text); other options as for :func:`run_python`."""
-    return subprocess.Popen([sys.executable, "-m", "litquant.cli", *args], stdout=subprocess.DEVNULL, stderr=stderr,
-                            text=True, **_child_options(cwd, env, default_sigint, env_options))
+    but ``stdout=subprocess.PIPE`` or ``stderr=subprocess.PIPE`` keeps it (text); ``process_group``: in a
+    process group of its own, with the processes it starts (to signal them all, as a terminal's Ctrl-C does);
+    other options as for :func:`run_python`."""
+    return subprocess.Popen([sys.executable, "-m", "litquant.cli", *args], stdout=stdout, stderr=stderr,
+                            text=True, process_group=0 if process_group else None,
+                            **_child_options(cwd, env, default_sigint, env_options))
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 #: What a line of library noise looks like: warnings (with or without a file path), tips, kernels that did not
 #: load, notes on hardware that is not there.
 NOISE = re.compile(r"[Ww]arning|💡|\bTip\b|Failed to load|site-packages|available: False|No complete tensor|"
                    r"not supported by|weights_only|deprecated|Skipping")
-#: Lines that match :data:`NOISE` and are still for the user (none so far).
-ACTIONABLE: tuple[re.Pattern[str], ...] = ()
+#: Lines that match :data:`NOISE` and are still for the user: ``ModelCheckpoint``'s arguments in the catalog of
+#: ``litquant info callbacks``.
+ACTIONABLE: tuple[re.Pattern[str], ...] = (re.compile(r"\bsave_weights_only=(False|True)"),)
 
 
 def unlisted_noise(output: str) -> list[str]:

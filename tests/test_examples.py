@@ -47,6 +47,8 @@ def first(workdir: Path, mnist_dir: Path) -> dict[str, subprocess.CompletedProce
         # these two write where a user's run would: their default folders, under out/examples/
         "callbacks_catalog": ["callbacks_catalog.py", *data, *TINY, "--max_epochs", "2"],
         "loggers_catalog": ["loggers_catalog.py", *data, *TINY, "--max_epochs", "2"],
+        "own_model": ["quantize_own_model.py", *data, "--train_size", "256", "--test_size", "256", "--out",
+                      "own-model"],
     }, workdir)
 
 
@@ -62,6 +64,7 @@ def second(first, workdir: Path, mnist_dir: Path) -> dict[str, subprocess.Comple
         "lightning_qat": ["quantize_lightning_callback.py", *ckpt, "--val_size", "128", "--max_steps", "2",
                           "--no_compile", "--out", "lightning-qat"],
         "onnxruntime": ["quantize_onnxruntime.py", *ckpt, "--calibration_batches", "1", "--out", "onnx"],
+        "stress_case": ["make_stress_case.py", "ckpt/checkpoints/final.ckpt", "stress/stress.ckpt"],
     }, workdir)
 
 
@@ -148,10 +151,23 @@ def test_qat_callback_example_tests_the_reloaded_last_checkpoint(second, workdir
     assert abs(before - after) <= SAME_MODEL_ACCURACY  # reloaded from last.ckpt, converted again: the same model
 
 
+def test_own_model_and_stress_case_examples_write_what_their_chapters_use(first, second, workdir: Path) -> None:
+    assert "reloaded with torch in a fresh process: 100% of 100 predictions agree" in first["own_model"].stdout
+    assert (workdir / "own-model" / "own-model.pt2").is_file()
+    assert second["stress_case"].stdout.startswith("wrote stress/stress.ckpt: conv1 channels 0-3 x300")
+
+
 def test_examples_write_nothing_outside_their_output_folders(first, second, workdir: Path) -> None:
     # Only the folders named with --out on the command lines above, and out/ (ignored by git) for the defaults.
-    assert sorted(p.name for p in workdir.iterdir()) == ["basic", "ckpt", "lightning-qat", "onnx", "out", "ptq", "qat"]
+    assert sorted(p.name for p in workdir.iterdir()) == ["basic", "ckpt", "lightning-qat", "onnx", "out", "own-model",
+                                                         "ptq", "qat", "stress"]
     assert sorted(p.name for p in (workdir / "out").iterdir()) == ["examples"]
+
+
+def test_every_example_is_run(first: dict[str, subprocess.CompletedProcess],
+                              second: dict[str, subprocess.CompletedProcess]) -> None:
+    run = {Path(result.args[1]).name for result in {**first, **second}.values()}
+    assert run == {path.name for path in EXAMPLES.glob("*.py")}
 
 
 def test_no_example_prints_what_its_user_cannot_act_on(first: dict[str, subprocess.CompletedProcess],

@@ -58,8 +58,10 @@ def test_the_report_says_when_it_ran_on_the_offline_fallback(make_datamodule) ->
 
 def test_the_report_shows_the_curves_the_confusion_matrix_and_every_model(tmp_path: Path, mnist_dir: Path,
                                                                           monkeypatch, capsys) -> None:
-    """The demo's own fit and test (tiny), its quantization and measurements stood in for by two rows."""
+    """The demo's own fit and test (tiny), its quantization and measurements stood in for by two rows; it
+    announces the precision it trains in, the one chosen for this CPU (bf16-mixed where bf16 is native)."""
     from litquant.cli.demo import DemoCLI
+    from litquant.cpu import choose_precision
 
     def measured(best, datamodule, out: Path, methods, config=None) -> list[dict]:
         (out / "report.md").write_text("# Quantization report\n")
@@ -70,6 +72,9 @@ def test_the_report_shows_the_curves_the_confusion_matrix_and_every_model(tmp_pa
     monkeypatch.chdir(tmp_path)
     cli = DemoCLI([f"--data.data_dir={mnist_dir}", "--methods=ptq", "--trainer.max_epochs=1", *TINY])
     workflow.run_demo(cli.trainer, cli.model, cli.datamodule, Path("demo"), ["ptq"])
+    chosen = choose_precision().precision
+    assert str(cli.trainer.precision) == chosen
+    assert f"== 1/3 training ({precision_label(chosen)})" in capsys.readouterr().err
     report = (tmp_path / "demo" / "report.md").read_text()
     run = tmp_path / "demo" / "mnist" / "version_0"
     for name in ("loss.png", "acc.png", "confusion_matrix.png"):

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import command_env, run_litquant
+from helpers import command_env, free_port, run_litquant
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,12 +43,6 @@ def models(tmp_path_factory, mnist_dir: Path) -> tuple[Path, Path]:
     run_litquant("quantize", f"--ckpt_path={checkpoint}", "--method=ptq", "--out=q", "--calibration_batches=4",
                  *data, cwd=workdir, timeout=900)
     return checkpoint, workdir / "q" / "ptq.pt2"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

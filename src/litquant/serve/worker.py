@@ -3,6 +3,7 @@ batches from LitServe's queue, for models that are worth a process of their own 
 
 from __future__ import annotations
 
+import signal
 import warnings
 from typing import Any
 
@@ -10,6 +11,10 @@ import litserve as ls
 import numpy as np
 
 from litquant.serve.models import load_models, run_batch
+
+
+def _exit_quietly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 class DigitAPI(ls.LitAPI):
@@ -25,6 +30,13 @@ class DigitAPI(ls.LitAPI):
 
     def setup(self, device: str) -> None:
         from litquant import ignore_library_internal_warnings, quiet_library_logs
+
+        # Ctrl-C reaches every process of the command; the main process then stops the workers (SIGTERM), so a
+        # worker interrupted in LitServe's queue would only print its traceback. SIGTERM ends the worker as a
+        # returning process does, multiprocessing's clean-up included (a lock tqdm made here would otherwise
+        # be reported leaked at shutdown).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _exit_quietly)
         from litquant.artifacts.errors import Int8RangeWarning
 
         quiet_library_logs()  # a worker is a process of its own: as quiet as the command that started it
