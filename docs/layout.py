@@ -12,6 +12,7 @@ import argparse
 import ast
 import re
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +35,9 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_modules(path: Path) -> set[str]:
-    """The litquant modules ``path`` imports anywhere, inside functions too (not for type checking only)."""
+def imported_modules(path: Path, known: Collection[str] = ()) -> set[str]:
+    """The litquant modules ``path`` imports anywhere, inside functions too (not for type checking only);
+    ``from PACKAGE import NAME`` counts as the module ``PACKAGE.NAME`` where that is one of ``known``."""
     found: set[str] = set()
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
@@ -44,7 +46,8 @@ def imported_modules(path: Path) -> set[str]:
             if isinstance(child, ast.Import):
                 found |= {alias.name for alias in child.names}
             elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
-                found.add(child.module)
+                found |= {f"{child.module}.{alias.name}" if f"{child.module}.{alias.name}" in known else child.module
+                          for alias in child.names}
     return {name for name in found if name.startswith("litquant.")}
 
 

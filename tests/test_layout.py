@@ -47,18 +47,7 @@ GRAPH = {name: top_level_imports(path) - {name} for name, path in MODULES.items(
 
 def all_imports(path: Path) -> set[str]:
     """The litquant modules ``path`` imports anywhere: at the top and inside functions (not for type checking)."""
-    found: set[str] = set()
-    tree = ast.parse(path.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            continue
-        for child in ast.walk(node):
-            if isinstance(child, ast.Import):
-                found |= {alias.name for alias in child.names}
-            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
-                found |= {f"{child.module}.{alias.name}" if f"{child.module}.{alias.name}" in MODULES else child.module
-                          for alias in child.names}
-    return {name for name in found if name in MODULES}
+    return layout.imported_modules(path, MODULES) & MODULES.keys()
 
 
 #: Every import, those inside functions included: a lazy import hides no circle.
