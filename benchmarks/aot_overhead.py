@@ -24,16 +24,14 @@ import os
 import tempfile
 from pathlib import Path
 
-import lightning.pytorch as L
 import torch
 from environment import environment, result_name, save_results
-from harness import add_data_arguments, datamodule, markdown_table, write_markdown
+from harness import add_data_arguments, datamodule, fp32_checkpoint, markdown_table, write_markdown
 
 from litquant.apps.bench import measure
 from litquant.artifacts.aot import SINGLE_THREAD_MAX_BATCH, aot_runner_for_file, package_path
 from litquant.artifacts.loading import load_artifact
 from litquant.cpu import cpu_info
-from litquant.model import MNISTClassifier
 from litquant.quantization import QuantizeConfig, quantize
 
 NAME = "aot_overhead"
@@ -42,12 +40,7 @@ TARGET_OVERHEAD_MS = 0.02
 
 def make_pt2(args: argparse.Namespace, out: Path) -> Path:
     dm = datamodule(args, batch_size=128)
-    checkpoint = args.ckpt_path
-    if checkpoint is None:
-        trainer = L.Trainer(max_epochs=1, default_root_dir=out, logger=False, enable_progress_bar=False,
-                            enable_model_summary=False, accelerator="cpu", devices=1)
-        trainer.fit(MNISTClassifier(), datamodule=dm)
-        checkpoint = trainer.checkpoint_callback.best_model_path
+    checkpoint = fp32_checkpoint(args, dm, out)
     return quantize("ptq", checkpoint, dm, out, config=QuantizeConfig(calibration_batches=4), progress=False)
 
 

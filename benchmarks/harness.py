@@ -18,10 +18,12 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+import lightning.pytorch as L
 from environment import RESULTS
 
 from litquant.data import MNISTDataModule
 from litquant.files import write_text
+from litquant.model import MNISTClassifier
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -51,6 +53,16 @@ def datamodule(args: argparse.Namespace, **overrides) -> MNISTDataModule:
     dm.prepare_data()
     dm.setup("fit")
     return dm
+
+
+def fp32_checkpoint(args: argparse.Namespace, dm: MNISTDataModule, out: Path) -> str:
+    """``--ckpt_path`` when given, else the best checkpoint of one epoch trained here under ``out``."""
+    if args.ckpt_path is not None:
+        return args.ckpt_path
+    trainer = L.Trainer(max_epochs=1, default_root_dir=out, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer.fit(MNISTClassifier(), datamodule=dm)
+    return trainer.checkpoint_callback.best_model_path
 
 
 def alternate(variants: dict[str, Callable[[], dict]], rounds: int) -> dict[str, list[dict]]:

@@ -19,16 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import lightning.pytorch as L
 import torch
 from environment import environment, result_name, save_results
-from harness import add_data_arguments, datamodule, markdown_table, write_markdown
+from harness import add_data_arguments, datamodule, fp32_checkpoint, markdown_table, write_markdown
 
 from litquant.apps.bench import measure
 from litquant.artifacts.aot import aot_runner_for_file
 from litquant.artifacts.loading import load_artifact
 from litquant.cpu import cpu_info
-from litquant.model import MNISTClassifier
 from litquant.quantization import QuantizeConfig, quantize
 
 NAME = "int8_runners"
@@ -37,12 +35,7 @@ TARGETS = {"aot_over_onnxruntime_batch_1": 1.0, "aot_over_onnxruntime_batch_256"
 
 def make_artifacts(args: argparse.Namespace, out: Path) -> tuple[Path, Path]:
     dm = datamodule(args, batch_size=128)
-    checkpoint = args.ckpt_path
-    if checkpoint is None:
-        trainer = L.Trainer(max_epochs=1, default_root_dir=out, logger=False, enable_progress_bar=False,
-                            enable_model_summary=False, accelerator="cpu", devices=1)
-        trainer.fit(MNISTClassifier(), datamodule=dm)
-        checkpoint = trainer.checkpoint_callback.best_model_path
+    checkpoint = fp32_checkpoint(args, dm, out)
     config = QuantizeConfig(calibration_batches=args.calibration_batches)
     pt2 = quantize("ptq", checkpoint, dm, out, config=config, progress=False)
     onnx = quantize("onnxruntime", checkpoint, dm, out, config=config, progress=False)

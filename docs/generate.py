@@ -4,8 +4,8 @@ Nothing printed in the docs is typed by hand. A page asks for generated content 
 block right after each comment is rewritten:
 
 - ``<!-- run: COMMAND -->`` runs COMMAND and writes a ```` ```console ```` block holding ``$ COMMAND`` and what
-  it printed, stdout and stderr together as a terminal shows them (warnings and log lines included; only the
-  lines ``OUTPUT_FILTERS`` names are left out, and it is meant to stay empty).
+  it printed, stdout and stderr together as a terminal shows them (warnings and log lines included, nothing
+  left out).
   ``<!-- run[head=N]: COMMAND -->`` keeps the first N lines (then ``...``).
 - ``<!-- include: PATH -->`` copies a file into a ```` ```python ```` block; ``from=REGEX`` / ``to=REGEX``
   (after the path) keep the lines from the first match of one to the first match of the other.
@@ -48,7 +48,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import difflib
 import io
@@ -145,6 +144,7 @@ def _in_process(argv: list[str]) -> str | None:
         with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console), \
                 _log_handlers_writing_to(console), warnings.catch_warnings():
             warnings.showwarning = _show_warning  # as Python prints them, whoever handled warnings before
+            sys.modules.pop("litquant.quiet", None)  # an example's `import litquant.quiet` quiets as in a new process
             target()
     except SystemExit as exit_:
         if exit_.code not in (0, None):
@@ -221,32 +221,6 @@ def _include_block(spec: str) -> str:
     return "```python\n" + "\n".join(lines[start : end + 1]) + "\n```\n"
 
 
-#: Console lines left out of the pages: ``{regex: why}``. Empty means the pages show exactly what a user sees;
-#: an entry stays only while some command still prints such a line (``tests/test_docs.py`` fails on an entry
-#: that no page needs any more).
-OUTPUT_FILTERS: dict[str, str] = {
-    # Library warnings that litquant still lets through, printed with the path of the installed file (a path
-    # of the machine that generated the page). Each goes once litquant keeps such noise out of normal output.
-    r"site-packages/lightning/pytorch/utilities/_pytree\.py:\d+: `isinstance\(treespec, LeafSpec\)` is deprecated":
-        "Lightning calls a deprecated torch pytree API",
-    r"site-packages/lightning/pytorch/loops/fit_loop\.py:\d+: The number of training batches \(\d+\) is smaller":
-        "Lightning's hint for the docs' tiny training sets, printed with its file path",
-}
-#: How many lines each filter removed since this module was loaded.
-FILTER_HITS: collections.Counter[str] = collections.Counter()
-
-
-def filtered(output: str) -> str:
-    kept = []
-    for line in output.splitlines(keepends=True):
-        hit = next((pattern for pattern in OUTPUT_FILTERS if re.search(pattern, line)), None)
-        if hit:
-            FILTER_HITS[hit] += 1
-        else:
-            kept.append(line)
-    return "".join(kept)
-
-
 def run_page(text: str, data_dir: Path | None, subprocess_only: bool = False) -> list[str]:
     """The generated block for each directive of the page, in order."""
     blocks = []
@@ -260,7 +234,7 @@ def run_page(text: str, data_dir: Path | None, subprocess_only: bool = False) ->
                     start = time.perf_counter()
                     output = run_command(argument, env, subprocess_only).replace(str(workdir) + "/", "")
                     print(f"  {time.perf_counter() - start:6.1f} s  {argument}", file=sys.stderr)
-                    blocks.append(_console_block(argument, filtered(output), options))
+                    blocks.append(_console_block(argument, output, options))
                 else:
                     blocks.append(_include_block(argument))
     return blocks
@@ -524,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         generated = {path.name: run_page(path.read_text(), data_dir, args.subprocess) for path in pages(args.pages)}
         from litquant.cpu import summary
 
-        Path(args.blocks).write_text(json.dumps({"pages": generated, "filter_hits": dict(FILTER_HITS),
+        Path(args.blocks).write_text(json.dumps({"pages": generated,
                                                  "profile": {"variables": PROFILE, "cpu": summary()}}))
         return 0
     targets = pages(args.pages) + ([] if args.pages else list(READMES))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import re
@@ -201,3 +202,19 @@ def test_make_demo_says_how_every_command_finds_the_data_it_used(mnist_dir: Path
     assert f"export LITQUANT_DATA={mnist_dir}" in dry_run("demo", mnist_dir)
     assert f'LITQUANT_DATA="${{LITQUANT_DATA:-{mnist_dir}}}"' in dry_run("shell", mnist_dir)
     assert "LITQUANT_DATA" not in dry_run("demo", tmp_path) + dry_run("shell", tmp_path)
+
+
+def test_every_image_a_readme_command_names_is_one_make_demo_wrote(texts, make_datamodule, tmp_path: Path) -> None:
+    """A reader runs README's commands after ``make demo``: an image they name is one of the demo's samples
+    (``demo/samples/``, one real test digit per class), never a file the reader would have to make first."""
+    from litquant.apps.workflow import write_samples
+
+    written = [path.relative_to(tmp_path).as_posix()
+               for path in write_samples(make_datamodule(), tmp_path / "demo" / "samples")]
+    for text in texts:
+        named = {token for command in commands(text)
+                 for token in re.findall(r"[\w./*-]+\.(?:png|jpe?g|bmp|gif|webp)\b", command)}
+        assert named, "README names no image to try"
+        for pattern in named:
+            matches = [path for path in written if fnmatch.fnmatch(path, pattern)]
+            assert len(matches) == 1, f"README names {pattern!r}: make demo writes {matches or 'no such file'}"

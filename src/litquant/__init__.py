@@ -40,8 +40,9 @@ class _NothingToActOn(logging.Filter):
     """Drops library log messages that ask nothing of the user: torchao's CUDA-only kernel libraries not
     loading into a CPU-only torch (they still show with a CUDA build, where they would matter), torchao
     registering its enums with torch's pytree in the deprecated way, Lightning's advertisements for litlogger and
-    litmodels, its note that no GPU or TPU is there (one that is still says so), and the ONNX exporter noting that
-    torchvision (whose operators an MNIST model never uses) is missing."""
+    litmodels, its note that no GPU or TPU is there (one that is still says so), its note that it reads the
+    training data once to count the optimizer's steps (for the one-cycle schedule), and the ONNX exporter noting
+    that torchvision (whose operators an MNIST model never uses) is missing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -54,7 +55,7 @@ class _NothingToActOn(logging.Filter):
 
 _NOISE = ("is an Enum subclass and is now natively supported", "try installing [litlogger]",
           "try installing [litmodels]", "GPU available: False, used: False", "TPU available: False, using: 0",
-          "torchvision is not installed. Skipping")
+          "torchvision is not installed. Skipping", "to estimate number of stepping batches")
 _NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "lightning.pytorch.utilities.rank_zero",
                   "lightning.fabric.utilities.rank_zero", "torch.onnx._internal.exporter._registration")
 

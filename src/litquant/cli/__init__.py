@@ -52,6 +52,7 @@ Lightning on MNIST end to end, and fast int8 models from it.
   demo       fit, test, quantize four ways, report             litquant demo --out demo
   quantize   int8 artifact from a checkpoint                   litquant quantize --ckpt_path CKPT --method ptq
              (--method auto --max_drop 0.1: the fastest within 0.1 points of fp32 validation accuracy)
+             (--model CLASS --data CLASS: your own LightningModule and LightningDataModule)
   evaluate   test accuracy of an artifact or checkpoint        litquant evaluate quantized/ptq.pt2
   describe   what an artifact says about itself                litquant describe quantized/ptq.pt2
   inspect    per-layer int8 error against fp32                 litquant inspect quantized/ptq.pt2 --ckpt_path CKPT
