@@ -32,19 +32,20 @@ def warmup_sizes(max_batch_size: int) -> list[int]:
 
 def load_models(paths: dict[str, str], runner: str, max_batch_size: int,
                 threads: int | None = None) -> dict[str, Model]:
-    """Every model of ``paths`` (name → file), loaded and run once at every batch size it will meet, so that
-    compiling happens before the server says it is ready, not on a user's first request. ``threads``: the CPU
-    threads of a model call (PyTorch's for this process, ONNX Runtime's per model; ``None``: their defaults)."""
+    """Every model of ``paths`` (name → file), loaded and run once at every batch size it will meet, through
+    :func:`run_batch` as a request runs it (a compiled model's guards see the same tensors), so that compiling
+    happens before the server says it is ready, not on a user's first request. ``threads``: the CPU threads of a
+    model call (PyTorch's for this process, ONNX Runtime's per model; ``None``: their defaults)."""
     if threads:
         torch.set_num_threads(threads)
     models = {}
     sizes = warmup_sizes(max_batch_size)
+    blank = np.zeros((28, 28), dtype=np.uint8)
     for name, path in paths.items():
         print(f"litquant serve: loading {name} ({path})", file=sys.stderr, flush=True)
         model = load_model(path, runner, threads, sizes)
-        with torch.inference_mode():
-            for size in sizes:
-                model(torch.zeros(size, 1, 28, 28))
+        for size in sizes:
+            run_batch({name: model}, [blank] * size, [[name]] * size)
         models[name] = model
     return models
 
@@ -53,7 +54,8 @@ def run_batch(models: dict[str, Model], images: Sequence[np.ndarray],
               wanted: Sequence[Sequence[str]]) -> list[dict[str, dict[str, Any]]]:
     """``uint8`` 28×28 ``images``, each through the models named in its ``wanted``: one batch per model, with
     the rows that ask for it. Per image: model name → probabilities, the model call's time and batch size."""
-    batch = normalize(torch.from_numpy(np.stack(images)).unsqueeze(1))
+    with torch.inference_mode():
+        batch = normalize(torch.from_numpy(np.stack(images)).unsqueeze(1))
     results: list[dict[str, dict[str, Any]]] = [{} for _ in images]
     for name, model in models.items():
         rows = [index for index, names in enumerate(wanted) if name in names]
