@@ -293,9 +293,9 @@ def _structure(spec: dict, leaves: list) -> Any:
     return tuple(children) if spec["type"] == "builtins.tuple" else children
 
 
-def _call_signature(program: dict) -> tuple[list[str], dict]:
-    """The keyword names of the module's inputs (flat ``(args, kwargs)``) and its output spec, from the root's
-    call signature."""
+def _call_signature(program: dict) -> tuple[int, list[str], dict]:
+    """How many positional inputs the module takes, the names of its keyword inputs (flat ``(args, kwargs)``) and
+    its output spec, from the root's call signature."""
     root = next((entry["signature"] for entry in program["graph_module"]["module_call_graph"]
                  if entry["fqn"] == ""), None)
     if root is None:
@@ -305,8 +305,8 @@ def _call_signature(program: dict) -> tuple[list[str], dict]:
     if not keywords or any(child["type"] is not None
                            for child in positional["children_spec"] + keywords["children_spec"]):
         raise _Unloadable("inputs are not flat (args, kwargs)")
-    return json.loads(keywords["context"]) if keywords["type"] == "builtins.dict" else [], \
-        json.loads(root["out_spec"])[1]
+    return len(positional["children_spec"]), json.loads(keywords["context"]) if keywords["type"] == "builtins.dict" \
+        else [], json.loads(root["out_spec"])[1]
 
 
 def _input_checker(names: list[str], sizes: list[list], ranges: dict[str, tuple]) -> Callable:
@@ -341,7 +341,7 @@ def _build(archive: Pt2Archive) -> tuple[fx.GraphModule, list, list]:
     graph, signature = program["graph_module"]["graph"], program["graph_module"]["signature"]
     tensors = {"weights": _tensors(archive.entries, "data/weights/"),
                "constants": _tensors(archive.entries, "data/constants/")}
-    keyword_names, out_spec = _call_signature(program)
+    positional, keyword_names, out_spec = _call_signature(program)
     builder, root, probe = _GraphBuilder(graph["tensor_values"]), nn.Module(), fx.GraphModule(nn.Module(), fx.Graph())
     if len(graph["inputs"]) != len(signature["input_specs"]) or len(graph["outputs"]) != len(
             signature["output_specs"]):
@@ -350,7 +350,7 @@ def _build(archive: Pt2Archive) -> tuple[fx.GraphModule, list, list]:
              for value, spec in zip(graph["inputs"], signature["input_specs"], strict=True)]
     user = [name for name, kind, _ in specs if kind == "user_input"]
     names = user[:len(user) - len(keyword_names)] + keyword_names
-    if any(name != _spec_name(body) for name, _, body in specs) or len(names) != len(user) \
+    if any(name != _spec_name(body) for name, _, body in specs) or positional + len(keyword_names) != len(user) \
             or len(set(names)) != len(names) or set(names) & _RESERVED_INPUTS:
         raise _Unloadable(f"inputs {user} do not match their specs or call signature, or use reserved names")
     for name, target in zip(user, names, strict=True):
