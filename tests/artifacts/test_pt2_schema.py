@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 import torch
+from pt2_zoo import program_of, tensors, zoo
 from torch import nn
 
 from litquant.artifacts.description import check_precision, describe
 from litquant.artifacts.errors import ArtifactError, UnsafeArtifactError
 from litquant.artifacts.loading import load_artifact
+from litquant.artifacts.pt2_file import load_program
 from litquant.artifacts.pt2_schema import SchemaError, canonical_program, int8_targets
 
 ARTIFACTS = ("fp32", "ptq", "qat", "lightning-qat")
@@ -178,21 +180,8 @@ def test_the_schema_accepts_models_beyond_mnist(model: str, precision: str) -> N
     """Operator namespaces, not the MNIST model's operators: residual adds, hardswish and squeeze-excite, layer
     norm and attention with symbolic sizes, two inputs with tuple and dict outputs all parse and load, exported
     as they are and quantized with PT2E."""
-    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
-
-    from litquant.quantization.calibration import quantizer_for
-    from litquant.quantization.pt2e import capture, convert_to_program, export_program
-
-    module, inputs = _zoo(model)
-    module.eval()
-    if precision == "int8":
-        prepared = prepare_pt2e(capture(module, inputs), quantizer_for(is_qat=False))
-        with torch.no_grad():
-            prepared(*inputs)
-        program = convert_to_program(prepared, inputs)
-        module = program.module()  # the reference: the quantized program as exported
-    else:
-        program = export_program(module, inputs)
+    program, inputs = program_of(model, precision)
+    module = program.module() if precision == "int8" else zoo(model)[0].eval()  # int8: as exported
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     raw = buffer.getvalue()
@@ -206,63 +195,8 @@ def test_the_schema_accepts_models_beyond_mnist(model: str, precision: str) -> N
                          else archive.read(info))
     rebuilt.seek(0)
     expected, got = module(*inputs), torch.export.load(rebuilt).module()(*inputs)
-    assert torch.equal(torch.cat([t.flatten() for t in _tensors(expected)]),
-                       torch.cat([t.flatten() for t in _tensors(got)]))
-
-
-def _tensors(value: Any) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    items = value.values() if isinstance(value, dict) else value
-    return [t for item in items for t in _tensors(item)]
-
-
-def _zoo(model: str) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-    torch.manual_seed(0)
-    image = (torch.randn(2, 1, 28, 28),)
-    if model == "residual":
-        conv = nn.Conv2d(1, 8, 3, padding=1)
-        block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8))
-        head = nn.Linear(8, 10)
-
-        def residual(x: torch.Tensor) -> torch.Tensor:
-            y = torch.relu(conv(x))
-            return head((y + block(y)).mean((2, 3)))
-        return _Lambda(residual, conv, block, head), image
-    if model == "hardswish-se":
-        conv, squeeze, excite, head = nn.Conv2d(1, 8, 3), nn.Linear(8, 4), nn.Linear(4, 8), nn.Linear(8, 10)
-
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            y = nn.functional.hardswish(conv(x))
-            w = nn.functional.hardsigmoid(excite(torch.relu(squeeze(y.mean((2, 3))))))
-            return head((y * w[:, :, None, None]).mean((2, 3)))
-        return _Lambda(forward, conv, squeeze, excite, head), image
-    if model == "transformer":
-        embed, layer, head = nn.Linear(28, 32), nn.TransformerEncoderLayer(32, 4, 64, 0.0, batch_first=True), \
-            nn.Linear(32, 10)
-
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            h = layer(embed(x.reshape(x.shape[0], 28, 28)))
-            q = h.view(x.shape[0], 28, 4, 8).transpose(1, 2)
-            h = nn.functional.scaled_dot_product_attention(q, q, q).transpose(1, 2).reshape(x.shape[0], 28, 32)
-            return head(nn.functional.gelu(h.mean(1), approximate="tanh")).softmax(-1)
-        return _Lambda(forward, embed, layer, head), image
-    first, second = nn.Linear(784, 10), nn.Linear(3, 10)
-
-    def two(x: torch.Tensor, y: torch.Tensor) -> Any:
-        logits = first(x.flatten(1)) + second(y)
-        return logits, {"logits": logits, "aux": logits.sum(1)}
-    return _Lambda(two, first, second), (*image, torch.randn(2, 3))
-
-
-class _Lambda(nn.Module):
-    def __init__(self, forward, *modules: nn.Module) -> None:
-        super().__init__()
-        self.parts = nn.ModuleList(modules)
-        self._forward = forward
-
-    def forward(self, *inputs: torch.Tensor) -> Any:
-        return self._forward(*inputs)
+    assert torch.equal(torch.cat([t.flatten() for t in tensors(expected)]),
+                       torch.cat([t.flatten() for t in tensors(got)]))
 
 
 # -- the fuzz test ----------------------------------------------------------------------------------------------
@@ -323,14 +257,18 @@ def _mutations(document: dict, marker: Path) -> Iterator[tuple[str, str]]:
 def test_every_mutation_of_the_program_is_refused_or_loads_the_same_model(
         tiny_artifacts: dict[str, Path], tmp_path: Path, name: str) -> None:
     """Fuzz every field of a real artifact's ``model.json``: each mutation is refused in one line, or reaches torch
-    as the same canonical program (the field was dropped), or loads to a model with the same outputs; no code
+    as the same canonical program (the field was dropped), or loads to a model with the same outputs, both through
+    ``torch.export.load`` and through the eager loader that builds the module from litquant's own parse; no code
     from the file ever runs."""
     source = tiny_artifacts[name]
     marker = tmp_path / "marker.txt"
     document = _program(source)
     baseline = canonical_program(json.dumps(document).encode())
     images = torch.randn(3, 1, 28, 28)
-    expected = load_artifact(source, runner="eager", progress=False)(images)
+    loaders = {"torch.export.load": lambda path: load_program(path)[0].module(),
+               "eager": lambda path: load_artifact(path, runner="eager", progress=False)}
+    expected = loaders["torch.export.load"](source)(images)
+    assert torch.equal(loaders["eager"](source)(images), expected)
     counts = {"refused": 0, "same program reaches torch": 0, "loaded the same": 0}
     refused: set[str] = set()
     for label, mutated in _mutations(document, marker):
@@ -345,15 +283,18 @@ def test_every_mutation_of_the_program_is_refused_or_loads_the_same_model(
             counts["same program reaches torch"] += 1
             continue
         fuzzed = _with_program(source, tmp_path / "fuzzed.pt2", lambda _, text=mutated: text)
-        try:
-            got = load_artifact(fuzzed, runner="eager", progress=False)(images)
-        except ArtifactError as err:
-            assert "\n" not in str(err), label
-            counts["refused"] += 1
-        else:
-            assert torch.equal(got, expected), label
-            counts["loaded the same"] += 1
-        assert not marker.exists(), label
+        outcomes = set()
+        for loader, load in loaders.items():
+            try:
+                got = load(fuzzed)(images)
+            except ArtifactError as err:
+                assert "\n" not in str(err), (label, loader)
+                outcomes.add("refused")
+            else:
+                assert torch.equal(got, expected), (label, loader)
+                outcomes.add("loaded the same")
+            assert not marker.exists(), (label, loader)
+        counts["refused" if "refused" in outcomes else "loaded the same"] += 1
     assert not marker.exists()
     assert counts["refused"] > 10 * counts["same program reaches torch"] > 0, counts
     assert {"guards_code: payload appended", "graph_module/graph/nodes/0/target: payload"} <= refused, counts

@@ -38,8 +38,8 @@ __all__ = ["RUNNERS", "LoadedModel", "Runner", "load_artifact", "load_model", "r
 
 #: How a ``.pt2`` runs: ``compile`` (``torch.compile`` with inductor freezing, compiled in this process on first use
 #: per batch size, :mod:`litquant.artifacts.compiled`), ``aot`` (AOTInductor packages per batch size, built once and
-#: cached on disk, :mod:`litquant.artifacts.aot`), ``eager`` (the exported graph as is: int8 ops as
-#: dequantize/fp32/quantize).
+#: cached on disk, :mod:`litquant.artifacts.aot`), ``eager`` (the exported graph as is, built from the checked file
+#: by :mod:`litquant.artifacts.pt2_graph` without ``torch.export.load``: int8 ops as dequantize/fp32/quantize).
 Runner = Literal["compile", "aot", "eager"]
 RUNNERS: tuple[str, ...] = get_args(Runner)
 
@@ -113,6 +113,11 @@ def read_description(path: str | os.PathLike) -> ArtifactDescription:
 def _load_pt2(path: Path, raw: bytes, runner: Runner, progress: bool, batch_sizes: Sequence[int]) -> LoadedModel:
     import torch
 
+    if runner == "eager":  # built from the parsed file: no torch.export deserializer, no TorchDynamo
+        from litquant.artifacts.pt2_graph import load_eager_module
+
+        module, description = load_eager_module(path, raw)
+        return LoadedModel(path, description, "pt2", module, module, torch.inference_mode)
     from litquant.artifacts.pt2_file import load_program
 
     program, description = load_program(path, raw)
@@ -128,13 +133,11 @@ def _load_pt2(path: Path, raw: bytes, runner: Runner, progress: bool, batch_size
         # the package is built from, and keyed by, the bytes checked and loaded here; never read from elsewhere
         run = aot_runner(program, batch_sizes, sha256=hashlib.sha256(raw).hexdigest(), check_int8=int8,
                          progress=progress)
-    elif runner == "compile":
+    else:
         from litquant.artifacts.compiled import compiled_runner
 
         run = compiled_runner(module, progress, f"{description.precision} model", program if int8 else None,
                               batch_sizes)
-    else:
-        run = module
     return LoadedModel(path, description, "pt2", run, module, torch.inference_mode)
 
 

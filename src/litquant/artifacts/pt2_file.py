@@ -15,8 +15,10 @@ memory once (:func:`~litquant.artifacts.files.read_artifact_bytes`). Then :class
   and refuses example inputs that do not load with ``torch.load(weights_only=True)``.
 
 :func:`load_program` then rebuilds a clean archive in memory from the checked entries only, hands only that to
-``torch.export.load``, and checks the loaded graph again (allowed operators only, no sub-module), its int8
-operators against the described precision and its inputs and outputs against the description.
+``torch.export.load``, and checks the loaded graph again (:func:`check_graph_module`: allowed operators only, no
+sub-module), its int8 operators against the described precision and its inputs and outputs against the
+description. The eager runner builds its module from the parsed entries instead
+(:mod:`litquant.artifacts.pt2_graph`) and runs the same checks on it.
 
 Example::
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import operator
 import os
 import re
 import zipfile
@@ -57,7 +60,7 @@ from litquant.artifacts.pt2_schema import (
 )
 from litquant.artifacts.signature import value_dtype, value_shape
 
-__all__ = ["MAX_ENTRIES", "MAX_ENTRY_BYTES", "Pt2Archive", "load_program", "program_io"]
+__all__ = ["MAX_ENTRIES", "MAX_ENTRY_BYTES", "Pt2Archive", "check_graph_module", "load_program", "program_io"]
 
 #: Largest inflated size of one ``.pt2`` entry (of all together: :data:`~litquant.artifacts.files.MAX_TOTAL_BYTES`),
 #: and most entries.
@@ -213,27 +216,30 @@ def _quiet_torch_export() -> Iterator[None]:
         logger.removeFilter(quiet)
 
 
-def _check_graph(path: Path, program: torch.export.ExportedProgram, description: ArtifactDescription) -> None:
-    """The loaded graph again, as torch built it: registered operator overloads of the allowed namespaces and the
-    listed Python operators only (no higher-order operator, no sub-module), and int8 operators exactly when the
-    description says int8."""
+def check_graph_module(path: Path, graph_module: torch.fx.GraphModule, description: ArtifactDescription,
+                       inputs: list, outputs: list) -> None:
+    """A loaded graph against the allowlists and the description: registered operator overloads of the allowed
+    namespaces and the listed Python operators only (no higher-order operator, no sub-module but plain holders
+    of tensors, attributes read only for tensors), int8 operators exactly when the description says int8, and
+    its inputs ``(name, shape, dtype)`` and outputs ``(shape, dtype)`` as described."""
+    if any(type(module) is not torch.nn.Module for module in graph_module.modules() if module is not graph_module):
+        raise UnsafeArtifactError(f"{path}: refused to run, its graph holds a sub-module")
     targets = set()
-    for module in program.graph_module.modules():
-        if module is not program.graph_module:
-            raise UnsafeArtifactError(f"{path}: refused to run, its graph holds a sub-module")
-        for node in module.graph.nodes:
-            target = node.target
-            allowed = node.op in ("placeholder", "output") or node.op == "call_function" and (
-                isinstance(target, torch._ops.OpOverload) and not isinstance(target, torch._ops.HigherOrderOperator)
-                and target.namespace in OPERATOR_NAMESPACES
-                or f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}" in PYTHON_OPERATORS)
-            if not allowed:
-                raise UnsafeArtifactError(f"{path}: refused to run, its graph calls {target!r}, not a registered "
-                                          "operator of " + ", ".join(sorted(OPERATOR_NAMESPACES)))
-            if isinstance(target, torch._ops.OpOverload):
-                targets.add(f"torch.ops.{target.namespace}.{target._opname}.{target._overloadname}")
+    for node in graph_module.graph.nodes:
+        target = node.target
+        allowed = node.op in ("placeholder", "output") or node.op == "call_function" and (
+            isinstance(target, torch._ops.OpOverload) and not isinstance(target, torch._ops.HigherOrderOperator)
+            and target.namespace in OPERATOR_NAMESPACES
+            or f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', '')}" in PYTHON_OPERATORS) \
+            or node.op == "get_attr" and isinstance(operator.attrgetter(target)(graph_module), torch.Tensor)
+        if not allowed:
+            raise UnsafeArtifactError(f"{path}: refused to run, its graph calls {target!r}, not a registered "
+                                      "operator of " + ", ".join(sorted(OPERATOR_NAMESPACES)))
+        if isinstance(target, torch._ops.OpOverload):
+            targets.add(f"torch.ops.{target.namespace}.{target._opname}.{target._overloadname}")
     if why := check_precision(int8_targets(targets), description.precision):
         raise description_mismatch(path, why)
+    check_io(path, description, inputs, outputs)
 
 
 def load_program(path: str | os.PathLike, raw: bytes | None = None) -> tuple[torch.export.ExportedProgram,
@@ -252,8 +258,7 @@ def load_program(path: str | os.PathLike, raw: bytes | None = None) -> tuple[tor
     except Exception as err:  # noqa: BLE001 - one line for any deserialisation failure
         message = f"{type(err).__name__}: {err}".strip().splitlines()[0]
         raise ArtifactError(f"{path}: cannot load ({message}); export it again") from None
-    _check_graph(path, program, description)
-    check_io(path, description, *program_io(program))
+    check_graph_module(path, program.graph_module, description, *program_io(program))
     return program, description
 
 

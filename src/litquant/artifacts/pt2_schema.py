@@ -61,8 +61,9 @@ from litquant.artifacts.strict_json import (
     union,
 )
 
-__all__ = ["MAX_EXPRESSION", "OPERATOR_NAMESPACES", "PYTHON_OPERATORS", "STRING_ARGUMENTS", "SchemaError",
-           "canonical_program", "canonical_tensor_config", "expression", "int8_targets"]
+__all__ = ["MAX_EXPRESSION", "MEMORY_FORMATS", "OPERATOR_NAMESPACES", "PYTHON_OPERATORS", "SCALAR_TYPES",
+           "STRIDED_LAYOUT", "STRING_ARGUMENTS", "SchemaError", "canonical_program", "canonical_tensor_config",
+           "expression", "int8_targets"]
 
 #: Namespaces whose registered operator overloads a graph may call: ATen, the quantize/dequantize operators of
 #: PT2E quantization, and the oneDNN int8 operators inductor lowers them to. Higher-order operators live in
@@ -160,18 +161,18 @@ _RANGE = record({"min_val": optional(integer), "max_val": optional(integer)})
 
 
 # -- tensors and arguments ----------------------------------------------------------------------------------
-def _enum_values(enum: Any) -> tuple[int, ...]:
-    return tuple(int(member) for member in enum)
-
-
-def _schema_enums() -> tuple[Parser, Parser, Parser]:
-    from torch._export.serde import schema
-
-    return (one_of(*_enum_values(schema.ScalarType)), one_of(*_enum_values(schema.MemoryFormat)),
-            one_of(int(schema.Layout.Strided)))
-
-
-_SCALAR_TYPE, _MEMORY_FORMAT, _STRIDED = _schema_enums()
+#: The codes of ``torch.export``'s serialized enumerations (part of the file format, ``torch._export.serde.schema``;
+#: written out here because importing that module costs start-up time): scalar types by the name of their
+#: ``torch`` dtype, memory formats by the name of their ``torch`` constant, the strided layout. Code 0 of the first
+#: two is "unknown": it parses, and no loader builds a tensor of it.
+SCALAR_TYPES = {1: "uint8", 2: "int8", 3: "int16", 4: "int32", 5: "int64", 6: "float16", 7: "float32",
+                8: "float64", 9: "complex32", 10: "complex64", 11: "complex128", 12: "bool", 13: "bfloat16",
+                28: "uint16", 29: "float8_e4m3fn", 30: "float8_e5m2", 31: "float8_e4m3fnuz", 32: "float8_e5m2fnuz",
+                33: "float8_e8m0fnu", 34: "uint32", 35: "uint64"}
+MEMORY_FORMATS = {1: "contiguous_format", 2: "channels_last", 3: "channels_last_3d", 4: "preserve_format"}
+STRIDED_LAYOUT = 7
+_SCALAR_TYPE, _MEMORY_FORMAT = one_of(0, *SCALAR_TYPES), one_of(0, *MEMORY_FORMATS)
+_STRIDED = one_of(STRIDED_LAYOUT)
 _DEVICE = record({"type": one_of("cpu")}, {"index": (optional(bounded(0, 1024)), None)})
 _DIMENSIONS = list_of(_SYM_INT, 64)
 TENSOR_META = record({"dtype": _SCALAR_TYPE, "sizes": _DIMENSIONS, "requires_grad": boolean, "device": _DEVICE,

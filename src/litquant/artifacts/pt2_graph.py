@@ -1,0 +1,406 @@
+"""The eager module of a checked ``.pt2``, built from litquant's own parse of it, without ``torch.export.load``.
+
+:class:`~litquant.artifacts.pt2_file.Pt2Archive` has already parsed ``models/model.json`` and the tensor configs
+into their strict schema (:mod:`litquant.artifacts.pt2_schema`). :func:`load_eager_module` builds from those parsed
+values alone a ``torch.fx.GraphModule`` that computes what ``torch.export.load(file).module()`` computes: the
+user inputs as placeholders, parameters, buffers and constants as attributes made from the raw tensor bytes
+(dtype, sizes, strides and storage offset from the config), every node's operator resolved only among the
+registered operators of :data:`~litquant.artifacts.pt2_schema.OPERATOR_NAMESPACES` and
+:data:`~litquant.artifacts.pt2_schema.PYTHON_OPERATORS`, and the outputs in the program's own structure (a tensor,
+a tuple, a dict). A pre-hook checks the inputs as the exported module does (their number, ranks, fixed sizes and
+shared dynamic sizes). Then the same graph and description checks as for :func:`~litquant.artifacts.pt2_file.
+load_program` run on it.
+
+This path imports neither ``torch.export``'s deserializer nor TorchDynamo: it is what makes loading a ``.pt2`` for
+one prediction fast. The ``compile`` and ``aot`` runners still need the ``ExportedProgram`` of ``load_program``.
+
+Example::
+
+    from litquant.artifacts.pt2_graph import load_eager_module
+
+    module, description = load_eager_module("out/ptq.pt2")   # a checked torch.fx.GraphModule
+    logits = module(images)
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import math
+import operator
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from litquant.artifacts.description import ArtifactDescription
+from litquant.artifacts.errors import ArtifactError
+from litquant.artifacts.files import MAX_TOTAL_BYTES, read_artifact_bytes
+from litquant.artifacts.pt2_file import Pt2Archive, check_graph_module
+from litquant.artifacts.pt2_schema import (
+    MEMORY_FORMATS,
+    OPERATOR_NAMESPACES,
+    PYTHON_OPERATORS,
+    SCALAR_TYPES,
+    STRIDED_LAYOUT,
+)
+
+__all__ = ["load_eager_module"]
+
+_DTYPES = {code: getattr(torch, name) for code, name in SCALAR_TYPES.items()}
+_MEMORY_FORMATS = {code: getattr(torch, name) for code, name in MEMORY_FORMATS.items()}
+_PYTHON_FUNCTIONS: dict[str, Callable] = {name: getattr(operator, name.rsplit(".", 1)[1]) for name in PYTHON_OPERATORS}
+#: The Python operators on sizes, whose inputs are positional (as torch reads them); ``getitem`` is not one.
+_SIZE_OPERATORS = {"_operator.add", "_operator.sub", "_operator.mul", "_operator.floordiv"}
+#: Names the module's generated Python refers to: an input may not be called so.
+_RESERVED_INPUTS = frozenset({"self", "getattr", "inf", "nan", "NoneType", "torch", "device", "fx_pytree", "pytree"})
+_SYMBOL = re.compile(r"Symbol\('([a-z]+\d+)'[^()]*\)")
+
+
+class _Unloadable(Exception):
+    """What in the parsed program the eager module cannot be built from (one line)."""
+
+
+def _dtype(code: int) -> torch.dtype:
+    if code not in _DTYPES:
+        raise _Unloadable(f"unknown scalar type {code}")
+    return _DTYPES[code]
+
+
+def _ints(values: list[dict], what: str) -> list[int]:
+    if any("as_int" not in value for value in values):
+        raise _Unloadable(f"{what} is symbolic")
+    return [value["as_int"] for value in values]
+
+
+def _tensor_io(meta: dict) -> tuple[list, str]:
+    """A value's shape (``"batch"`` for a symbolic size) and dtype name, from its parsed ``tensor_values``."""
+    return [d.get("as_int", "batch") for d in meta["sizes"]], \
+        str(_dtype(meta["dtype"])).removeprefix("torch.")
+
+
+# -- tensors ------------------------------------------------------------------------------------------------
+def _tensors(entries: dict[str, bytes], folder: str) -> dict[str, torch.Tensor]:
+    """The tensors of a parsed weights or constants config by name, each a strided view of its entry's raw bytes
+    (an entry shared by several names stays shared), as torch's loader makes them."""
+    config = f"{folder}model_{folder.split('/')[1]}_config.json"
+    if config not in entries:
+        raise _Unloadable(f"no {config!r}")
+    flat: dict[str, torch.Tensor] = {}
+    tensors = {}
+    for fqn, payload in json.loads(entries[config])["config"].items():
+        meta = payload["tensor_meta"]
+        if meta is None:
+            raise _Unloadable(f"{fqn!r} has no tensor metadata")
+        dtype, sizes = _dtype(meta["dtype"]), _ints(meta["sizes"], f"the size of {fqn!r}")
+        name = payload["path_name"]
+        if name not in flat:
+            data = entries[folder + name]
+            if not data and math.prod(sizes) * dtype.itemsize > MAX_TOTAL_BYTES:
+                raise _Unloadable(f"{fqn!r} declares {sizes} elements and holds none")
+            if not data:  # torch writes no bytes for an empty tensor, and reads zeros of its size
+                flat[name] = torch.zeros(sizes, dtype=dtype)
+            elif len(data) % dtype.itemsize:
+                raise _Unloadable(f"{name!r} holds {len(data)} bytes, not a whole number of {dtype}")
+            else:
+                flat[name] = torch.empty(len(data) // dtype.itemsize, dtype=dtype)
+                flat[name].view(torch.uint8).copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+        tensor = torch.as_strided(flat[name], sizes, _ints(meta["strides"], f"the stride of {fqn!r}"),
+                                  _ints([meta["storage_offset"]], f"the offset of {fqn!r}")[0])
+        tensors[fqn] = nn.Parameter(tensor, requires_grad=meta["requires_grad"]) if payload["is_param"] \
+            else tensor.requires_grad_(meta["requires_grad"])
+    return tensors
+
+
+def _attach(root: nn.Module, fqn: str, tensor: torch.Tensor, kind: str, persistent: bool = True) -> None:
+    """Register ``tensor`` on ``root`` at the dotted path ``fqn`` (plain modules in between)."""
+    *prefix, field = fqn.split(".")
+    module = root
+    for item in prefix:
+        child = module._modules.get(item)
+        if child is None:
+            child = nn.Module()
+            module.add_module(item, child)
+        module = child
+    if kind == "parameter":
+        module.register_parameter(field, tensor)
+    elif kind == "buffer":
+        module.register_buffer(field, tensor, persistent=persistent)
+    elif hasattr(module, field):
+        raise _Unloadable(f"constant {fqn!r} has the name of an attribute")
+    else:
+        setattr(module, field, tensor)
+
+
+# -- the graph ----------------------------------------------------------------------------------------------
+def _operator(target: str) -> Callable:
+    """A node's operator, resolved only among the allowed ones (the schema has already checked the name)."""
+    if target in _PYTHON_FUNCTIONS:
+        return _PYTHON_FUNCTIONS[target]
+    _, _, namespace, name, overload = target.split(".")
+    if namespace not in OPERATOR_NAMESPACES:
+        raise _Unloadable(f"{target!r} is not an allowed operator")
+    resolved = getattr(getattr(getattr(torch.ops, namespace), name), overload)
+    if not isinstance(resolved, torch._ops.OpOverload) or isinstance(resolved, torch._ops.HigherOrderOperator):
+        raise _Unloadable(f"{target!r} is not an operator overload")
+    return resolved
+
+
+def _module_stack(text: str) -> dict[str, tuple[str, str]]:
+    """``nn_module_stack`` as torch reads it: ``key,path,type`` entries (commas inside brackets kept)."""
+    stack = {}
+    for item in text.split(";"):
+        parts, start, depth = [], 0, 0
+        for end, char in enumerate(item):
+            if char in "[(":
+                depth += 1
+            elif char in ")]":
+                depth -= 1
+            elif char == "," and depth == 0:
+                parts.append(item[start:end])
+                start = end + 1
+        parts.append(item[start:])
+        if len(parts) != 3:
+            raise _Unloadable(f"module path {item!r} is not 'key,path,type'")
+        stack[parts[0]] = (parts[1], parts[2])
+    return stack
+
+
+class _GraphBuilder:
+    """The FX graph of a parsed program: its values by serialized name, its nodes in the program's order."""
+
+    def __init__(self, tensor_values: dict) -> None:
+        self.graph = fx.Graph()
+        self.values: dict[str, fx.Node] = {}
+        self.tensor_values = tensor_values
+
+    def bind(self, name: str, node: fx.Node) -> fx.Node:
+        if name in self.values:
+            raise _Unloadable(f"the graph makes {name!r} twice")
+        self.values[name] = node
+        return node
+
+    def value(self, name: str) -> fx.Node:
+        if name not in self.values:
+            raise _Unloadable(f"the graph uses {name!r} before it is made")
+        return self.values[name]
+
+    def argument(self, argument: dict) -> Any:
+        """A serialized argument as the Python value torch's deserializer makes of it."""
+        (kind, value), = argument.items()
+        if kind in ("as_none", "as_int", "as_ints", "as_bool", "as_bools", "as_string"):
+            return None if kind == "as_none" else list(value) if isinstance(value, list) else value
+        if kind in ("as_tensor", "as_tensors", "as_optional_tensors"):
+            return self.value(value["name"]) if kind == "as_tensor" else \
+                [None if "as_none" in v else self.value(v.get("as_tensor", v).get("name")) for v in value]
+        if kind in ("as_sym_int", "as_sym_bool"):
+            return self.value(value["as_name"]) if "as_name" in value else next(iter(value.values()))
+        if kind == "as_sym_ints":
+            return [self.argument({"as_sym_int": v}) for v in value]
+        if kind in ("as_float", "as_floats"):
+            floats = [{"Infinity": float("inf"), "-Infinity": float("-inf")}.get(v, v)
+                      for v in (value if kind == "as_floats" else [value])]
+            return floats if kind == "as_floats" else floats[0]
+        if kind == "as_scalar_type":
+            return _dtype(value)
+        if kind == "as_memory_format" and value in _MEMORY_FORMATS:
+            return _MEMORY_FORMATS[value]
+        if kind == "as_layout" and value == STRIDED_LAYOUT:
+            return torch.strided
+        if kind == "as_device":
+            return torch.device(value["type"], value["index"])
+        raise _Unloadable(f"an argument {kind} {value!r}")  # as_optional_tensor: torch does not read it either
+
+    def call_arguments(self, op: torch._ops.OpOverload, inputs: list[dict]) -> tuple[tuple, dict]:
+        """Positional and keyword arguments ordered by the operator's schema, as torch's deserializer orders
+        them (``kind`` 1: positional, 2: keyword; without a kind, by the schema's defaults)."""
+        given = {i["name"]: self.argument(i["arg"]) for i in inputs}
+        kinds = {i["name"]: i["kind"] for i in inputs}
+        args, kwargs = [], {}
+        for schema_arg in op._schema.arguments:
+            name = schema_arg.name
+            if name in given and kinds[name] == 1:
+                args.append(given[name])
+            elif name in given and kinds[name] == 2 and not keyword.iskeyword(name):
+                kwargs[name] = given[name]
+            elif not schema_arg.has_default_value() and not schema_arg.kwarg_only or keyword.iskeyword(name):
+                if name not in given:
+                    raise _Unloadable(f"{op} is called without {name!r}")
+                args.append(given[name])
+            elif name in given:
+                kwargs[name] = given[name]
+        return tuple(args), kwargs
+
+    def node(self, node: dict) -> None:
+        function, inputs, outputs = _operator(node["target"]), node["inputs"], node["outputs"]
+        name = node["name"]
+        if node["target"] in _SIZE_OPERATORS:
+            name = name or outputs and outputs[0].get("as_sym_int", {}).get("as_name") or None
+            args, kwargs = tuple(self.argument(i["arg"]) for i in inputs), {}
+        elif isinstance(function, torch._ops.OpOverload):
+            returns = function._schema.returns
+            if not name and len(returns) == 1 and isinstance(returns[0].real_type, torch.TensorType) \
+                    and outputs and "as_tensor" in outputs[0]:
+                name = outputs[0]["as_tensor"]["name"]
+            args, kwargs = self.call_arguments(function, inputs)
+        else:  # getitem: the arguments of kind 1 or without a name by position, the others by name
+            positional = [i["kind"] == 1 or i["name"] == "" for i in inputs]
+            args = tuple(self.argument(i["arg"]) for i, p in zip(inputs, positional, strict=True) if p)
+            kwargs = {i["name"]: self.argument(i["arg"]) for i, p in zip(inputs, positional, strict=True) if not p}
+        made = self.graph.create_node("call_function", function, args, kwargs, name)
+        if "nn_module_stack" in node["metadata"]:
+            made.meta["nn_module_stack"] = _module_stack(node["metadata"]["nn_module_stack"])
+        if len(outputs) == 1 and ("as_tensor" in outputs[0] or "as_sym_int" in outputs[0]):
+            (kind, value), = outputs[0].items()
+            if kind == "as_tensor" or "as_name" in value:
+                self.bind(value.get("name") or value["as_name"], made)
+        elif len(outputs) == 1 and "as_tensors" in outputs[0] and outputs[0]["as_tensors"]:
+            self.elements(made, [{"as_tensor": t} for t in outputs[0]["as_tensors"]])
+        elif len(outputs) > 1:
+            self.elements(made, outputs)
+        elif outputs and "as_none" not in outputs[0]:
+            raise _Unloadable(f"{made.target} returns {next(iter(outputs[0]))!r}")
+
+    def elements(self, made: fx.Node, elements: list[dict]) -> None:
+        """One ``getitem`` node per element of a node's several results (nested for a list)."""
+        for index, element in enumerate(elements):
+            (kind, value), = element.items()
+            if kind not in ("as_tensor", "as_sym_int", "as_tensors", "as_none"):
+                raise _Unloadable(f"{made.target} returns {kind!r}")
+            name = value.get("name") or value.get("as_name") if isinstance(value, dict) else None
+            item = self.graph.create_node("call_function", operator.getitem, (made, index),
+                                          name="as_none" if kind == "as_none" else name)
+            item.meta.update(made.meta)
+            if kind == "as_tensors":
+                self.elements(item, [{"as_tensor": t} for t in value])
+            elif name is not None:
+                self.bind(name, item)
+
+
+def _structure(spec: dict, leaves: list) -> Any:
+    """The values of ``leaves`` in the shape of a parsed pytree spec (consumed from the front)."""
+    children = [_structure(child, leaves) for child in spec["children_spec"]]
+    if spec["type"] is None:
+        if not leaves:
+            raise _Unloadable("the output structure has more leaves than the graph has outputs")
+        return leaves.pop(0)
+    if spec["type"] == "builtins.dict":
+        return dict(zip(json.loads(spec["context"]), children, strict=True))
+    return tuple(children) if spec["type"] == "builtins.tuple" else children
+
+
+def _call_signature(program: dict) -> tuple[int, list[str], dict]:
+    """How many positional inputs the module takes, the names of its keyword inputs (flat ``(args, kwargs)``) and
+    its output spec, from the root's call signature."""
+    root = next((entry["signature"] for entry in program["graph_module"]["module_call_graph"]
+                 if entry["fqn"] == ""), None)
+    if root is None:
+        raise _Unloadable("no call signature")
+    in_spec = json.loads(root["in_spec"])[1]
+    positional, keywords = in_spec["children_spec"] if in_spec["type"] == "builtins.tuple" else ({}, {})
+    if not keywords or any(child["type"] is not None
+                           for child in positional["children_spec"] + keywords["children_spec"]):
+        raise _Unloadable("inputs are not flat (args, kwargs)")
+    return len(positional["children_spec"]), json.loads(keywords["context"]) if keywords["type"] == "builtins.dict" \
+        else [], json.loads(root["out_spec"])[1]
+
+
+def _input_checker(names: list[str], sizes: list[list], ranges: dict[str, tuple]) -> Callable:
+    """A forward pre-hook refusing inputs the program cannot take, as the exported module's does: their number,
+    ranks, fixed sizes, and dynamic sizes that must agree with each other and stay within the program's range."""
+    def check(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        if len(args) + len(kwargs) != len(names):
+            raise RuntimeError(f"Unexpected number of inputs (expected {len(names)}, got {len(args) + len(kwargs)})")
+        bound: dict[str, int] = {}
+        values = list(args) + [kwargs.get(name) for name in names[len(args):]]
+        for name, value, expected in zip(names, values, sizes, strict=True):
+            if not isinstance(value, torch.Tensor) or value.dim() != len(expected):
+                raise RuntimeError(f"Expected input {name!r} to be a tensor of {len(expected)} dimensions, got "
+                                   f"{list(value.shape) if isinstance(value, torch.Tensor) else type(value)}")
+            for index, (size, want) in enumerate(zip(value.shape, expected, strict=True)):
+                low, high = ranges.get(want, (None, None)) if isinstance(want, str) else (want, want)
+                if isinstance(want, str) and bound.setdefault(want, size) != size \
+                        or low is not None and size < low or high is not None and size > high:
+                    raise RuntimeError(f"Input {name!r}.shape[{index}] = {size} does not fit the program (other "
+                                       f"inputs' sizes, or {low}..{high})")
+    return check
+
+
+def _spec_name(spec: dict) -> str:
+    """The value an input or output spec names (a user input or output's argument is a union)."""
+    return spec["arg"]["as_tensor"]["name"] if "as_tensor" in spec["arg"] else spec["arg"]["name"]
+
+
+def _build(archive: Pt2Archive) -> tuple[fx.GraphModule, list, list]:
+    """The module, its inputs ``("", shape, dtype)`` and outputs ``(shape, dtype)``, from the parsed archive."""
+    program = json.loads(archive.entries["models/model.json"])
+    graph, signature = program["graph_module"]["graph"], program["graph_module"]["signature"]
+    tensors = {"weights": _tensors(archive.entries, "data/weights/"),
+               "constants": _tensors(archive.entries, "data/constants/")}
+    positional, keyword_names, out_spec = _call_signature(program)
+    builder, root, probe = _GraphBuilder(graph["tensor_values"]), nn.Module(), fx.GraphModule(nn.Module(), fx.Graph())
+    if len(graph["inputs"]) != len(signature["input_specs"]) or len(graph["outputs"]) != len(
+            signature["output_specs"]):
+        raise _Unloadable("the graph's inputs or outputs and their specs differ in number")
+    specs = [(value["as_tensor"]["name"], *next(iter(spec.items())))
+             for value, spec in zip(graph["inputs"], signature["input_specs"], strict=True)]
+    user = [name for name, kind, _ in specs if kind == "user_input"]
+    names = user[:len(user) - len(keyword_names)] + keyword_names
+    if any(name != _spec_name(body) for name, _, body in specs) or positional + len(keyword_names) != len(user) \
+            or len(set(names)) != len(names) or set(names) & _RESERVED_INPUTS:
+        raise _Unloadable(f"inputs {user} do not match their specs or call signature, or use reserved names")
+    for name, target in zip(user, names, strict=True):
+        builder.bind(name, builder.graph.placeholder(target))
+    for name, kind, body in (spec for spec in specs if spec[1] != "user_input"):
+        fqn = body.get("parameter_name") or body.get("buffer_name") or body.get("tensor_constant_name")
+        source = tensors["constants" if kind == "tensor_constant" or fqn not in tensors["weights"] else "weights"]
+        if fqn not in source or hasattr(probe, fqn.split(".")[0]):
+            raise _Unloadable(f"{kind} {fqn!r} is missing or has the name of a module attribute")
+        _attach(root, fqn, source[fqn], kind, body.get("persistent", True))
+        builder.bind(name, builder.graph.get_attr(fqn))
+    for node in graph["nodes"]:
+        builder.node(node)
+    results = []
+    for value, spec in zip(graph["outputs"], signature["output_specs"], strict=True):
+        (kind, body), = spec.items()
+        if kind != "user_output" or value["as_tensor"]["name"] != _spec_name(body):
+            raise _Unloadable(f"output {value['as_tensor']['name']!r}: an update of a buffer, or not its spec's")
+        results.append(builder.value(value["as_tensor"]["name"]))
+    io_outputs = [_tensor_io(builder.tensor_values[value["as_tensor"]["name"]]) for value in graph["outputs"]]
+    builder.graph.output(_structure(out_spec, results))
+    if results:
+        raise _Unloadable("the graph has more outputs than the output structure")
+    module = fx.GraphModule(root, builder.graph)
+    dims = [[d["as_int"] if "as_int" in d else (_SYMBOL.fullmatch(d["as_expr"]["expr_str"]) or [None, None])[1]
+             for d in builder.tensor_values[name]["sizes"]] for name in user]
+    ranges = {symbol: (r["min_val"], r["max_val"]) for symbol, r in program["range_constraints"].items()}
+    module.register_forward_pre_hook(_input_checker(names, dims, ranges), with_kwargs=True)
+    return module, [("", *_tensor_io(builder.tensor_values[name])) for name in user], io_outputs
+
+
+def load_eager_module(path: str | os.PathLike, raw: bytes | None = None) -> tuple[fx.GraphModule,
+                                                                                ArtifactDescription]:
+    """The checked eager module and description of a ``.pt2`` (``raw``: its bytes, when already read), built from
+    the archive's parsed program and raw tensors only.
+
+    Raises:
+        ArtifactError: not a ``.pt2``, a program this loader cannot build, or a model that does not match its
+            description.
+        UnsafeArtifactError: a file outside the allowlists (nothing of it was run).
+    """
+    path = Path(path)
+    archive = Pt2Archive(path, read_artifact_bytes(path) if raw is None else raw)
+    description = archive.description()
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the quantized_decomposed ops (not inductor)
+
+    try:
+        module, inputs, outputs = _build(archive)
+    except (_Unloadable, AttributeError, KeyError, RuntimeError, TypeError, ValueError) as err:
+        message = f"{type(err).__name__}: {err}".strip().splitlines()[0]
+        raise ArtifactError(f"{path}: cannot load ({message}); export it again") from None
+    check_graph_module(path, module, description, inputs, outputs)
+    return module, description

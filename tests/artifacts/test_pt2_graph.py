@@ -1,0 +1,160 @@
+"""The eager module built from litquant's own parse of a ``.pt2``: the same outputs, bit for bit, as
+``torch.export.load(file).module()`` for MNIST's artifacts and for models beyond MNIST (several inputs, tuple and
+dict outputs, residuals, layer norm, attention, operators with several results), at batch sizes 1 and 5; the same
+graph; the same refusals of wrong inputs; and loading it imports neither torch.export's deserializer nor
+TorchDynamo."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from helpers import run_python
+from pt2_zoo import program_of, tensors
+
+from litquant.artifacts.description import describe
+from litquant.artifacts.errors import ArtifactError
+from litquant.artifacts.loading import load_artifact
+from litquant.artifacts.pt2_graph import load_eager_module
+from litquant.artifacts.pt2_schema import MEMORY_FORMATS, SCALAR_TYPES
+from litquant.artifacts.saving import save_pt2
+from litquant.artifacts.signature import program_signature
+
+#: The zoo programs (model, precision) and the output each names as its class logits.
+ZOO_CASES = {("residual", "fp32"): None, ("hardswish-se", "fp32"): None, ("transformer", "fp32"): None,
+             ("residual", "int8"): None, ("hardswish-se", "int8"): None, ("transformer", "int8"): None,
+             ("two-inputs-tuple-dict-out", "fp32"): 0, ("several-results", "fp32"): "values"}
+#: What only the torch.export deserializer and its tracing need; the eager loader imports none of them.
+NOT_IMPORTED = ("torch._dynamo", "torch._export.serde.serialize", "torch.export._trace")
+
+
+@pytest.fixture(scope="module")
+def zoo_artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[Path, tuple]]:
+    """Each zoo program saved as a litquant ``.pt2`` (with its signature), and its example inputs."""
+    folder = tmp_path_factory.mktemp("zoo")
+    made = {}
+    for (model, precision), logits in ZOO_CASES.items():
+        program, inputs = program_of(model, precision)
+        description = describe("ptq" if precision == "int8" else "fp32", precision,
+                               signature=program_signature(program, logits))
+        made[model, precision] = save_pt2(program, folder / f"{model}-{precision}.pt2", description), inputs
+    return made
+
+
+def _batch(inputs: tuple[torch.Tensor, ...], size: int) -> tuple[torch.Tensor, ...]:
+    torch.manual_seed(size)
+    return tuple(torch.randn(size, *t.shape[1:]) for t in inputs)
+
+
+def _assert_identical(got: Any, expected: Any) -> None:
+    """The same structure (tensor, tuple, dict and its keys) holding bit-identical tensors."""
+    assert type(got) is type(expected)
+    if isinstance(expected, dict):
+        assert list(got) == list(expected)
+    assert len(tensors(got)) == len(tensors(expected))
+    for a, b in zip(tensors(got), tensors(expected), strict=True):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+
+
+def _call_nodes(module: torch.fx.GraphModule) -> list[tuple[Any, dict]]:
+    return [(node.target, node.meta.get("nn_module_stack")) for node in module.graph.nodes
+            if node.op == "call_function"]
+
+
+@pytest.mark.parametrize("case", ZOO_CASES, ids=["-".join(case) for case in ZOO_CASES])
+@pytest.mark.parametrize("batch", (1, 5))
+def test_zoo_models_give_bit_identical_outputs(zoo_artifacts: dict, case: tuple[str, str], batch: int) -> None:
+    path, inputs = zoo_artifacts[case]
+    module, description = load_eager_module(path)
+    reference = torch.export.load(path).module()
+    images = _batch(inputs, batch)
+    with torch.inference_mode():
+        for _ in range(2):  # twice: a buffer the model updates is updated alike
+            _assert_identical(module(*images), reference(*images))
+    assert description.precision == case[1]
+    assert _call_nodes(module) == _call_nodes(reference)
+
+
+@pytest.mark.parametrize("name", ("fp32", "ptq", "qat", "lightning-qat"))
+@pytest.mark.parametrize("batch", (1, 5))
+def test_mnist_artifacts_give_bit_identical_outputs(tiny_artifacts: dict[str, Path], name: str,
+                                                    batch: int) -> None:
+    loaded = load_artifact(tiny_artifacts[name], runner="eager", progress=False)
+    reference = torch.export.load(tiny_artifacts[name]).module()
+    images = _batch((torch.zeros(1, 1, 28, 28),), batch)
+    with torch.inference_mode():
+        _assert_identical(loaded(*images), reference(*images))
+    assert isinstance(loaded.module, torch.fx.GraphModule)
+    assert _call_nodes(loaded.module) == _call_nodes(reference)
+    weights = {node.target for node in loaded.module.graph.nodes if node.op == "get_attr"}
+    assert {name for name, _ in reference.named_parameters()} <= weights
+
+
+def test_keyword_inputs_and_wrong_inputs_are_handled_as_the_exported_module_does(zoo_artifacts: dict) -> None:
+    path, (x, y) = zoo_artifacts["two-inputs-tuple-dict-out", "fp32"]
+    module, _ = load_eager_module(path)
+    reference = torch.export.load(path).module()
+    _assert_identical(module(x, inputs_1=y), reference(x, y))
+    wrong = {"one input missing": (x,), "one too many": (x, y, y), "rank": (x[0], y),
+             "fixed size": (x[:, :, :27], y), "batch sizes differ": (x, torch.randn(3, 3))}
+    for what, inputs in wrong.items():
+        with pytest.raises((AssertionError, RuntimeError, TypeError, ValueError)):
+            reference(*inputs)
+        with pytest.raises(RuntimeError, match="input"):
+            module(*inputs)
+        assert what
+
+
+def test_loading_eager_imports_neither_the_deserializer_nor_dynamo(tiny_artifacts: dict[str, Path]) -> None:
+    script = ("import sys, torch\nfrom litquant.artifacts.loading import load_artifact\n"
+              f"model = load_artifact({str(tiny_artifacts['ptq'])!r}, runner='eager')\n"
+              "print(model(torch.zeros(2, 1, 28, 28)).shape[1])\n"
+              f"print([name for name in {NOT_IMPORTED!r} if name in sys.modules])\n")
+    lines = run_python("-c", script).stdout.split("\n")
+    assert lines[:2] == ["10", "[]"]
+
+
+# -- what the builder refuses -----------------------------------------------------------------------------------
+def _rewritten(source: Path, target: Path, entry: str, change) -> Path:
+    """``source`` with its entry ending in ``entry`` replaced by ``change(bytes)``."""
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(target, "w") as out:
+        for info in archive.infolist():
+            data = archive.read(info)
+            out.writestr(info.filename, change(data) if info.filename.endswith(entry) else data)
+    return target
+
+
+def _program_change(change):
+    def rewrite(data: bytes) -> bytes:
+        program = json.loads(data)
+        change(program["graph_module"])
+        return json.dumps(program).encode()
+    return rewrite
+
+
+@pytest.mark.parametrize(("what", "entry", "change", "message"), (
+    ("a value used before it is made", "models/model.json",
+     _program_change(lambda module: module["graph"]["nodes"].reverse()), "before it is made"),
+    ("an input called self", "models/model.json", lambda data: data.replace(b'"x"', b'"self"'), "reserved names"),
+    ("a weight shorter than its view", "data/weights/weight_0", lambda data: data[:4], "cannot load"),
+))
+def test_programs_the_builder_cannot_make_are_refused_in_one_line(tiny_artifacts: dict[str, Path], tmp_path: Path,
+                                                                  what: str, entry: str, change,
+                                                                  message: str) -> None:
+    crafted = _rewritten(tiny_artifacts["fp32"], tmp_path / "crafted.pt2", entry, change)
+    with pytest.raises(ArtifactError, match=message) as refused:
+        load_eager_module(crafted)
+    assert "\n" not in str(refused.value), what
+
+
+def test_the_schema_codes_are_torch_export_s() -> None:
+    from torch._export.serde.serialize import _SERIALIZE_TO_TORCH_DTYPE, _SERIALIZE_TO_TORCH_MEMORY_FORMAT
+
+    assert {int(code): dtype for code, dtype in _SERIALIZE_TO_TORCH_DTYPE.items()} == \
+        {code: getattr(torch, name) for code, name in SCALAR_TYPES.items()}
+    assert {int(code): memory_format for code, memory_format in _SERIALIZE_TO_TORCH_MEMORY_FORMAT.items()} == \
+        {code: getattr(torch, name) for code, name in MEMORY_FORMATS.items()}
