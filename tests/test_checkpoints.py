@@ -172,7 +172,7 @@ def test_ckpt_path_last_is_the_newest_runs_last_checkpoint(tmp_path: Path, monke
     from litquant.checkpoints import CheckpointError, checkpoint_argument
 
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(CheckpointError, match="run `litquant fit` first"):
+    with pytest.raises(CheckpointError, match=r"run `litquant fit` \(without --ckpt_path\) first"):
         checkpoint_argument("last")
     for version in (0, 1, 10):
         folder = tmp_path / "runs" / "mnist" / f"version_{version}" / "checkpoints"
@@ -180,3 +180,17 @@ def test_ckpt_path_last_is_the_newest_runs_last_checkpoint(tmp_path: Path, monke
         (folder / "last.ckpt").write_bytes(b"")
     assert checkpoint_argument("last") == str(Path("runs/mnist/version_10/checkpoints/last.ckpt"))
     assert checkpoint_argument("other.ckpt") == "other.ckpt"
+
+
+def test_ckpt_path_last_names_the_checkpoint_of_a_fit_without_a_logger(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``litquant fit --trainer.logger false`` keeps its checkpoints in ``runs/checkpoints``: ``last`` (which reads
+    the default runs) says so, with the path to pass."""
+    from litquant.checkpoints import CheckpointError, checkpoint_argument
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "runs" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"a fit without a logger left runs/checkpoints/last\.ckpt: pass "
+                                              r"--ckpt_path runs/checkpoints/last\.ckpt$"):
+        checkpoint_argument("last")

@@ -309,6 +309,16 @@ def checkpoint_argument(value: str, runs_dir: str | os.PathLike = FIT_RUNS_DIR) 
         return value
     found = resume_checkpoint(runs_dir)
     if found is None:
-        raise CheckpointError(f"--ckpt_path last: no last.ckpt or interrupted.ckpt in {Path(runs_dir)}/version_*/"
-                              "checkpoints; run `litquant fit` first, or pass a checkpoint's path")
+        raise CheckpointError(no_last_checkpoint(runs_dir))
     return str(found)
+
+
+def no_last_checkpoint(runs_dir: str | os.PathLike) -> str:
+    """The one line for ``--ckpt_path last`` finding no checkpoint under ``runs_dir``; it names the checkpoint a fit
+    without a logger left beside it (``runs/checkpoints``, Lightning's folder then), when there is one."""
+    runs_dir = Path(runs_dir)
+    message = f"--ckpt_path last: no last.ckpt or interrupted.ckpt in {runs_dir}/version_*/checkpoints"
+    loggerless = resume_checkpoint(runs_dir.parent / "checkpoints")
+    if loggerless is not None and loggerless.parent != runs_dir:
+        return f"{message}; a fit without a logger left {loggerless}: pass --ckpt_path {loggerless}"
+    return f"{message}; run `litquant fit` (without --ckpt_path) first, or pass a checkpoint's path"

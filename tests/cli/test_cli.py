@@ -340,7 +340,7 @@ def test_errors_are_a_few_lines_naming_the_file_or_option(tmp_path: Path, in_pro
         (["quantize", "--ckpt_path=missing.ckpt", "--method=fp4"], "unknown --method"),
         (["demo", "--methods=ptq,magic"], "unknown method"),
         (["fit", "--ckpt_path=last"], "--ckpt_path last: no last.ckpt or interrupted.ckpt in runs/mnist"),
-        (["test", "--ckpt_path=last"], "run `litquant fit` without --ckpt_path first"),
+        (["test", "--ckpt_path=last"], "run `litquant fit` (without --ckpt_path) first"),
     ],
 )
 def test_bad_input_gives_one_line_and_nonzero_exit(tmp_path: Path, args: list[str], needle: str, in_process) -> None:

@@ -18,7 +18,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from litquant.callbacks import ConfusionMatrix, InterruptedCheckpoint, MetricsReport
-from litquant.checkpoints import FIT_RUNS_DIR, register_safe_globals, resume_checkpoint, unsafe_checkpoint_error
+from litquant.checkpoints import (
+    FIT_RUNS_DIR,
+    no_last_checkpoint,
+    register_safe_globals,
+    resume_checkpoint,
+    unsafe_checkpoint_error,
+)
 from litquant.cli.data_options import use_checkpoint_data
 from litquant.cli.options import ShortErrors, check_config_files, given_options, missing_logger_error
 from litquant.data import MNISTDataModule
@@ -130,8 +136,7 @@ class LitquantCLI(LightningCLI):
             runs_dir = _fit_runs_dir(config)
             found = resume_checkpoint(runs_dir)
             if found is None:
-                raise UserError(f"--ckpt_path last: no last.ckpt or interrupted.ckpt in {runs_dir}/version_*/"
-                                "checkpoints; run `litquant fit` without --ckpt_path first")
+                raise UserError(no_last_checkpoint(runs_dir))
             config.ckpt_path = str(found)
             if subcommand == "fit":
                 print(f"resuming from {found}", file=sys.stderr)
