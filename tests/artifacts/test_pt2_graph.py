@@ -136,11 +136,27 @@ def _program_change(change):
     return rewrite
 
 
+def _python_operator(target: str, inputs: int, kind: int = 1) -> dict:
+    """A node calling a Python operator on ``inputs`` integers (FX prints it as ``a + b`` or ``a[b]``)."""
+    return {"target": target, "metadata": {}, "outputs": [{"as_sym_int": {"as_name": "crafted"}}],
+            "inputs": [{"name": f"a{i}", "arg": {"as_int": i + 1}, "kind": kind} for i in range(inputs)]}
+
+
 @pytest.mark.parametrize(("what", "entry", "change", "message"), (
     ("a value used before it is made", "models/model.json",
      _program_change(lambda module: module["graph"]["nodes"].reverse()), "before it is made"),
     ("an input called self", "models/model.json", lambda data: data.replace(b'"x"', b'"self"'), "reserved names"),
     ("a weight shorter than its view", "data/weights/weight_0", lambda data: data[:4], "cannot load"),
+    ("a size operator with one input", "models/model.json",
+     _program_change(lambda module: module["graph"]["nodes"].insert(0, _python_operator("_operator.add", 1))),
+     "exactly two positional inputs"),
+    ("a size operator with three inputs", "models/model.json",
+     _program_change(lambda module: module["graph"]["nodes"].insert(0, _python_operator("_operator.mul", 3))),
+     "exactly two positional inputs"),
+    ("a getitem with a keyword input", "models/model.json",
+     _program_change(lambda module: module["graph"]["nodes"].insert(0, _python_operator("_operator.getitem", 2,
+                                                                                        kind=2))),
+     "exactly two positional inputs"),
 ))
 def test_programs_the_builder_cannot_make_are_refused_in_one_line(tiny_artifacts: dict[str, Path], tmp_path: Path,
                                                                   what: str, entry: str, change,
@@ -149,6 +165,26 @@ def test_programs_the_builder_cannot_make_are_refused_in_one_line(tiny_artifacts
     with pytest.raises(ArtifactError, match=message) as refused:
         load_eager_module(crafted)
     assert "\n" not in str(refused.value), what
+
+
+def test_empty_entries_may_not_stand_for_more_zeros_than_an_archive_holds(tiny_artifacts: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    """torch writes no bytes for an empty tensor and the loader makes zeros of its declared size: three empty
+    entries of 200 MiB each, in a file of a few kilobytes, are refused before anything that large is made."""
+    crafted = tmp_path / "zeros.pt2"
+    with zipfile.ZipFile(tiny_artifacts["fp32"]) as archive, zipfile.ZipFile(crafted, "w") as out:
+        root = archive.namelist()[0].split("/", 1)[0]
+        config = json.loads(archive.read(f"{root}/data/weights/model_weights_config.json"))
+        emptied = [payload["path_name"] for payload in list(config["config"].values())[:3]]
+        for payload in list(config["config"].values())[:3]:
+            payload["tensor_meta"].update(sizes=[{"as_int": 50 * 2**20}], strides=[{"as_int": 1}])
+        for info in archive.infolist():
+            data = json.dumps(config).encode() if info.filename.endswith("model_weights_config.json") \
+                else b"" if info.filename.rsplit("/", 1)[1] in emptied else archive.read(info)
+            out.writestr(info.filename, data)
+    with pytest.raises(ArtifactError, match="past 512 MiB") as refused:
+        load_eager_module(crafted)
+    assert "\n" not in str(refused.value)
 
 
 def test_the_schema_codes_are_torch_export_s() -> None:

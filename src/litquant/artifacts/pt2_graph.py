@@ -54,7 +54,8 @@ __all__ = ["load_eager_module"]
 _DTYPES = {code: getattr(torch, name) for code, name in SCALAR_TYPES.items()}
 _MEMORY_FORMATS = {code: getattr(torch, name) for code, name in MEMORY_FORMATS.items()}
 _PYTHON_FUNCTIONS: dict[str, Callable] = {name: getattr(operator, name.rsplit(".", 1)[1]) for name in PYTHON_OPERATORS}
-#: The Python operators on sizes, whose inputs are positional (as torch reads them); ``getitem`` is not one.
+#: The Python operators on sizes: torch reads their two inputs by position whatever their kind; ``getitem``'s must
+#: be of kind 1 (positional).
 _SIZE_OPERATORS = {"_operator.add", "_operator.sub", "_operator.mul", "_operator.floordiv"}
 #: Names the module's generated Python refers to: an input may not be called so.
 _RESERVED_INPUTS = frozenset({"self", "getattr", "inf", "nan", "NoneType", "torch", "device", "fx_pytree", "pytree"})
@@ -84,36 +85,53 @@ def _tensor_io(meta: dict) -> tuple[list, str]:
 
 
 # -- tensors ------------------------------------------------------------------------------------------------
-def _tensors(entries: dict[str, bytes], folder: str) -> dict[str, torch.Tensor]:
-    """The tensors of a parsed weights or constants config by name, each a strided view of its entry's raw bytes
-    (an entry shared by several names stays shared), as torch's loader makes them."""
-    config = f"{folder}model_{folder.split('/')[1]}_config.json"
-    if config not in entries:
-        raise _Unloadable(f"no {config!r}")
-    flat: dict[str, torch.Tensor] = {}
-    tensors = {}
-    for fqn, payload in json.loads(entries[config])["config"].items():
-        meta = payload["tensor_meta"]
-        if meta is None:
-            raise _Unloadable(f"{fqn!r} has no tensor metadata")
-        dtype, sizes = _dtype(meta["dtype"]), _ints(meta["sizes"], f"the size of {fqn!r}")
-        name = payload["path_name"]
-        if name not in flat:
-            data = entries[folder + name]
-            if not data and math.prod(sizes) * dtype.itemsize > MAX_TOTAL_BYTES:
-                raise _Unloadable(f"{fqn!r} declares {sizes} elements and holds none")
-            if not data:  # torch writes no bytes for an empty tensor, and reads zeros of its size
-                flat[name] = torch.zeros(sizes, dtype=dtype)
-            elif len(data) % dtype.itemsize:
-                raise _Unloadable(f"{name!r} holds {len(data)} bytes, not a whole number of {dtype}")
-            else:
-                flat[name] = torch.empty(len(data) // dtype.itemsize, dtype=dtype)
-                flat[name].view(torch.uint8).copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
-        tensor = torch.as_strided(flat[name], sizes, _ints(meta["strides"], f"the stride of {fqn!r}"),
-                                  _ints([meta["storage_offset"]], f"the offset of {fqn!r}")[0])
-        tensors[fqn] = nn.Parameter(tensor, requires_grad=meta["requires_grad"]) if payload["is_param"] \
-            else tensor.requires_grad_(meta["requires_grad"])
-    return tensors
+class _Storages:
+    """The flat storages of a parsed archive's tensors, made at most once per entry and together at most
+    :data:`~litquant.artifacts.files.MAX_TOTAL_BYTES` (what the archive's entries may hold in all): an empty entry
+    stands for zeros of its declared size, so a small file could otherwise ask for any number of large ones."""
+
+    def __init__(self, entries: dict[str, bytes]) -> None:
+        self.entries = entries
+        self.bytes_left = MAX_TOTAL_BYTES
+
+    def tensors(self, folder: str) -> dict[str, torch.Tensor]:
+        """The tensors of a parsed weights or constants config by name, each a strided view of its entry's raw
+        bytes (an entry shared by several names stays shared), as torch's loader makes them."""
+        config = f"{folder}model_{folder.split('/')[1]}_config.json"
+        if config not in self.entries:
+            raise _Unloadable(f"no {config!r}")
+        flat: dict[str, torch.Tensor] = {}
+        tensors = {}
+        for fqn, payload in json.loads(self.entries[config])["config"].items():
+            meta = payload["tensor_meta"]
+            if meta is None:
+                raise _Unloadable(f"{fqn!r} has no tensor metadata")
+            dtype, sizes = _dtype(meta["dtype"]), _ints(meta["sizes"], f"the size of {fqn!r}")
+            name = payload["path_name"]
+            if name not in flat:
+                flat[name] = self._flat(fqn, self.entries[folder + name], dtype, sizes)
+            tensor = torch.as_strided(flat[name], sizes, _ints(meta["strides"], f"the stride of {fqn!r}"),
+                                      _ints([meta["storage_offset"]], f"the offset of {fqn!r}")[0])
+            tensors[fqn] = nn.Parameter(tensor, requires_grad=meta["requires_grad"]) if payload["is_param"] \
+                else tensor.requires_grad_(meta["requires_grad"])
+        return tensors
+
+    def _flat(self, fqn: str, data: bytes, dtype: torch.dtype, sizes: list[int]) -> torch.Tensor:
+        """One entry's storage: a copy of its bytes, or (torch writes no bytes for an empty tensor, and reads
+        zeros of its size) zeros of the sizes declared for it."""
+        if any(size < 0 for size in sizes):
+            raise _Unloadable(f"{fqn!r} has a negative size")
+        nbytes = len(data) if data else math.prod(sizes) * dtype.itemsize
+        if nbytes > self.bytes_left:
+            raise _Unloadable(f"{fqn!r} would take the tensors past {MAX_TOTAL_BYTES // 2**20} MiB")
+        self.bytes_left -= nbytes
+        if not data:
+            return torch.zeros(sizes, dtype=dtype)
+        if len(data) % dtype.itemsize:
+            raise _Unloadable(f"{fqn!r} holds {len(data)} bytes, not a whole number of {dtype}")
+        flat = torch.empty(len(data) // dtype.itemsize, dtype=dtype)
+        flat.view(torch.uint8).copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+        return flat
 
 
 def _attach(root: nn.Module, fqn: str, tensor: torch.Tensor, kind: str, persistent: bool = True) -> None:
@@ -238,19 +256,18 @@ class _GraphBuilder:
     def node(self, node: dict) -> None:
         function, inputs, outputs = _operator(node["target"]), node["inputs"], node["outputs"]
         name = node["name"]
-        if node["target"] in _SIZE_OPERATORS:
-            name = name or outputs and outputs[0].get("as_sym_int", {}).get("as_name") or None
+        if not isinstance(function, torch._ops.OpOverload):  # a Python operator: ``a + b``, ``a[b]``
+            if len(inputs) != 2 or node["target"] not in _SIZE_OPERATORS and any(i["kind"] != 1 for i in inputs):
+                raise _Unloadable(f"{node['target']} takes exactly two positional inputs")
+            if node["target"] in _SIZE_OPERATORS:
+                name = name or outputs and outputs[0].get("as_sym_int", {}).get("as_name") or None
             args, kwargs = tuple(self.argument(i["arg"]) for i in inputs), {}
-        elif isinstance(function, torch._ops.OpOverload):
+        else:
             returns = function._schema.returns
             if not name and len(returns) == 1 and isinstance(returns[0].real_type, torch.TensorType) \
                     and outputs and "as_tensor" in outputs[0]:
                 name = outputs[0]["as_tensor"]["name"]
             args, kwargs = self.call_arguments(function, inputs)
-        else:  # getitem: the arguments of kind 1 or without a name by position, the others by name
-            positional = [i["kind"] == 1 or i["name"] == "" for i in inputs]
-            args = tuple(self.argument(i["arg"]) for i, p in zip(inputs, positional, strict=True) if p)
-            kwargs = {i["name"]: self.argument(i["arg"]) for i, p in zip(inputs, positional, strict=True) if not p}
         made = self.graph.create_node("call_function", function, args, kwargs, name)
         if "nn_module_stack" in node["metadata"]:
             made.meta["nn_module_stack"] = _module_stack(node["metadata"]["nn_module_stack"])
@@ -339,8 +356,8 @@ def _build(archive: Pt2Archive) -> tuple[fx.GraphModule, list, list]:
     """The module, its inputs ``("", shape, dtype)`` and outputs ``(shape, dtype)``, from the parsed archive."""
     program = json.loads(archive.entries["models/model.json"])
     graph, signature = program["graph_module"]["graph"], program["graph_module"]["signature"]
-    tensors = {"weights": _tensors(archive.entries, "data/weights/"),
-               "constants": _tensors(archive.entries, "data/constants/")}
+    storages = _Storages(archive.entries)
+    tensors = {"weights": storages.tensors("data/weights/"), "constants": storages.tensors("data/constants/")}
     positional, keyword_names, out_spec = _call_signature(program)
     builder, root, probe = _GraphBuilder(graph["tensor_values"]), nn.Module(), fx.GraphModule(nn.Module(), fx.Graph())
     if len(graph["inputs"]) != len(signature["input_specs"]) or len(graph["outputs"]) != len(
