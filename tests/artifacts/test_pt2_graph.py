@@ -109,6 +109,27 @@ def test_keyword_inputs_and_wrong_inputs_are_handled_as_the_exported_module_does
         assert what
 
 
+@pytest.mark.parametrize("guard", ("L['x'].size()[0] <= 4", "L['x'].size()[0] != 5", "5 > L['x'].size()[0]"))
+def test_the_program_s_guards_refuse_inputs_as_the_exported_module_s_do(tiny_artifacts: dict[str, Path],
+                                                                        tmp_path: Path, guard: str) -> None:
+    """A guard of the schema's grammar added to a real program: the eager module checks it on every call, as
+    ``torch.export.load(file).module()`` runs it; a guard naming no input of the module is refused at load."""
+    crafted = _rewritten(tiny_artifacts["ptq"], tmp_path / "guarded.pt2", "models/model.json",
+                         lambda data: json.dumps({**json.loads(data), "guards_code": [guard]}).encode())
+    module, _ = load_eager_module(crafted)
+    reference = torch.export.load(crafted).module()
+    images = _batch((torch.zeros(1, 1, 28, 28),), 4)
+    _assert_identical(module(*images), reference(*images))
+    with pytest.raises(AssertionError, match="Guard failed"):
+        reference(*_batch(images, 5))
+    with pytest.raises(RuntimeError, match="guard"):
+        module(*_batch(images, 5))
+    unknown = _rewritten(crafted, tmp_path / "unknown.pt2", "models/model.json",
+                         lambda data: data.replace(b"L['x']", b"L['y']"))
+    with pytest.raises(ArtifactError, match="names no input"):
+        load_eager_module(unknown)
+
+
 def test_loading_eager_imports_neither_the_deserializer_nor_dynamo(tiny_artifacts: dict[str, Path]) -> None:
     script = ("import sys, torch\nfrom litquant.artifacts.loading import load_artifact\n"
               f"model = load_artifact({str(tiny_artifacts['ptq'])!r}, runner='eager')\n"

@@ -326,9 +326,40 @@ def _call_signature(program: dict) -> tuple[int, list[str], dict]:
         else [], json.loads(root["out_spec"])[1]
 
 
-def _input_checker(names: list[str], sizes: list[list], ranges: dict[str, tuple]) -> Callable:
+#: A side of a guard in the schema's grammar: ``L['x'].size()[0]``, ``L['inputs'][1].size()[0]``, or a number.
+_GUARD_SIDE = re.compile(r"L\['(\w+)'\](?:\[(\d+)\])?\.size\(\)\[(\d+)\]|(\d+)")
+_COMPARISONS = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge, "<": operator.lt,
+                ">": operator.gt}
+#: A guard as the pre-hook checks it: its text, then each side an input's ``(index, dimension)`` or a number
+#: around the comparison.
+_Guard = tuple[str, tuple[int, int] | int, Callable, tuple[int, int] | int]
+
+
+def _guards(program: dict, argument_names: list[str]) -> list[_Guard]:
+    """The program's guards (comparisons of input sizes, which ``torch.export.load(file).module()`` checks on every
+    call), each side resolved to a flat input by the module's argument names as torch resolves it (``L['x']``, and
+    ``L['inputs'][0]`` for ``inputs_0``)."""
+    guards = []
+    for guard in program.get("guards_code", []):
+        left, comparison, right = guard.split(" ")
+        sides: list[tuple[int, int] | int] = []
+        for side in (left, right):
+            parsed = _GUARD_SIDE.fullmatch(side)
+            if parsed is None:
+                raise _Unloadable(f"guard {guard!r} compares more than input sizes and numbers")
+            name, index, dimension, number = parsed.groups()
+            argument = name if index is None else f"{name}_{index}"
+            if number is None and argument not in argument_names:
+                raise _Unloadable(f"guard {guard!r} names no input of the module")
+            sides.append(int(number) if number is not None else (argument_names.index(argument), int(dimension)))
+        guards.append((guard, sides[0], _COMPARISONS[comparison], sides[1]))
+    return guards
+
+
+def _input_checker(names: list[str], sizes: list[list], ranges: dict[str, tuple], guards: list[_Guard]) -> Callable:
     """A forward pre-hook refusing inputs the program cannot take, as the exported module's does: their number,
-    ranks, fixed sizes, and dynamic sizes that must agree with each other and stay within the program's range."""
+    ranks, fixed sizes, dynamic sizes that must agree with each other and stay within the program's range, and the
+    program's guards."""
     def check(module: nn.Module, args: tuple, kwargs: dict) -> None:
         if len(args) + len(kwargs) != len(names):
             raise RuntimeError(f"Unexpected number of inputs (expected {len(names)}, got {len(args) + len(kwargs)})")
@@ -344,7 +375,18 @@ def _input_checker(names: list[str], sizes: list[list], ranges: dict[str, tuple]
                         or low is not None and size < low or high is not None and size > high:
                     raise RuntimeError(f"Input {name!r}.shape[{index}] = {size} does not fit the program (other "
                                        f"inputs' sizes, or {low}..{high})")
+        shapes = [value.shape for value in values]
+        for guard, left, compare, right in guards:
+            if not compare(*(side if isinstance(side, int) else _size(shapes[side[0]], side[1])
+                             for side in (left, right))):
+                raise RuntimeError(f"The inputs' sizes fail the program's guard {guard}")
     return check
+
+
+def _size(shape: torch.Size, dimension: int) -> int:
+    if dimension >= len(shape):
+        raise RuntimeError(f"A guard of the program reads dimension {dimension} of an input of {len(shape)}")
+    return shape[dimension]
 
 
 def _spec_name(spec: dict) -> str:
@@ -395,7 +437,10 @@ def _build(archive: Pt2Archive) -> tuple[fx.GraphModule, list, list]:
     dims = [[d["as_int"] if "as_int" in d else (_SYMBOL.fullmatch(d["as_expr"]["expr_str"]) or [None, None])[1]
              for d in builder.tensor_values[name]["sizes"]] for name in user]
     ranges = {symbol: (r["min_val"], r["max_val"]) for symbol, r in program["range_constraints"].items()}
-    module.register_forward_pre_hook(_input_checker(names, dims, ranges), with_kwargs=True)
+    forward_arg_names = next(entry["signature"] for entry in program["graph_module"]["module_call_graph"]
+                             if entry["fqn"] == "")["forward_arg_names"] or []
+    guards = _guards(program, forward_arg_names if len(forward_arg_names) == len(names) else names)
+    module.register_forward_pre_hook(_input_checker(names, dims, ranges, guards), with_kwargs=True)
     return module, [("", *_tensor_io(builder.tensor_values[name])) for name in user], io_outputs
 
 
