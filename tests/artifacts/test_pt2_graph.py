@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,20 +164,35 @@ def _python_operator(target: str, inputs: int, kind: int = 1) -> dict:
             "inputs": [{"name": f"a{i}", "arg": {"as_int": i + 1}, "kind": kind} for i in range(inputs)]}
 
 
+def _prepend(*nodes: dict) -> Callable[[dict], None]:
+    """A change of a program putting ``nodes`` before its own."""
+    def change(module: dict) -> None:
+        module["graph"]["nodes"][:0] = nodes
+    return change
+
+
+def _unbind(results: list[str | None]) -> dict:
+    """A node unbinding the input into ``results`` (a name each, or ``None`` for a result left unnamed)."""
+    return {"target": "torch.ops.aten.unbind.int", "metadata": {},
+            "inputs": [{"name": "self", "arg": {"as_tensor": {"name": "x"}}, "kind": 1}],
+            "outputs": [{"as_tensor": {"name": name}} if name else {"as_none": True} for name in results]}
+
+
 @pytest.mark.parametrize(("what", "entry", "change", "message"), (
     ("a value used before it is made", "models/model.json",
      _program_change(lambda module: module["graph"]["nodes"].reverse()), "before it is made"),
     ("an input called self", "models/model.json", lambda data: data.replace(b'"x"', b'"self"'), "reserved names"),
     ("a weight shorter than its view", "data/weights/weight_0", lambda data: data[:4], "cannot load"),
     ("a size operator with one input", "models/model.json",
-     _program_change(lambda module: module["graph"]["nodes"].insert(0, _python_operator("_operator.add", 1))),
-     "exactly two positional inputs"),
+     _program_change(_prepend(_python_operator("_operator.add", 1))), "exactly two positional inputs"),
     ("a size operator with three inputs", "models/model.json",
-     _program_change(lambda module: module["graph"]["nodes"].insert(0, _python_operator("_operator.mul", 3))),
-     "exactly two positional inputs"),
+     _program_change(_prepend(_python_operator("_operator.mul", 3))), "exactly two positional inputs"),
+    ("a result the program does not declare", "models/model.json",
+     _program_change(_prepend(_unbind(["undeclared"]))), "not declare"),
+    ("more results than a program has nodes", "models/model.json",
+     _program_change(_prepend(*[_unbind([None] * 1024)] * 100)), "more than 100000 calls"),
     ("a getitem with a keyword input", "models/model.json",
-     _program_change(lambda module: module["graph"]["nodes"].insert(0, _python_operator("_operator.getitem", 2,
-                                                                                        kind=2))),
+     _program_change(_prepend(_python_operator("_operator.getitem", 2, kind=2))),
      "exactly two positional inputs"),
 ))
 def test_programs_the_builder_cannot_make_are_refused_in_one_line(tiny_artifacts: dict[str, Path], tmp_path: Path,

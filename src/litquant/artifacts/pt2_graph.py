@@ -7,9 +7,10 @@ user inputs as placeholders, parameters, buffers and constants as attributes mad
 (dtype, sizes, strides and storage offset from the config), every node's operator resolved only among the
 registered operators of :data:`~litquant.artifacts.pt2_schema.OPERATOR_NAMESPACES` and
 :data:`~litquant.artifacts.pt2_schema.PYTHON_OPERATORS`, and the outputs in the program's own structure (a tensor,
-a tuple, a dict). A pre-hook checks the inputs as the exported module does (their number, ranks, fixed sizes and
-shared dynamic sizes). Then the same graph and description checks as for :func:`~litquant.artifacts.pt2_file.
-load_program` run on it.
+a tuple, a dict). A pre-hook checks the inputs as the exported module does (their number, ranks, fixed sizes,
+shared dynamic sizes and the program's guards). What a file can make it build is bounded: its tensors take at most
+the archive's byte cap in all, its graph at most :data:`MAX_CALLS` call nodes. Then the same graph and description
+checks as for :func:`~litquant.artifacts.pt2_file.load_program` run on it.
 
 This path imports neither ``torch.export``'s deserializer nor TorchDynamo: it is what makes loading a ``.pt2`` for
 one prediction fast. The ``compile`` and ``aot`` runners still need the ``ExportedProgram`` of ``load_program``.
@@ -48,8 +49,9 @@ from litquant.artifacts.pt2_schema import (
     SCALAR_TYPES,
     STRIDED_LAYOUT,
 )
+from litquant.artifacts.strict_json import MAX_ITEMS
 
-__all__ = ["load_eager_module"]
+__all__ = ["MAX_CALLS", "load_eager_module"]
 
 _DTYPES = {code: getattr(torch, name) for code, name in SCALAR_TYPES.items()}
 _MEMORY_FORMATS = {code: getattr(torch, name) for code, name in MEMORY_FORMATS.items()}
@@ -60,6 +62,9 @@ _SIZE_OPERATORS = {"_operator.add", "_operator.sub", "_operator.mul", "_operator
 #: Names the module's generated Python refers to: an input may not be called so.
 _RESERVED_INPUTS = frozenset({"self", "getattr", "inf", "nan", "NoneType", "torch", "device", "fx_pytree", "pytree"})
 _SYMBOL = re.compile(r"Symbol\('([a-z]+\d+)'[^()]*\)")
+#: Most call nodes the eager module may have: as many as a program may list nodes (each result of a node with
+#: several results is one more).
+MAX_CALLS = MAX_ITEMS
 
 
 class _Unloadable(Exception):
@@ -189,18 +194,32 @@ def _module_stack(text: str) -> dict[str, tuple[str, str]]:
 
 
 class _GraphBuilder:
-    """The FX graph of a parsed program: its values by serialized name, its nodes in the program's order."""
+    """The FX graph of a parsed program: its values by serialized name, its nodes in the program's order.
 
-    def __init__(self, tensor_values: dict) -> None:
+    Every value it names is one the program declares (``tensor_values``, ``sym_int_values``: as torch's
+    deserializer reads their metadata), and it makes at most :data:`MAX_CALLS` call nodes (one per result of
+    a node, for several results), so that the module stays within a size the program's metadata bounds."""
+
+    def __init__(self, graph: dict) -> None:
         self.graph = fx.Graph()
         self.values: dict[str, fx.Node] = {}
-        self.tensor_values = tensor_values
+        self.tensor_values = graph["tensor_values"]
+        self.declared = graph["tensor_values"].keys() | graph["sym_int_values"].keys()
+        self.calls = 0
 
     def bind(self, name: str, node: fx.Node) -> fx.Node:
         if name in self.values:
             raise _Unloadable(f"the graph makes {name!r} twice")
+        if name not in self.declared:
+            raise _Unloadable(f"the graph makes {name!r}, which it does not declare")
         self.values[name] = node
         return node
+
+    def call(self, function: Callable, args: tuple, kwargs: dict | None = None, name: str | None = None) -> fx.Node:
+        self.calls += 1
+        if self.calls > MAX_CALLS:
+            raise _Unloadable(f"the graph makes more than {MAX_CALLS} calls")
+        return self.graph.create_node("call_function", function, args, kwargs, name)
 
     def value(self, name: str) -> fx.Node:
         if name not in self.values:
@@ -268,7 +287,7 @@ class _GraphBuilder:
                     and outputs and "as_tensor" in outputs[0]:
                 name = outputs[0]["as_tensor"]["name"]
             args, kwargs = self.call_arguments(function, inputs)
-        made = self.graph.create_node("call_function", function, args, kwargs, name)
+        made = self.call(function, args, kwargs, name)
         if "nn_module_stack" in node["metadata"]:
             made.meta["nn_module_stack"] = _module_stack(node["metadata"]["nn_module_stack"])
         if len(outputs) == 1 and ("as_tensor" in outputs[0] or "as_sym_int" in outputs[0]):
@@ -289,8 +308,7 @@ class _GraphBuilder:
             if kind not in ("as_tensor", "as_sym_int", "as_tensors", "as_none"):
                 raise _Unloadable(f"{made.target} returns {kind!r}")
             name = value.get("name") or value.get("as_name") if isinstance(value, dict) else None
-            item = self.graph.create_node("call_function", operator.getitem, (made, index),
-                                          name="as_none" if kind == "as_none" else name)
+            item = self.call(operator.getitem, (made, index), name="as_none" if kind == "as_none" else name)
             item.meta.update(made.meta)
             if kind == "as_tensors":
                 self.elements(item, [{"as_tensor": t} for t in value])
@@ -401,7 +419,7 @@ def _build(archive: Pt2Archive) -> tuple[fx.GraphModule, list, list]:
     storages = _Storages(archive.entries)
     tensors = {"weights": storages.tensors("data/weights/"), "constants": storages.tensors("data/constants/")}
     positional, keyword_names, out_spec = _call_signature(program)
-    builder, root, probe = _GraphBuilder(graph["tensor_values"]), nn.Module(), fx.GraphModule(nn.Module(), fx.Graph())
+    builder, root, probe = _GraphBuilder(graph), nn.Module(), fx.GraphModule(nn.Module(), fx.Graph())
     if len(graph["inputs"]) != len(signature["input_specs"]) or len(graph["outputs"]) != len(
             signature["output_specs"]):
         raise _Unloadable("the graph's inputs or outputs and their specs differ in number")
