@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,27 @@ def test_keyword_inputs_and_wrong_inputs_are_handled_as_the_exported_module_does
         assert what
 
 
+@pytest.mark.parametrize("guard", ("L['x'].size()[0] <= 4", "L['x'].size()[0] != 5", "5 > L['x'].size()[0]"))
+def test_the_program_s_guards_refuse_inputs_as_the_exported_module_s_do(tiny_artifacts: dict[str, Path],
+                                                                        tmp_path: Path, guard: str) -> None:
+    """A guard of the schema's grammar added to a real program: the eager module checks it on every call, as
+    ``torch.export.load(file).module()`` runs it; a guard naming no input of the module is refused at load."""
+    crafted = _rewritten(tiny_artifacts["ptq"], tmp_path / "guarded.pt2", "models/model.json",
+                         lambda data: json.dumps({**json.loads(data), "guards_code": [guard]}).encode())
+    module, _ = load_eager_module(crafted)
+    reference = torch.export.load(crafted).module()
+    images = _batch((torch.zeros(1, 1, 28, 28),), 4)
+    _assert_identical(module(*images), reference(*images))
+    with pytest.raises(AssertionError, match="Guard failed"):
+        reference(*_batch(images, 5))
+    with pytest.raises(RuntimeError, match="guard"):
+        module(*_batch(images, 5))
+    unknown = _rewritten(crafted, tmp_path / "unknown.pt2", "models/model.json",
+                         lambda data: data.replace(b"L['x']", b"L['y']"))
+    with pytest.raises(ArtifactError, match="names no input"):
+        load_eager_module(unknown)
+
+
 def test_loading_eager_imports_neither_the_deserializer_nor_dynamo(tiny_artifacts: dict[str, Path]) -> None:
     script = ("import sys, torch\nfrom litquant.artifacts.loading import load_artifact\n"
               f"model = load_artifact({str(tiny_artifacts['ptq'])!r}, runner='eager')\n"
@@ -136,11 +158,42 @@ def _program_change(change):
     return rewrite
 
 
+def _python_operator(target: str, inputs: int, kind: int = 1) -> dict:
+    """A node calling a Python operator on ``inputs`` integers (FX prints it as ``a + b`` or ``a[b]``)."""
+    return {"target": target, "metadata": {}, "outputs": [{"as_sym_int": {"as_name": "crafted"}}],
+            "inputs": [{"name": f"a{i}", "arg": {"as_int": i + 1}, "kind": kind} for i in range(inputs)]}
+
+
+def _prepend(*nodes: dict) -> Callable[[dict], None]:
+    """A change of a program putting ``nodes`` before its own."""
+    def change(module: dict) -> None:
+        module["graph"]["nodes"][:0] = nodes
+    return change
+
+
+def _unbind(results: list[str | None]) -> dict:
+    """A node unbinding the input into ``results`` (a name each, or ``None`` for a result left unnamed)."""
+    return {"target": "torch.ops.aten.unbind.int", "metadata": {},
+            "inputs": [{"name": "self", "arg": {"as_tensor": {"name": "x"}}, "kind": 1}],
+            "outputs": [{"as_tensor": {"name": name}} if name else {"as_none": True} for name in results]}
+
+
 @pytest.mark.parametrize(("what", "entry", "change", "message"), (
     ("a value used before it is made", "models/model.json",
      _program_change(lambda module: module["graph"]["nodes"].reverse()), "before it is made"),
     ("an input called self", "models/model.json", lambda data: data.replace(b'"x"', b'"self"'), "reserved names"),
     ("a weight shorter than its view", "data/weights/weight_0", lambda data: data[:4], "cannot load"),
+    ("a size operator with one input", "models/model.json",
+     _program_change(_prepend(_python_operator("_operator.add", 1))), "exactly two positional inputs"),
+    ("a size operator with three inputs", "models/model.json",
+     _program_change(_prepend(_python_operator("_operator.mul", 3))), "exactly two positional inputs"),
+    ("a result the program does not declare", "models/model.json",
+     _program_change(_prepend(_unbind(["undeclared"]))), "not declare"),
+    ("more results than a program has nodes", "models/model.json",
+     _program_change(_prepend(*[_unbind([None] * 1024)] * 100)), "more than 100000 calls"),
+    ("a getitem with a keyword input", "models/model.json",
+     _program_change(_prepend(_python_operator("_operator.getitem", 2, kind=2))),
+     "exactly two positional inputs"),
 ))
 def test_programs_the_builder_cannot_make_are_refused_in_one_line(tiny_artifacts: dict[str, Path], tmp_path: Path,
                                                                   what: str, entry: str, change,
@@ -149,6 +202,26 @@ def test_programs_the_builder_cannot_make_are_refused_in_one_line(tiny_artifacts
     with pytest.raises(ArtifactError, match=message) as refused:
         load_eager_module(crafted)
     assert "\n" not in str(refused.value), what
+
+
+def test_empty_entries_may_not_stand_for_more_zeros_than_an_archive_holds(tiny_artifacts: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    """torch writes no bytes for an empty tensor and the loader makes zeros of its declared size: three empty
+    entries of 200 MiB each, in a file of a few kilobytes, are refused before anything that large is made."""
+    crafted = tmp_path / "zeros.pt2"
+    with zipfile.ZipFile(tiny_artifacts["fp32"]) as archive, zipfile.ZipFile(crafted, "w") as out:
+        root = archive.namelist()[0].split("/", 1)[0]
+        config = json.loads(archive.read(f"{root}/data/weights/model_weights_config.json"))
+        emptied = [payload["path_name"] for payload in list(config["config"].values())[:3]]
+        for payload in list(config["config"].values())[:3]:
+            payload["tensor_meta"].update(sizes=[{"as_int": 50 * 2**20}], strides=[{"as_int": 1}])
+        for info in archive.infolist():
+            data = json.dumps(config).encode() if info.filename.endswith("model_weights_config.json") \
+                else b"" if info.filename.rsplit("/", 1)[1] in emptied else archive.read(info)
+            out.writestr(info.filename, data)
+    with pytest.raises(ArtifactError, match="past 512 MiB") as refused:
+        load_eager_module(crafted)
+    assert "\n" not in str(refused.value)
 
 
 def test_the_schema_codes_are_torch_export_s() -> None:

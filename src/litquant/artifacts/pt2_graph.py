@@ -7,9 +7,10 @@ user inputs as placeholders, parameters, buffers and constants as attributes mad
 (dtype, sizes, strides and storage offset from the config), every node's operator resolved only among the
 registered operators of :data:`~litquant.artifacts.pt2_schema.OPERATOR_NAMESPACES` and
 :data:`~litquant.artifacts.pt2_schema.PYTHON_OPERATORS`, and the outputs in the program's own structure (a tensor,
-a tuple, a dict). A pre-hook checks the inputs as the exported module does (their number, ranks, fixed sizes and
-shared dynamic sizes). Then the same graph and description checks as for :func:`~litquant.artifacts.pt2_file.
-load_program` run on it.
+a tuple, a dict). A pre-hook checks the inputs as the exported module does (their number, ranks, fixed sizes,
+shared dynamic sizes and the program's guards). What a file can make it build is bounded: its tensors take at most
+the archive's byte cap in all, its graph at most :data:`MAX_CALLS` call nodes. Then the same graph and description
+checks as for :func:`~litquant.artifacts.pt2_file.load_program` run on it.
 
 This path imports neither ``torch.export``'s deserializer nor TorchDynamo: it is what makes loading a ``.pt2`` for
 one prediction fast. The ``compile`` and ``aot`` runners still need the ``ExportedProgram`` of ``load_program``.
@@ -48,17 +49,22 @@ from litquant.artifacts.pt2_schema import (
     SCALAR_TYPES,
     STRIDED_LAYOUT,
 )
+from litquant.artifacts.strict_json import MAX_ITEMS
 
-__all__ = ["load_eager_module"]
+__all__ = ["MAX_CALLS", "load_eager_module"]
 
 _DTYPES = {code: getattr(torch, name) for code, name in SCALAR_TYPES.items()}
 _MEMORY_FORMATS = {code: getattr(torch, name) for code, name in MEMORY_FORMATS.items()}
 _PYTHON_FUNCTIONS: dict[str, Callable] = {name: getattr(operator, name.rsplit(".", 1)[1]) for name in PYTHON_OPERATORS}
-#: The Python operators on sizes, whose inputs are positional (as torch reads them); ``getitem`` is not one.
+#: The Python operators on sizes: torch reads their two inputs by position whatever their kind; ``getitem``'s must
+#: be of kind 1 (positional).
 _SIZE_OPERATORS = {"_operator.add", "_operator.sub", "_operator.mul", "_operator.floordiv"}
 #: Names the module's generated Python refers to: an input may not be called so.
 _RESERVED_INPUTS = frozenset({"self", "getattr", "inf", "nan", "NoneType", "torch", "device", "fx_pytree", "pytree"})
 _SYMBOL = re.compile(r"Symbol\('([a-z]+\d+)'[^()]*\)")
+#: Most call nodes the eager module may have: as many as a program may list nodes (each result of a node with
+#: several results is one more).
+MAX_CALLS = MAX_ITEMS
 
 
 class _Unloadable(Exception):
@@ -84,36 +90,53 @@ def _tensor_io(meta: dict) -> tuple[list, str]:
 
 
 # -- tensors ------------------------------------------------------------------------------------------------
-def _tensors(entries: dict[str, bytes], folder: str) -> dict[str, torch.Tensor]:
-    """The tensors of a parsed weights or constants config by name, each a strided view of its entry's raw bytes
-    (an entry shared by several names stays shared), as torch's loader makes them."""
-    config = f"{folder}model_{folder.split('/')[1]}_config.json"
-    if config not in entries:
-        raise _Unloadable(f"no {config!r}")
-    flat: dict[str, torch.Tensor] = {}
-    tensors = {}
-    for fqn, payload in json.loads(entries[config])["config"].items():
-        meta = payload["tensor_meta"]
-        if meta is None:
-            raise _Unloadable(f"{fqn!r} has no tensor metadata")
-        dtype, sizes = _dtype(meta["dtype"]), _ints(meta["sizes"], f"the size of {fqn!r}")
-        name = payload["path_name"]
-        if name not in flat:
-            data = entries[folder + name]
-            if not data and math.prod(sizes) * dtype.itemsize > MAX_TOTAL_BYTES:
-                raise _Unloadable(f"{fqn!r} declares {sizes} elements and holds none")
-            if not data:  # torch writes no bytes for an empty tensor, and reads zeros of its size
-                flat[name] = torch.zeros(sizes, dtype=dtype)
-            elif len(data) % dtype.itemsize:
-                raise _Unloadable(f"{name!r} holds {len(data)} bytes, not a whole number of {dtype}")
-            else:
-                flat[name] = torch.empty(len(data) // dtype.itemsize, dtype=dtype)
-                flat[name].view(torch.uint8).copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
-        tensor = torch.as_strided(flat[name], sizes, _ints(meta["strides"], f"the stride of {fqn!r}"),
-                                  _ints([meta["storage_offset"]], f"the offset of {fqn!r}")[0])
-        tensors[fqn] = nn.Parameter(tensor, requires_grad=meta["requires_grad"]) if payload["is_param"] \
-            else tensor.requires_grad_(meta["requires_grad"])
-    return tensors
+class _Storages:
+    """The flat storages of a parsed archive's tensors, made at most once per entry and together at most
+    :data:`~litquant.artifacts.files.MAX_TOTAL_BYTES` (what the archive's entries may hold in all): an empty entry
+    stands for zeros of its declared size, so a small file could otherwise ask for any number of large ones."""
+
+    def __init__(self, entries: dict[str, bytes]) -> None:
+        self.entries = entries
+        self.bytes_left = MAX_TOTAL_BYTES
+
+    def tensors(self, folder: str) -> dict[str, torch.Tensor]:
+        """The tensors of a parsed weights or constants config by name, each a strided view of its entry's raw
+        bytes (an entry shared by several names stays shared), as torch's loader makes them."""
+        config = f"{folder}model_{folder.split('/')[1]}_config.json"
+        if config not in self.entries:
+            raise _Unloadable(f"no {config!r}")
+        flat: dict[str, torch.Tensor] = {}
+        tensors = {}
+        for fqn, payload in json.loads(self.entries[config])["config"].items():
+            meta = payload["tensor_meta"]
+            if meta is None:
+                raise _Unloadable(f"{fqn!r} has no tensor metadata")
+            dtype, sizes = _dtype(meta["dtype"]), _ints(meta["sizes"], f"the size of {fqn!r}")
+            name = payload["path_name"]
+            if name not in flat:
+                flat[name] = self._flat(fqn, self.entries[folder + name], dtype, sizes)
+            tensor = torch.as_strided(flat[name], sizes, _ints(meta["strides"], f"the stride of {fqn!r}"),
+                                      _ints([meta["storage_offset"]], f"the offset of {fqn!r}")[0])
+            tensors[fqn] = nn.Parameter(tensor, requires_grad=meta["requires_grad"]) if payload["is_param"] \
+                else tensor.requires_grad_(meta["requires_grad"])
+        return tensors
+
+    def _flat(self, fqn: str, data: bytes, dtype: torch.dtype, sizes: list[int]) -> torch.Tensor:
+        """One entry's storage: a copy of its bytes, or (torch writes no bytes for an empty tensor, and reads
+        zeros of its size) zeros of the sizes declared for it."""
+        if any(size < 0 for size in sizes):
+            raise _Unloadable(f"{fqn!r} has a negative size")
+        nbytes = len(data) if data else math.prod(sizes) * dtype.itemsize
+        if nbytes > self.bytes_left:
+            raise _Unloadable(f"{fqn!r} would take the tensors past {MAX_TOTAL_BYTES // 2**20} MiB")
+        self.bytes_left -= nbytes
+        if not data:
+            return torch.zeros(sizes, dtype=dtype)
+        if len(data) % dtype.itemsize:
+            raise _Unloadable(f"{fqn!r} holds {len(data)} bytes, not a whole number of {dtype}")
+        flat = torch.empty(len(data) // dtype.itemsize, dtype=dtype)
+        flat.view(torch.uint8).copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+        return flat
 
 
 def _attach(root: nn.Module, fqn: str, tensor: torch.Tensor, kind: str, persistent: bool = True) -> None:
@@ -171,18 +194,32 @@ def _module_stack(text: str) -> dict[str, tuple[str, str]]:
 
 
 class _GraphBuilder:
-    """The FX graph of a parsed program: its values by serialized name, its nodes in the program's order."""
+    """The FX graph of a parsed program: its values by serialized name, its nodes in the program's order.
 
-    def __init__(self, tensor_values: dict) -> None:
+    Every value it names is one the program declares (``tensor_values``, ``sym_int_values``: as torch's
+    deserializer reads their metadata), and it makes at most :data:`MAX_CALLS` call nodes (one per result of
+    a node, for several results), so that the module stays within a size the program's metadata bounds."""
+
+    def __init__(self, graph: dict) -> None:
         self.graph = fx.Graph()
         self.values: dict[str, fx.Node] = {}
-        self.tensor_values = tensor_values
+        self.tensor_values = graph["tensor_values"]
+        self.declared = graph["tensor_values"].keys() | graph["sym_int_values"].keys()
+        self.calls = 0
 
     def bind(self, name: str, node: fx.Node) -> fx.Node:
         if name in self.values:
             raise _Unloadable(f"the graph makes {name!r} twice")
+        if name not in self.declared:
+            raise _Unloadable(f"the graph makes {name!r}, which it does not declare")
         self.values[name] = node
         return node
+
+    def call(self, function: Callable, args: tuple, kwargs: dict | None = None, name: str | None = None) -> fx.Node:
+        self.calls += 1
+        if self.calls > MAX_CALLS:
+            raise _Unloadable(f"the graph makes more than {MAX_CALLS} calls")
+        return self.graph.create_node("call_function", function, args, kwargs, name)
 
     def value(self, name: str) -> fx.Node:
         if name not in self.values:
@@ -238,20 +275,19 @@ class _GraphBuilder:
     def node(self, node: dict) -> None:
         function, inputs, outputs = _operator(node["target"]), node["inputs"], node["outputs"]
         name = node["name"]
-        if node["target"] in _SIZE_OPERATORS:
-            name = name or outputs and outputs[0].get("as_sym_int", {}).get("as_name") or None
+        if not isinstance(function, torch._ops.OpOverload):  # a Python operator: ``a + b``, ``a[b]``
+            if len(inputs) != 2 or node["target"] not in _SIZE_OPERATORS and any(i["kind"] != 1 for i in inputs):
+                raise _Unloadable(f"{node['target']} takes exactly two positional inputs")
+            if node["target"] in _SIZE_OPERATORS:
+                name = name or outputs and outputs[0].get("as_sym_int", {}).get("as_name") or None
             args, kwargs = tuple(self.argument(i["arg"]) for i in inputs), {}
-        elif isinstance(function, torch._ops.OpOverload):
+        else:
             returns = function._schema.returns
             if not name and len(returns) == 1 and isinstance(returns[0].real_type, torch.TensorType) \
                     and outputs and "as_tensor" in outputs[0]:
                 name = outputs[0]["as_tensor"]["name"]
             args, kwargs = self.call_arguments(function, inputs)
-        else:  # getitem: the arguments of kind 1 or without a name by position, the others by name
-            positional = [i["kind"] == 1 or i["name"] == "" for i in inputs]
-            args = tuple(self.argument(i["arg"]) for i, p in zip(inputs, positional, strict=True) if p)
-            kwargs = {i["name"]: self.argument(i["arg"]) for i, p in zip(inputs, positional, strict=True) if not p}
-        made = self.graph.create_node("call_function", function, args, kwargs, name)
+        made = self.call(function, args, kwargs, name)
         if "nn_module_stack" in node["metadata"]:
             made.meta["nn_module_stack"] = _module_stack(node["metadata"]["nn_module_stack"])
         if len(outputs) == 1 and ("as_tensor" in outputs[0] or "as_sym_int" in outputs[0]):
@@ -272,8 +308,7 @@ class _GraphBuilder:
             if kind not in ("as_tensor", "as_sym_int", "as_tensors", "as_none"):
                 raise _Unloadable(f"{made.target} returns {kind!r}")
             name = value.get("name") or value.get("as_name") if isinstance(value, dict) else None
-            item = self.graph.create_node("call_function", operator.getitem, (made, index),
-                                          name="as_none" if kind == "as_none" else name)
+            item = self.call(operator.getitem, (made, index), name="as_none" if kind == "as_none" else name)
             item.meta.update(made.meta)
             if kind == "as_tensors":
                 self.elements(item, [{"as_tensor": t} for t in value])
@@ -309,9 +344,40 @@ def _call_signature(program: dict) -> tuple[int, list[str], dict]:
         else [], json.loads(root["out_spec"])[1]
 
 
-def _input_checker(names: list[str], sizes: list[list], ranges: dict[str, tuple]) -> Callable:
+#: A side of a guard in the schema's grammar: ``L['x'].size()[0]``, ``L['inputs'][1].size()[0]``, or a number.
+_GUARD_SIDE = re.compile(r"L\['(\w+)'\](?:\[(\d+)\])?\.size\(\)\[(\d+)\]|(\d+)")
+_COMPARISONS = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge, "<": operator.lt,
+                ">": operator.gt}
+#: A guard as the pre-hook checks it: its text, then each side an input's ``(index, dimension)`` or a number
+#: around the comparison.
+_Guard = tuple[str, tuple[int, int] | int, Callable, tuple[int, int] | int]
+
+
+def _guards(program: dict, argument_names: list[str]) -> list[_Guard]:
+    """The program's guards (comparisons of input sizes, which ``torch.export.load(file).module()`` checks on every
+    call), each side resolved to a flat input by the module's argument names as torch resolves it (``L['x']``, and
+    ``L['inputs'][0]`` for ``inputs_0``)."""
+    guards = []
+    for guard in program.get("guards_code", []):
+        left, comparison, right = guard.split(" ")
+        sides: list[tuple[int, int] | int] = []
+        for side in (left, right):
+            parsed = _GUARD_SIDE.fullmatch(side)
+            if parsed is None:
+                raise _Unloadable(f"guard {guard!r} compares more than input sizes and numbers")
+            name, index, dimension, number = parsed.groups()
+            argument = name if index is None else f"{name}_{index}"
+            if number is None and argument not in argument_names:
+                raise _Unloadable(f"guard {guard!r} names no input of the module")
+            sides.append(int(number) if number is not None else (argument_names.index(argument), int(dimension)))
+        guards.append((guard, sides[0], _COMPARISONS[comparison], sides[1]))
+    return guards
+
+
+def _input_checker(names: list[str], sizes: list[list], ranges: dict[str, tuple], guards: list[_Guard]) -> Callable:
     """A forward pre-hook refusing inputs the program cannot take, as the exported module's does: their number,
-    ranks, fixed sizes, and dynamic sizes that must agree with each other and stay within the program's range."""
+    ranks, fixed sizes, dynamic sizes that must agree with each other and stay within the program's range, and the
+    program's guards."""
     def check(module: nn.Module, args: tuple, kwargs: dict) -> None:
         if len(args) + len(kwargs) != len(names):
             raise RuntimeError(f"Unexpected number of inputs (expected {len(names)}, got {len(args) + len(kwargs)})")
@@ -327,7 +393,18 @@ def _input_checker(names: list[str], sizes: list[list], ranges: dict[str, tuple]
                         or low is not None and size < low or high is not None and size > high:
                     raise RuntimeError(f"Input {name!r}.shape[{index}] = {size} does not fit the program (other "
                                        f"inputs' sizes, or {low}..{high})")
+        shapes = [value.shape for value in values]
+        for guard, left, compare, right in guards:
+            if not compare(*(side if isinstance(side, int) else _size(shapes[side[0]], side[1])
+                             for side in (left, right))):
+                raise RuntimeError(f"The inputs' sizes fail the program's guard {guard}")
     return check
+
+
+def _size(shape: torch.Size, dimension: int) -> int:
+    if dimension >= len(shape):
+        raise RuntimeError(f"A guard of the program reads dimension {dimension} of an input of {len(shape)}")
+    return shape[dimension]
 
 
 def _spec_name(spec: dict) -> str:
@@ -339,10 +416,10 @@ def _build(archive: Pt2Archive) -> tuple[fx.GraphModule, list, list]:
     """The module, its inputs ``("", shape, dtype)`` and outputs ``(shape, dtype)``, from the parsed archive."""
     program = json.loads(archive.entries["models/model.json"])
     graph, signature = program["graph_module"]["graph"], program["graph_module"]["signature"]
-    tensors = {"weights": _tensors(archive.entries, "data/weights/"),
-               "constants": _tensors(archive.entries, "data/constants/")}
+    storages = _Storages(archive.entries)
+    tensors = {"weights": storages.tensors("data/weights/"), "constants": storages.tensors("data/constants/")}
     positional, keyword_names, out_spec = _call_signature(program)
-    builder, root, probe = _GraphBuilder(graph["tensor_values"]), nn.Module(), fx.GraphModule(nn.Module(), fx.Graph())
+    builder, root, probe = _GraphBuilder(graph), nn.Module(), fx.GraphModule(nn.Module(), fx.Graph())
     if len(graph["inputs"]) != len(signature["input_specs"]) or len(graph["outputs"]) != len(
             signature["output_specs"]):
         raise _Unloadable("the graph's inputs or outputs and their specs differ in number")
@@ -378,7 +455,10 @@ def _build(archive: Pt2Archive) -> tuple[fx.GraphModule, list, list]:
     dims = [[d["as_int"] if "as_int" in d else (_SYMBOL.fullmatch(d["as_expr"]["expr_str"]) or [None, None])[1]
              for d in builder.tensor_values[name]["sizes"]] for name in user]
     ranges = {symbol: (r["min_val"], r["max_val"]) for symbol, r in program["range_constraints"].items()}
-    module.register_forward_pre_hook(_input_checker(names, dims, ranges), with_kwargs=True)
+    forward_arg_names = next(entry["signature"] for entry in program["graph_module"]["module_call_graph"]
+                             if entry["fqn"] == "")["forward_arg_names"] or []
+    guards = _guards(program, forward_arg_names if len(forward_arg_names) == len(names) else names)
+    module.register_forward_pre_hook(_input_checker(names, dims, ranges, guards), with_kwargs=True)
     return module, [("", *_tensor_io(builder.tensor_values[name])) for name in user], io_outputs
 
 
