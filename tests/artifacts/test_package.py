@@ -11,7 +11,8 @@ from helpers import run_python
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "litquant" / "artifacts"
 #: The modules from the bottom up: each may import only those before it (as the package's docstring lists them).
 ORDER = ["errors", "strict_json", "signature", "onnx_check", "files", "description", "pt2_schema", "pt2_file",
-         "pt2_graph", "onnx_file", "saving", "private_cache", "inductor", "batching", "compiled", "aot", "loading"]
+         "pt2_inputs", "pt2_graph", "onnx_file", "saving", "private_cache", "inductor", "batching", "compiled", "aot",
+         "loading"]
 
 
 def _imported_artifact_modules(path: Path) -> set[str]:

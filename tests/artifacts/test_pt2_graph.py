@@ -231,3 +231,23 @@ def test_the_schema_codes_are_torch_export_s() -> None:
         {code: getattr(torch, name) for code, name in SCALAR_TYPES.items()}
     assert {int(code): memory_format for code, memory_format in _SERIALIZE_TO_TORCH_MEMORY_FORMAT.items()} == \
         {code: getattr(torch, name) for code, name in MEMORY_FORMATS.items()}
+
+
+def test_an_error_while_the_module_runs_prints_no_traceback_of_its_generated_code(zoo_artifacts: dict,
+                                                                                  tmp_path: Path, capfd) -> None:
+    """A program that loads but fails when it runs (``chunk`` asked for fewer chunks than the graph unpacks) raises
+    the operator's error to the caller, whose one line is all a user sees: torch.fx's own handler, which prints the
+    generated code's traceback to stderr, is not in the way."""
+    def fewer_chunks(module: dict) -> None:
+        for node in module["graph"]["nodes"]:
+            for argument in node["inputs"] if node["target"] == "torch.ops.aten.chunk.default" else []:
+                if argument["name"] == "chunks":
+                    argument["arg"]["as_int"] -= 1
+
+    path, inputs = zoo_artifacts["several-results", "fp32"]
+    crafted = _rewritten(path, tmp_path / "fewer-chunks.pt2", "models/model.json", _program_change(fewer_chunks))
+    model = load_artifact(crafted, runner="eager")
+    capfd.readouterr()
+    with pytest.raises((RuntimeError, IndexError, ValueError)):
+        model(*inputs)
+    assert capfd.readouterr().err == ""

@@ -10,7 +10,8 @@ The modules, each importing only the ones above it in this list:
 - :mod:`~litquant.artifacts.description`: the description embedded in the file, and the checks of a model against it;
 - :mod:`~litquant.artifacts.pt2_schema`: the allowlist a ``.pt2`` program must fit;
 - :mod:`~litquant.artifacts.pt2_file`, :mod:`~litquant.artifacts.onnx_file`: reading each kind safely;
-- :mod:`~litquant.artifacts.pt2_graph`: the eager module of a checked ``.pt2``, built from litquant's own parse;
+- :mod:`~litquant.artifacts.pt2_inputs`, :mod:`~litquant.artifacts.pt2_graph`: what the eager module of a checked
+  ``.pt2`` takes (call signature, input checks, guards), and that module, built from litquant's own parse;
 - :mod:`~litquant.artifacts.saving`: writing an artifact and its readable copy;
 - :mod:`~litquant.artifacts.private_cache`, :mod:`~litquant.artifacts.inductor`,
   :mod:`~litquant.artifacts.batching`: the private cache for native code, inductor builds and their int8 check,

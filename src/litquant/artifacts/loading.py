@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import warnings
@@ -117,7 +118,10 @@ def _load_pt2(path: Path, raw: bytes, runner: Runner, progress: bool, batch_size
         from litquant.artifacts.pt2_graph import load_eager_module
 
         module, description = load_eager_module(path, raw)
-        return LoadedModel(path, description, "pt2", module, module, torch.inference_mode)
+        # nn.Module's call, hooks included, without torch.fx's wrapper: it prints the generated code's traceback
+        # to stderr before any error, which reaches the user as one line
+        run = functools.partial(torch.nn.Module.__call__, module)
+        return LoadedModel(path, description, "pt2", run, module, torch.inference_mode)
     from litquant.artifacts.pt2_file import load_program
 
     program, description = load_program(path, raw)

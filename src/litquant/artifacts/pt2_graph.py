@@ -30,7 +30,6 @@ import keyword
 import math
 import operator
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from litquant.artifacts.description import ArtifactDescription
 from litquant.artifacts.errors import ArtifactError
 from litquant.artifacts.files import MAX_TOTAL_BYTES, read_artifact_bytes
 from litquant.artifacts.pt2_file import Pt2Archive, check_graph_module
+from litquant.artifacts.pt2_inputs import RESERVED_INPUTS, UnloadableProgram, call_signature, input_check
 from litquant.artifacts.pt2_schema import (
     MEMORY_FORMATS,
     OPERATOR_NAMESPACES,
@@ -59,27 +59,20 @@ _PYTHON_FUNCTIONS: dict[str, Callable] = {name: getattr(operator, name.rsplit(".
 #: The Python operators on sizes: torch reads their two inputs by position whatever their kind; ``getitem``'s must
 #: be of kind 1 (positional).
 _SIZE_OPERATORS = {"_operator.add", "_operator.sub", "_operator.mul", "_operator.floordiv"}
-#: Names the module's generated Python refers to: an input may not be called so.
-_RESERVED_INPUTS = frozenset({"self", "getattr", "inf", "nan", "NoneType", "torch", "device", "fx_pytree", "pytree"})
-_SYMBOL = re.compile(r"Symbol\('([a-z]+\d+)'[^()]*\)")
 #: Most call nodes the eager module may have: as many as a program may list nodes (each result of a node with
 #: several results is one more).
 MAX_CALLS = MAX_ITEMS
 
 
-class _Unloadable(Exception):
-    """What in the parsed program the eager module cannot be built from (one line)."""
-
-
 def _dtype(code: int) -> torch.dtype:
     if code not in _DTYPES:
-        raise _Unloadable(f"unknown scalar type {code}")
+        raise UnloadableProgram(f"unknown scalar type {code}")
     return _DTYPES[code]
 
 
 def _ints(values: list[dict], what: str) -> list[int]:
     if any("as_int" not in value for value in values):
-        raise _Unloadable(f"{what} is symbolic")
+        raise UnloadableProgram(f"{what} is symbolic")
     return [value["as_int"] for value in values]
 
 
@@ -104,13 +97,13 @@ class _Storages:
         bytes (an entry shared by several names stays shared), as torch's loader makes them."""
         config = f"{folder}model_{folder.split('/')[1]}_config.json"
         if config not in self.entries:
-            raise _Unloadable(f"no {config!r}")
+            raise UnloadableProgram(f"no {config!r}")
         flat: dict[str, torch.Tensor] = {}
         tensors = {}
         for fqn, payload in json.loads(self.entries[config])["config"].items():
             meta = payload["tensor_meta"]
             if meta is None:
-                raise _Unloadable(f"{fqn!r} has no tensor metadata")
+                raise UnloadableProgram(f"{fqn!r} has no tensor metadata")
             dtype, sizes = _dtype(meta["dtype"]), _ints(meta["sizes"], f"the size of {fqn!r}")
             name = payload["path_name"]
             if name not in flat:
@@ -125,15 +118,15 @@ class _Storages:
         """One entry's storage: a copy of its bytes, or (torch writes no bytes for an empty tensor, and reads
         zeros of its size) zeros of the sizes declared for it."""
         if any(size < 0 for size in sizes):
-            raise _Unloadable(f"{fqn!r} has a negative size")
+            raise UnloadableProgram(f"{fqn!r} has a negative size")
         nbytes = len(data) if data else math.prod(sizes) * dtype.itemsize
         if nbytes > self.bytes_left:
-            raise _Unloadable(f"{fqn!r} would take the tensors past {MAX_TOTAL_BYTES // 2**20} MiB")
+            raise UnloadableProgram(f"{fqn!r} would take the tensors past {MAX_TOTAL_BYTES // 2**20} MiB")
         self.bytes_left -= nbytes
         if not data:
             return torch.zeros(sizes, dtype=dtype)
         if len(data) % dtype.itemsize:
-            raise _Unloadable(f"{fqn!r} holds {len(data)} bytes, not a whole number of {dtype}")
+            raise UnloadableProgram(f"{fqn!r} holds {len(data)} bytes, not a whole number of {dtype}")
         flat = torch.empty(len(data) // dtype.itemsize, dtype=dtype)
         flat.view(torch.uint8).copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
         return flat
@@ -154,7 +147,7 @@ def _attach(root: nn.Module, fqn: str, tensor: torch.Tensor, kind: str, persiste
     elif kind == "buffer":
         module.register_buffer(field, tensor, persistent=persistent)
     elif hasattr(module, field):
-        raise _Unloadable(f"constant {fqn!r} has the name of an attribute")
+        raise UnloadableProgram(f"constant {fqn!r} has the name of an attribute")
     else:
         setattr(module, field, tensor)
 
@@ -166,10 +159,10 @@ def _operator(target: str) -> Callable:
         return _PYTHON_FUNCTIONS[target]
     _, _, namespace, name, overload = target.split(".")
     if namespace not in OPERATOR_NAMESPACES:
-        raise _Unloadable(f"{target!r} is not an allowed operator")
+        raise UnloadableProgram(f"{target!r} is not an allowed operator")
     resolved = getattr(getattr(getattr(torch.ops, namespace), name), overload)
     if not isinstance(resolved, torch._ops.OpOverload) or isinstance(resolved, torch._ops.HigherOrderOperator):
-        raise _Unloadable(f"{target!r} is not an operator overload")
+        raise UnloadableProgram(f"{target!r} is not an operator overload")
     return resolved
 
 
@@ -188,7 +181,7 @@ def _module_stack(text: str) -> dict[str, tuple[str, str]]:
                 start = end + 1
         parts.append(item[start:])
         if len(parts) != 3:
-            raise _Unloadable(f"module path {item!r} is not 'key,path,type'")
+            raise UnloadableProgram(f"module path {item!r} is not 'key,path,type'")
         stack[parts[0]] = (parts[1], parts[2])
     return stack
 
@@ -209,21 +202,21 @@ class _GraphBuilder:
 
     def bind(self, name: str, node: fx.Node) -> fx.Node:
         if name in self.values:
-            raise _Unloadable(f"the graph makes {name!r} twice")
+            raise UnloadableProgram(f"the graph makes {name!r} twice")
         if name not in self.declared:
-            raise _Unloadable(f"the graph makes {name!r}, which it does not declare")
+            raise UnloadableProgram(f"the graph makes {name!r}, which it does not declare")
         self.values[name] = node
         return node
 
     def call(self, function: Callable, args: tuple, kwargs: dict | None = None, name: str | None = None) -> fx.Node:
         self.calls += 1
         if self.calls > MAX_CALLS:
-            raise _Unloadable(f"the graph makes more than {MAX_CALLS} calls")
+            raise UnloadableProgram(f"the graph makes more than {MAX_CALLS} calls")
         return self.graph.create_node("call_function", function, args, kwargs, name)
 
     def value(self, name: str) -> fx.Node:
         if name not in self.values:
-            raise _Unloadable(f"the graph uses {name!r} before it is made")
+            raise UnloadableProgram(f"the graph uses {name!r} before it is made")
         return self.values[name]
 
     def argument(self, argument: dict) -> Any:
@@ -250,7 +243,7 @@ class _GraphBuilder:
             return torch.strided
         if kind == "as_device":
             return torch.device(value["type"], value["index"])
-        raise _Unloadable(f"an argument {kind} {value!r}")  # as_optional_tensor: torch does not read it either
+        raise UnloadableProgram(f"an argument {kind} {value!r}")  # as_optional_tensor: torch does not read it either
 
     def call_arguments(self, op: torch._ops.OpOverload, inputs: list[dict]) -> tuple[tuple, dict]:
         """Positional and keyword arguments ordered by the operator's schema, as torch's deserializer orders
@@ -266,7 +259,7 @@ class _GraphBuilder:
                 kwargs[name] = given[name]
             elif not schema_arg.has_default_value() and not schema_arg.kwarg_only or keyword.iskeyword(name):
                 if name not in given:
-                    raise _Unloadable(f"{op} is called without {name!r}")
+                    raise UnloadableProgram(f"{op} is called without {name!r}")
                 args.append(given[name])
             elif name in given:
                 kwargs[name] = given[name]
@@ -277,7 +270,7 @@ class _GraphBuilder:
         name = node["name"]
         if not isinstance(function, torch._ops.OpOverload):  # a Python operator: ``a + b``, ``a[b]``
             if len(inputs) != 2 or node["target"] not in _SIZE_OPERATORS and any(i["kind"] != 1 for i in inputs):
-                raise _Unloadable(f"{node['target']} takes exactly two positional inputs")
+                raise UnloadableProgram(f"{node['target']} takes exactly two positional inputs")
             if node["target"] in _SIZE_OPERATORS:
                 name = name or outputs and outputs[0].get("as_sym_int", {}).get("as_name") or None
             args, kwargs = tuple(self.argument(i["arg"]) for i in inputs), {}
@@ -299,14 +292,14 @@ class _GraphBuilder:
         elif len(outputs) > 1:
             self.elements(made, outputs)
         elif outputs and "as_none" not in outputs[0]:
-            raise _Unloadable(f"{made.target} returns {next(iter(outputs[0]))!r}")
+            raise UnloadableProgram(f"{made.target} returns {next(iter(outputs[0]))!r}")
 
     def elements(self, made: fx.Node, elements: list[dict]) -> None:
         """One ``getitem`` node per element of a node's several results (nested for a list)."""
         for index, element in enumerate(elements):
             (kind, value), = element.items()
             if kind not in ("as_tensor", "as_sym_int", "as_tensors", "as_none"):
-                raise _Unloadable(f"{made.target} returns {kind!r}")
+                raise UnloadableProgram(f"{made.target} returns {kind!r}")
             name = value.get("name") or value.get("as_name") if isinstance(value, dict) else None
             item = self.call(operator.getitem, (made, index), name="as_none" if kind == "as_none" else name)
             item.meta.update(made.meta)
@@ -321,90 +314,11 @@ def _structure(spec: dict, leaves: list) -> Any:
     children = [_structure(child, leaves) for child in spec["children_spec"]]
     if spec["type"] is None:
         if not leaves:
-            raise _Unloadable("the output structure has more leaves than the graph has outputs")
+            raise UnloadableProgram("the output structure has more leaves than the graph has outputs")
         return leaves.pop(0)
     if spec["type"] == "builtins.dict":
         return dict(zip(json.loads(spec["context"]), children, strict=True))
     return tuple(children) if spec["type"] == "builtins.tuple" else children
-
-
-def _call_signature(program: dict) -> tuple[int, list[str], dict]:
-    """How many positional inputs the module takes, the names of its keyword inputs (flat ``(args, kwargs)``) and
-    its output spec, from the root's call signature."""
-    root = next((entry["signature"] for entry in program["graph_module"]["module_call_graph"]
-                 if entry["fqn"] == ""), None)
-    if root is None:
-        raise _Unloadable("no call signature")
-    in_spec = json.loads(root["in_spec"])[1]
-    positional, keywords = in_spec["children_spec"] if in_spec["type"] == "builtins.tuple" else ({}, {})
-    if not keywords or any(child["type"] is not None
-                           for child in positional["children_spec"] + keywords["children_spec"]):
-        raise _Unloadable("inputs are not flat (args, kwargs)")
-    return len(positional["children_spec"]), json.loads(keywords["context"]) if keywords["type"] == "builtins.dict" \
-        else [], json.loads(root["out_spec"])[1]
-
-
-#: A side of a guard in the schema's grammar: ``L['x'].size()[0]``, ``L['inputs'][1].size()[0]``, or a number.
-_GUARD_SIDE = re.compile(r"L\['(\w+)'\](?:\[(\d+)\])?\.size\(\)\[(\d+)\]|(\d+)")
-_COMPARISONS = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge, "<": operator.lt,
-                ">": operator.gt}
-#: A guard as the pre-hook checks it: its text, then each side an input's ``(index, dimension)`` or a number
-#: around the comparison.
-_Guard = tuple[str, tuple[int, int] | int, Callable, tuple[int, int] | int]
-
-
-def _guards(program: dict, argument_names: list[str]) -> list[_Guard]:
-    """The program's guards (comparisons of input sizes, which ``torch.export.load(file).module()`` checks on every
-    call), each side resolved to a flat input by the module's argument names as torch resolves it (``L['x']``, and
-    ``L['inputs'][0]`` for ``inputs_0``)."""
-    guards = []
-    for guard in program.get("guards_code", []):
-        left, comparison, right = guard.split(" ")
-        sides: list[tuple[int, int] | int] = []
-        for side in (left, right):
-            parsed = _GUARD_SIDE.fullmatch(side)
-            if parsed is None:
-                raise _Unloadable(f"guard {guard!r} compares more than input sizes and numbers")
-            name, index, dimension, number = parsed.groups()
-            argument = name if index is None else f"{name}_{index}"
-            if number is None and argument not in argument_names:
-                raise _Unloadable(f"guard {guard!r} names no input of the module")
-            sides.append(int(number) if number is not None else (argument_names.index(argument), int(dimension)))
-        guards.append((guard, sides[0], _COMPARISONS[comparison], sides[1]))
-    return guards
-
-
-def _input_checker(names: list[str], sizes: list[list], ranges: dict[str, tuple], guards: list[_Guard]) -> Callable:
-    """A forward pre-hook refusing inputs the program cannot take, as the exported module's does: their number,
-    ranks, fixed sizes, dynamic sizes that must agree with each other and stay within the program's range, and the
-    program's guards."""
-    def check(module: nn.Module, args: tuple, kwargs: dict) -> None:
-        if len(args) + len(kwargs) != len(names):
-            raise RuntimeError(f"Unexpected number of inputs (expected {len(names)}, got {len(args) + len(kwargs)})")
-        bound: dict[str, int] = {}
-        values = list(args) + [kwargs.get(name) for name in names[len(args):]]
-        for name, value, expected in zip(names, values, sizes, strict=True):
-            if not isinstance(value, torch.Tensor) or value.dim() != len(expected):
-                raise RuntimeError(f"Expected input {name!r} to be a tensor of {len(expected)} dimensions, got "
-                                   f"{list(value.shape) if isinstance(value, torch.Tensor) else type(value)}")
-            for index, (size, want) in enumerate(zip(value.shape, expected, strict=True)):
-                low, high = ranges.get(want, (None, None)) if isinstance(want, str) else (want, want)
-                if isinstance(want, str) and bound.setdefault(want, size) != size \
-                        or low is not None and size < low or high is not None and size > high:
-                    raise RuntimeError(f"Input {name!r}.shape[{index}] = {size} does not fit the program (other "
-                                       f"inputs' sizes, or {low}..{high})")
-        shapes = [value.shape for value in values]
-        for guard, left, compare, right in guards:
-            if not compare(*(side if isinstance(side, int) else _size(shapes[side[0]], side[1])
-                             for side in (left, right))):
-                raise RuntimeError(f"The inputs' sizes fail the program's guard {guard}")
-    return check
-
-
-def _size(shape: torch.Size, dimension: int) -> int:
-    if dimension >= len(shape):
-        raise RuntimeError(f"A guard of the program reads dimension {dimension} of an input of {len(shape)}")
-    return shape[dimension]
 
 
 def _spec_name(spec: dict) -> str:
@@ -418,25 +332,25 @@ def _build(archive: Pt2Archive) -> tuple[fx.GraphModule, list, list]:
     graph, signature = program["graph_module"]["graph"], program["graph_module"]["signature"]
     storages = _Storages(archive.entries)
     tensors = {"weights": storages.tensors("data/weights/"), "constants": storages.tensors("data/constants/")}
-    positional, keyword_names, out_spec = _call_signature(program)
+    positional, keyword_names, out_spec = call_signature(program)
     builder, root, probe = _GraphBuilder(graph), nn.Module(), fx.GraphModule(nn.Module(), fx.Graph())
     if len(graph["inputs"]) != len(signature["input_specs"]) or len(graph["outputs"]) != len(
             signature["output_specs"]):
-        raise _Unloadable("the graph's inputs or outputs and their specs differ in number")
+        raise UnloadableProgram("the graph's inputs or outputs and their specs differ in number")
     specs = [(value["as_tensor"]["name"], *next(iter(spec.items())))
              for value, spec in zip(graph["inputs"], signature["input_specs"], strict=True)]
     user = [name for name, kind, _ in specs if kind == "user_input"]
     names = user[:len(user) - len(keyword_names)] + keyword_names
     if any(name != _spec_name(body) for name, _, body in specs) or positional + len(keyword_names) != len(user) \
-            or len(set(names)) != len(names) or set(names) & _RESERVED_INPUTS:
-        raise _Unloadable(f"inputs {user} do not match their specs or call signature, or use reserved names")
+            or len(set(names)) != len(names) or set(names) & RESERVED_INPUTS:
+        raise UnloadableProgram(f"inputs {user} do not match their specs or call signature, or use reserved names")
     for name, target in zip(user, names, strict=True):
         builder.bind(name, builder.graph.placeholder(target))
     for name, kind, body in (spec for spec in specs if spec[1] != "user_input"):
         fqn = body.get("parameter_name") or body.get("buffer_name") or body.get("tensor_constant_name")
         source = tensors["constants" if kind == "tensor_constant" or fqn not in tensors["weights"] else "weights"]
         if fqn not in source or hasattr(probe, fqn.split(".")[0]):
-            raise _Unloadable(f"{kind} {fqn!r} is missing or has the name of a module attribute")
+            raise UnloadableProgram(f"{kind} {fqn!r} is missing or has the name of a module attribute")
         _attach(root, fqn, source[fqn], kind, body.get("persistent", True))
         builder.bind(name, builder.graph.get_attr(fqn))
     for node in graph["nodes"]:
@@ -445,20 +359,15 @@ def _build(archive: Pt2Archive) -> tuple[fx.GraphModule, list, list]:
     for value, spec in zip(graph["outputs"], signature["output_specs"], strict=True):
         (kind, body), = spec.items()
         if kind != "user_output" or value["as_tensor"]["name"] != _spec_name(body):
-            raise _Unloadable(f"output {value['as_tensor']['name']!r}: an update of a buffer, or not its spec's")
+            raise UnloadableProgram(f"output {value['as_tensor']['name']!r}: an update of a buffer, or not its spec's")
         results.append(builder.value(value["as_tensor"]["name"]))
     io_outputs = [_tensor_io(builder.tensor_values[value["as_tensor"]["name"]]) for value in graph["outputs"]]
     builder.graph.output(_structure(out_spec, results))
     if results:
-        raise _Unloadable("the graph has more outputs than the output structure")
+        raise UnloadableProgram("the graph has more outputs than the output structure")
     module = fx.GraphModule(root, builder.graph)
-    dims = [[d["as_int"] if "as_int" in d else (_SYMBOL.fullmatch(d["as_expr"]["expr_str"]) or [None, None])[1]
-             for d in builder.tensor_values[name]["sizes"]] for name in user]
-    ranges = {symbol: (r["min_val"], r["max_val"]) for symbol, r in program["range_constraints"].items()}
-    forward_arg_names = next(entry["signature"] for entry in program["graph_module"]["module_call_graph"]
-                             if entry["fqn"] == "")["forward_arg_names"] or []
-    guards = _guards(program, forward_arg_names if len(forward_arg_names) == len(names) else names)
-    module.register_forward_pre_hook(_input_checker(names, dims, ranges, guards), with_kwargs=True)
+    module.register_forward_pre_hook(input_check(program, names, [builder.tensor_values[name]["sizes"]
+                                                                  for name in user]), with_kwargs=True)
     return module, [("", *_tensor_io(builder.tensor_values[name])) for name in user], io_outputs
 
 
@@ -479,7 +388,7 @@ def load_eager_module(path: str | os.PathLike, raw: bytes | None = None) -> tupl
 
     try:
         module, inputs, outputs = _build(archive)
-    except (_Unloadable, AttributeError, KeyError, RuntimeError, TypeError, ValueError) as err:
+    except (UnloadableProgram, AttributeError, KeyError, RuntimeError, TypeError, ValueError) as err:
         message = f"{type(err).__name__}: {err}".strip().splitlines()[0]
         raise ArtifactError(f"{path}: cannot load ({message}); export it again") from None
     check_graph_module(path, module, description, inputs, outputs)
