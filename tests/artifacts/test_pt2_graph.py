@@ -18,7 +18,7 @@ from helpers import run_python
 from pt2_zoo import program_of, tensors
 
 from litquant.artifacts.description import describe
-from litquant.artifacts.errors import ArtifactError
+from litquant.artifacts.errors import ArtifactError, UnsafeArtifactError
 from litquant.artifacts.loading import load_artifact
 from litquant.artifacts.pt2_graph import load_eager_module
 from litquant.artifacts.pt2_schema import MEMORY_FORMATS, SCALAR_TYPES
@@ -251,3 +251,20 @@ def test_an_error_while_the_module_runs_prints_no_traceback_of_its_generated_cod
     with pytest.raises((RuntimeError, IndexError, ValueError)):
         model(*inputs)
     assert capfd.readouterr().err == ""
+
+
+def test_a_program_past_the_json_cap_is_refused_before_it_is_parsed(tiny_artifacts: dict[str, Path],
+                                                                    tmp_path: Path) -> None:
+    """A ``model.json`` padded to 33 MiB (deflated, it adds well under a megabyte to the file) is refused from its
+    declared size, before parsing it costs many times that in memory."""
+    crafted = tmp_path / "padded.pt2"
+    with zipfile.ZipFile(tiny_artifacts["fp32"]) as archive, \
+            zipfile.ZipFile(crafted, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in archive.infolist():
+            data = archive.read(info)
+            out.writestr(info.filename, data + b" " * 33 * 2**20 if info.filename.endswith("models/model.json")
+                         else data)
+    assert crafted.stat().st_size < tiny_artifacts["fp32"].stat().st_size + 2**20
+    with pytest.raises(UnsafeArtifactError, match="more than 32 MiB") as refused:
+        load_eager_module(crafted)
+    assert "\n" not in str(refused.value)

@@ -60,12 +60,20 @@ from litquant.artifacts.pt2_schema import (
 )
 from litquant.artifacts.signature import value_dtype, value_shape
 
-__all__ = ["MAX_ENTRIES", "MAX_ENTRY_BYTES", "Pt2Archive", "check_graph_module", "load_program", "program_io"]
+__all__ = ["MAX_ENTRIES", "MAX_ENTRY_BYTES", "MAX_JSON_BYTES", "Pt2Archive", "check_graph_module", "load_program",
+           "program_io"]
 
 #: Largest inflated size of one ``.pt2`` entry (of all together: :data:`~litquant.artifacts.files.MAX_TOTAL_BYTES`),
 #: and most entries.
 MAX_ENTRY_BYTES = 256 * 2**20
 MAX_ENTRIES = 10_000
+#: Largest inflated size of a JSON entry (the program and the tensor configs): parsing costs many times its size
+#: in memory, and a program of a few thousand nodes takes a few megabytes.
+MAX_JSON_BYTES = 32 * 2**20
+
+
+def _entry_cap(name: str) -> int:
+    return MAX_JSON_BYTES if name.endswith(".json") else MAX_ENTRY_BYTES
 
 #: The ``.pt2`` layout of a plain-tensor program named ``model`` (names inside the archive's root folder).
 _PT2_LAYOUT = re.compile(r"archive_format|archive_version|byteorder|\.data/version|\.data/serialization_id"
@@ -115,9 +123,9 @@ class Pt2Archive:
                 raise self.refuse(f"unexpected entry {inner!r}")
             if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise self.refuse(f"entry {inner!r} is encrypted or compressed with an unsupported method")
-            if info.file_size > MAX_ENTRY_BYTES:
+            if info.file_size > _entry_cap(inner):
                 raise self.refuse(f"entry {inner!r} declares {info.file_size / 2**20:.0f} MiB, more than "
-                                  f"{MAX_ENTRY_BYTES // 2**20} MiB")
+                                  f"{_entry_cap(inner) // 2**20} MiB")
         declared = sum(info.file_size for info in infos)
         if declared > MAX_TOTAL_BYTES:
             raise self.refuse(f"its entries declare {declared / 2**20:.0f} MiB, more than "
@@ -134,7 +142,7 @@ class Pt2Archive:
 
     def _inflate(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
         """An entry's bytes, read in chunks and stopped as soon as they pass its declared size or a cap."""
-        limit = min(info.file_size, MAX_ENTRY_BYTES, budget)
+        limit = min(info.file_size, _entry_cap(info.filename), budget)
         chunks, size = [], 0
         try:
             with archive.open(info) as entry:
