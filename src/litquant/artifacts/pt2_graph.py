@@ -48,6 +48,7 @@ from litquant.artifacts.pt2_schema import (
     PYTHON_OPERATORS,
     SCALAR_TYPES,
     STRIDED_LAYOUT,
+    registered_overload,
 )
 from litquant.artifacts.strict_json import MAX_ITEMS
 
@@ -158,32 +159,16 @@ def _operator(target: str) -> Callable:
     if target in _PYTHON_FUNCTIONS:
         return _PYTHON_FUNCTIONS[target]
     _, _, namespace, name, overload = target.split(".")
-    if namespace not in OPERATOR_NAMESPACES:
-        raise UnloadableProgram(f"{target!r} is not an allowed operator")
-    resolved = getattr(getattr(getattr(torch.ops, namespace), name), overload)
-    if not isinstance(resolved, torch._ops.OpOverload) or isinstance(resolved, torch._ops.HigherOrderOperator):
-        raise UnloadableProgram(f"{target!r} is not an operator overload")
+    resolved = registered_overload(namespace, name, overload) if namespace in OPERATOR_NAMESPACES else None
+    if resolved is None:
+        raise UnloadableProgram(f"{target!r} is not an allowed operator overload")
     return resolved
 
 
 def _module_stack(text: str) -> dict[str, tuple[str, str]]:
-    """``nn_module_stack`` as torch reads it: ``key,path,type`` entries (commas inside brackets kept)."""
-    stack = {}
-    for item in text.split(";"):
-        parts, start, depth = [], 0, 0
-        for end, char in enumerate(item):
-            if char in "[(":
-                depth += 1
-            elif char in ")]":
-                depth -= 1
-            elif char == "," and depth == 0:
-                parts.append(item[start:end])
-                start = end + 1
-        parts.append(item[start:])
-        if len(parts) != 3:
-            raise UnloadableProgram(f"module path {item!r} is not 'key,path,type'")
-        stack[parts[0]] = (parts[1], parts[2])
-    return stack
+    """``nn_module_stack`` as torch reads it, from the schema's parse: ``key,path,type`` entries joined by ``;``,
+    three comma-free parts each (:func:`~litquant.artifacts.pt2_schema.canonical_program` refuses any other)."""
+    return {key: (path, type_name) for key, path, type_name in (item.split(",") for item in text.split(";"))}
 
 
 class _GraphBuilder:

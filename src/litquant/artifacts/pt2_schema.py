@@ -63,7 +63,7 @@ from litquant.artifacts.strict_json import (
 
 __all__ = ["MAX_EXPRESSION", "MEMORY_FORMATS", "OPERATOR_NAMESPACES", "PYTHON_OPERATORS", "SCALAR_TYPES",
            "STRIDED_LAYOUT", "STRING_ARGUMENTS", "SchemaError", "canonical_program", "canonical_tensor_config",
-           "expression", "int8_targets"]
+           "expression", "int8_targets", "registered_overload"]
 
 #: Namespaces whose registered operator overloads a graph may call: ATen, the quantize/dequantize operators of
 #: PT2E quantization, and the oneDNN int8 operators inductor lowers them to. Higher-order operators live in
@@ -210,22 +210,30 @@ def _named_argument(value: Any, where: str) -> dict:
 
 
 # -- operators ----------------------------------------------------------------------------------------------
+def registered_overload(namespace: str, op: str, overload: str) -> Any:
+    """``torch.ops.<namespace>.<op>.<overload>`` when it is a registered operator overload (never a higher-order
+    operator); ``None`` otherwise. The caller checks the namespace."""
+    import torch
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the quantized_decomposed ops (not inductor)
+
+    try:
+        resolved = getattr(getattr(getattr(torch.ops, namespace), op), overload)
+    except (AttributeError, RuntimeError):
+        return None
+    if not isinstance(resolved, torch._ops.OpOverload) or isinstance(resolved, torch._ops.HigherOrderOperator):
+        return None
+    return resolved
+
+
 def target(value: Any, where: str) -> str:
     """A node target: a registered operator overload of an allowed namespace, or a listed Python operator."""
     if isinstance(value, str) and value in PYTHON_OPERATORS:
         return value
-    import torch
-    import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the quantized_decomposed ops (not inductor)
-
     parts = value.split(".") if isinstance(value, str) else []
     if len(parts) != 5 or parts[:2] != ["torch", "ops"] or parts[2] not in OPERATOR_NAMESPACES \
             or not all(NAME.fullmatch(p) and not p.startswith("__") for p in parts[3:]):
         raise fail(where, f"{shown(value)} is not an operator of {sorted(OPERATOR_NAMESPACES)}")
-    try:
-        overload = getattr(getattr(getattr(torch.ops, parts[2]), parts[3]), parts[4])
-    except (AttributeError, RuntimeError):
-        raise fail(where, f"{shown(value)} is not a registered operator") from None
-    if not isinstance(overload, torch._ops.OpOverload) or isinstance(overload, torch._ops.HigherOrderOperator):
+    if registered_overload(*parts[2:]) is None:
         raise fail(where, f"{shown(value)} is not a registered operator overload")
     return value
 
