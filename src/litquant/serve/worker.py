@@ -30,6 +30,7 @@ class DigitAPI(ls.LitAPI):
 
     def setup(self, device: str) -> None:
         from litquant import ignore_library_internal_warnings, quiet_library_logs
+        from litquant.artifacts.errors import Int8RangeWarning
 
         # Ctrl-C reaches every process of the command; the main process then stops the workers (SIGTERM), so a
         # worker interrupted in LitServe's queue would only print its traceback. SIGTERM ends the worker as a
@@ -37,8 +38,6 @@ class DigitAPI(ls.LitAPI):
         # be reported leaked at shutdown).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, _exit_quietly)
-        from litquant.artifacts.errors import Int8RangeWarning
-
         quiet_library_logs()  # a worker is a process of its own: as quiet as the command that started it
         ignore_library_internal_warnings()
         warnings.filterwarnings("ignore", category=Int8RangeWarning)  # the command warned once, before the workers
